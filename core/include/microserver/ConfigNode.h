@@ -1,0 +1,138 @@
+// ConfigNode: a plugin's `config:` node from routes.yaml, as a small tree that remembers
+// where each value came from, so a plugin's error can say `routes.yaml:12:5: ...` too.
+//
+// Plugins read their settings through the typed getters below; each throws ConfigError
+// with the file, line, column and key path when a value has the wrong type. Call
+// allowKeys() first so a typo in a key is an error, never silently ignored.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace microserver {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class ConfigNode {
+ public:
+  enum class Kind { Null, Scalar, List, Map };
+
+  Kind kind() const { return kind_; }
+  bool isNull() const { return kind_ == Kind::Null; }
+  bool isScalar() const { return kind_ == Kind::Scalar; }
+  bool isList() const { return kind_ == Kind::List; }
+  bool isMap() const { return kind_ == Kind::Map; }
+
+  // Where the node was written, and its key path ("routes[2].config.greeting").
+  const std::string& file() const { return file_; }
+  int line() const { return line_; }
+  int column() const { return column_; }
+  const std::string& path() const { return path_; }
+  std::string where() const {
+    return file_ + ":" + std::to_string(line_) + ":" + std::to_string(column_) + ": " + path_;
+  }
+  [[noreturn]] void fail(const std::string& what) const { throw ConfigError(where() + ": " + what); }
+
+  const std::string& scalar() const { return scalar_; }
+  const std::vector<ConfigNode>& items() const { return items_; }
+  const std::vector<std::pair<std::string, ConfigNode>>& entries() const { return entries_; }
+
+  // The child with this key, or nullptr (also when this node is not a map).
+  const ConfigNode* find(std::string_view key) const {
+    for (const auto& [k, v] : entries_)
+      if (k == key) return &v;
+    return nullptr;
+  }
+
+  // Refuses any key not in the list, naming the key and the keys that are allowed.
+  void allowKeys(std::initializer_list<std::string_view> allowed) const {
+    if (isNull()) return;
+    if (!isMap()) fail("expected a map");
+    for (const auto& [k, v] : entries_) {
+      bool ok = false;
+      for (std::string_view a : allowed) ok = ok || a == k;
+      if (ok) continue;
+      std::string list;
+      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      v.fail("unknown key '" + k + "' (expected one of: " + list + ")");
+    }
+  }
+
+  std::string getString(std::string_view key, std::string fallback) const {
+    const ConfigNode* n = find(key);
+    if (!n || n->isNull()) return fallback;
+    if (!n->isScalar()) n->fail("expected a string");
+    return n->scalar_;
+  }
+  std::int64_t getInt(std::string_view key, std::int64_t fallback, std::int64_t min = INT64_MIN,
+                      std::int64_t max = INT64_MAX) const {
+    const ConfigNode* n = find(key);
+    if (!n || n->isNull()) return fallback;
+    if (!n->isScalar()) n->fail("expected an integer");
+    const char* s = n->scalar_.c_str();
+    char* end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0') n->fail("expected an integer, got '" + n->scalar_ + "'");
+    if (v < min || v > max)
+      n->fail("value " + n->scalar_ + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    return v;
+  }
+  bool getBool(std::string_view key, bool fallback) const {
+    const ConfigNode* n = find(key);
+    if (!n || n->isNull()) return fallback;
+    if (n->isScalar()) {
+      if (n->scalar_ == "true" || n->scalar_ == "yes" || n->scalar_ == "on") return true;
+      if (n->scalar_ == "false" || n->scalar_ == "no" || n->scalar_ == "off") return false;
+    }
+    n->fail("expected true or false, got '" + n->scalar_ + "'");
+  }
+
+  // Building (used by the server's config reader and by tests).
+  static ConfigNode makeScalar(std::string value) {
+    ConfigNode n;
+    n.kind_ = Kind::Scalar;
+    n.scalar_ = std::move(value);
+    return n;
+  }
+  static ConfigNode makeList() {
+    ConfigNode n;
+    n.kind_ = Kind::List;
+    return n;
+  }
+  static ConfigNode makeMap() {
+    ConfigNode n;
+    n.kind_ = Kind::Map;
+    return n;
+  }
+  void setPlace(std::string file, int line, int column, std::string path) {
+    file_ = std::move(file);
+    line_ = line;
+    column_ = column;
+    path_ = std::move(path);
+  }
+  void addItem(ConfigNode item) { items_.push_back(std::move(item)); }
+  void addEntry(std::string key, ConfigNode value) { entries_.emplace_back(std::move(key), std::move(value)); }
+
+ private:
+  Kind kind_ = Kind::Null;
+  std::string scalar_;
+  std::vector<ConfigNode> items_;
+  std::vector<std::pair<std::string, ConfigNode>> entries_;
+  std::string file_;
+  int line_ = 0;
+  int column_ = 0;
+  std::string path_;
+};
+
+}  // namespace microserver

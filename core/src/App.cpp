@@ -1,0 +1,188 @@
+// App: see App.h.
+#include "App.h"
+
+#include <Poco/ErrorHandler.h>
+#include <Poco/Path.h>
+#include <Poco/Util/HelpFormatter.h>
+#include <Poco/Util/Option.h>
+#include <Poco/Util/OptionCallback.h>
+#include <Poco/Util/OptionSet.h>
+#include <Poco/Version.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "AccessLog.h"
+#include "Config.h"
+#include "Log.h"
+#include "Server.h"
+#include "Site.h"
+
+namespace microserver::core {
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitBadConfig = 2;
+
+// Poco reports exceptions that escape a reactor callback here; say so in our log
+// instead of letting them vanish.
+class LoggingErrorHandler : public Poco::ErrorHandler {
+ public:
+  void exception(const Poco::Exception& e) override { log::error("event loop: " + e.displayText()); }
+  void exception(const std::exception& e) override { log::error(std::string("event loop: ") + e.what()); }
+  void exception() override { log::error("event loop: unknown exception"); }
+};
+
+std::string absolute(const std::string& path) {
+  return Poco::Path(path).makeAbsolute().toString();
+}
+
+// The folder holding the running binary, for the default plugin folder.
+std::string binaryFolder() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return absolute(".");
+  buf[n] = '\0';
+  return Poco::Path(buf).parent().toString();
+}
+
+void printErrors(const std::vector<std::string>& errors) {
+  for (const std::string& e : errors) std::cerr << e << '\n';
+  std::cerr << "microserver: " << errors.size() << (errors.size() == 1 ? " error" : " errors")
+            << "; fix the file and run again (check a file with: microserver --check --config FILE)" << std::endl;
+}
+
+}  // namespace
+
+App::App() { setUnixOptions(true); }
+
+void App::defineOptions(Poco::Util::OptionSet& options) {
+  ServerApplication::defineOptions(options);
+  using Poco::Util::Option;
+  using Poco::Util::OptionCallback;
+  options.addOption(Option("help", "h", "show this help and exit").callback(OptionCallback<App>(this, &App::handleHelp)));
+  options.addOption(Option("version", "v", "print the version and exit")
+                        .callback(OptionCallback<App>(this, &App::handleVersion)));
+  options.addOption(Option("config", "c", "the configuration file (default: routes.yaml in the current folder)")
+                        .argument("FILE")
+                        .callback(OptionCallback<App>(this, &App::handleConfig)));
+  options.addOption(Option("listen", "l", "listen on HOST:PORT instead of server.listen (port 0 picks a free port)")
+                        .argument("HOST:PORT")
+                        .callback(OptionCallback<App>(this, &App::handleListen)));
+  options.addOption(Option("www", "w", "serve this folder as the site instead of server.www")
+                        .argument("DIR")
+                        .callback(OptionCallback<App>(this, &App::handleWww)));
+  options.addOption(Option("plugins", "p", "load plugins from this folder instead of server.plugins")
+                        .argument("DIR")
+                        .callback(OptionCallback<App>(this, &App::handlePlugins)));
+  options.addOption(Option("check", "t", "check the configuration and exit: 0 if it is valid, 2 if not")
+                        .callback(OptionCallback<App>(this, &App::handleCheck)));
+}
+
+void App::handleHelp(const std::string&, const std::string&) {
+  Poco::Util::HelpFormatter help(options());
+  help.setCommand("microserver");
+  help.setUsage("[--config FILE] [--listen HOST:PORT] [--www DIR] [--plugins DIR] [--check]");
+  help.setHeader("A plugin-based HTTP/1.1 server: a static site, regex routes to plugins, a chat room.");
+  help.setFooter("Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads the configuration.");
+  help.format(std::cout);
+  exitEarly_ = true;
+  stopOptionsProcessing();
+}
+
+void App::handleVersion(const std::string&, const std::string&) {
+  std::cout << "microserver " << MICROSERVER_VERSION << " (Poco " << (POCO_VERSION >> 24) << '.'
+            << ((POCO_VERSION >> 16) & 0xff) << '.' << ((POCO_VERSION >> 8) & 0xff) << ")" << std::endl;
+  exitEarly_ = true;
+  stopOptionsProcessing();
+}
+
+void App::handleConfig(const std::string&, const std::string& value) { configFile_ = value; }
+void App::handleListen(const std::string&, const std::string& value) { listen_ = value; }
+void App::handleWww(const std::string&, const std::string& value) { www_ = value; }
+void App::handlePlugins(const std::string&, const std::string& value) { plugins_ = value; }
+void App::handleCheck(const std::string&, const std::string&) { checkOnly_ = true; }
+
+int App::main(const std::vector<std::string>&) {
+  if (exitEarly_) return kExitOk;
+
+  // Block the signals we wait for before any thread exists, so every thread inherits the
+  // mask and only sigwait() below ever sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must not kill the server
+  static LoggingErrorHandler errorHandler;
+  Poco::ErrorHandler::set(&errorHandler);
+
+  // Command-line paths are relative to where the user stands, unlike the file's own.
+  auto loadWithOverrides = [this]() {
+    Config config = loadConfigFile(configFile_);
+    if (listen_) {
+      std::string why;
+      if (!parseListenAddress(*listen_, config.server.listenHost, config.server.listenPort, why))
+        throw ConfigLoadError({"--listen " + *listen_ + ": " + why});
+    }
+    if (www_) config.server.www = absolute(*www_);
+    if (plugins_) config.server.plugins = absolute(*plugins_);
+    if (config.server.plugins.empty()) config.server.plugins = binaryFolder() + "plugins";
+    // A --www override moves the site: static routes that pointed at the configured site
+    // folder follow it.
+    return config;
+  };
+
+  std::shared_ptr<const Site> site;
+  try {
+    Config config = loadWithOverrides();
+    log::Level level = log::Level::Info;
+    log::parseLevel(config.server.logLevel, level);
+    log::setLevel(level);
+    site = Site::build(config);
+  } catch (const ConfigLoadError& e) {
+    printErrors(e.errors());
+    return kExitBadConfig;
+  }
+  if (checkOnly_) {
+    std::cout << configFile_ << ": OK (" << site->config().routes.size() << " routes)" << std::endl;
+    return kExitOk;
+  }
+
+  std::unique_ptr<Server> server;
+  try {
+    server = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog));
+    server->start();
+  } catch (const std::exception& e) {
+    std::cerr << "microserver: " << e.what() << std::endl;
+    return kExitFailed;
+  }
+  std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
+            << (server->reactorCount() == 1 ? " reactor)" : " reactors)") << std::endl;
+
+  while (true) {
+    int received = 0;
+    if (sigwait(&signals, &received) != 0) continue;
+    if (received == SIGHUP) {
+      try {
+        server->reload(Site::build(loadWithOverrides()));
+        log::info("reloaded " + configFile_);
+      } catch (const ConfigLoadError& e) {
+        for (const std::string& line : e.errors()) log::error(line);
+        log::error("reload failed: still serving the previous configuration");
+      }
+      continue;
+    }
+    log::info(std::string("received ") + (received == SIGINT ? "SIGINT" : received == SIGTERM ? "SIGTERM" : "SIGQUIT") +
+              ": stopping (in-flight requests may finish)");
+    break;
+  }
+  server->stop(server->context().site()->config().server.limits.shutdownGrace);
+  log::info("stopped");
+  return kExitOk;
+}
+
+}  // namespace microserver::core

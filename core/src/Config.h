@@ -1,0 +1,106 @@
+// Config: routes.yaml read strictly into typed structs.
+//
+// A typo must never silently change behaviour, so unknown keys, duplicate keys, wrong
+// types and invalid regular expressions are errors, each naming file:line:col and the key
+// path: `routes.yaml:14:14: routes[2].methods[0]: unknown method 'GTE' (expected GET, ...)`.
+// Loading collects every error it can find before it gives up, like a compiler.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "microserver/ConfigNode.h"
+
+namespace microserver::core {
+
+using Duration = std::chrono::milliseconds;
+
+// Where a value was written: 1-based line and column, as editors count.
+struct SourceMark {
+  int line = 0;
+  int column = 0;
+};
+
+struct Limits {
+  std::size_t headerBytes = 16 * 1024;   // request line + headers (431 beyond)
+  std::size_t uriBytes = 8 * 1024;       // request-target (414 beyond)
+  std::size_t headerCount = 100;         // header lines (431 beyond)
+  std::size_t bodyBytes = 1024 * 1024;   // request body (413 beyond)
+  Duration headerTimeout{10'000};        // to receive a complete header block (slowloris)
+  Duration bodyTimeout{60'000};          // to receive a complete body once headers are in
+  Duration idleTimeout{60'000};          // keep-alive connection with nothing in flight
+  Duration sendTimeout{60'000};          // a peer that stops reading our response
+  Duration shutdownGrace{10'000};        // SIGTERM: time in-flight requests get to finish
+  std::size_t maxConnections = 10'000;   // open client connections per listener
+};
+
+struct ServerConfig {
+  std::string listenHost = "127.0.0.1";
+  std::uint16_t listenPort = 8080;
+  unsigned reactors = 0;                 // 0 = auto: one per core
+  std::string www = "www";               // absolute after loading (resolved against the file's folder)
+  std::string plugins;                   // empty = `plugins/` beside the binary; absolute otherwise
+  std::string accessLog = "-";           // "-" = stdout, "off", or a file path (absolute after loading)
+  std::string logLevel = "info";         // error, warning, info, debug
+  Limits limits;
+  SourceMark mark;
+};
+
+struct RouteConfig {
+  std::string path;                      // RE2 pattern matched against the decoded path
+  std::vector<std::string> methods;      // empty = any method
+  std::string handler;                   // plugin name; exactly one of handler / staticDir
+  std::string staticDir;                 // absolute after loading
+  bool blocking = false;                 // run the handler on the worker pool
+  ConfigNode config;                     // the plugin's own `config:` node (Null if absent)
+  SourceMark mark;                       // where the route's map starts
+  SourceMark pathMark;                   // where its `path:` value is
+  SourceMark handlerMark;                // where its `handler:` value is
+};
+
+struct ServiceConfig {
+  std::string plugin;
+  std::string listenHost = "127.0.0.1";
+  std::uint16_t listenPort = 0;
+  ConfigNode config;
+  SourceMark mark;
+  SourceMark pluginMark;
+};
+
+struct Config {
+  std::string file;                      // the path it was loaded from, as given
+  std::string folder;                    // its absolute folder, for resolving relative paths
+  ServerConfig server;
+  std::vector<RouteConfig> routes;
+  std::vector<ServiceConfig> services;
+};
+
+// Every error found, one per line, each starting with file:line:col.
+class ConfigLoadError : public std::runtime_error {
+ public:
+  explicit ConfigLoadError(std::vector<std::string> errors);
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  std::vector<std::string> errors_;
+};
+
+// Reads and validates a file. Throws ConfigLoadError listing every problem found.
+Config loadConfigFile(const std::string& path);
+// Same, from text in memory; `fileName` is used in messages and `folder` to resolve paths.
+Config loadConfigText(const std::string& text, const std::string& fileName, const std::string& folder);
+
+// "127.0.0.1:8080", "[::1]:8080", "localhost:0", ":8080" (all interfaces) -> host, port.
+// Returns false with a reason when the text is not a valid HOST:PORT.
+bool parseListenAddress(const std::string& text, std::string& host, std::uint16_t& port, std::string& why);
+
+// "10s", "250ms", "2m", "1h", or a bare number of seconds -> milliseconds.
+bool parseDuration(const std::string& text, Duration& out);
+// "16384", "16k", "16KiB", "1m", "1MiB", "1g" -> bytes.
+bool parseSize(const std::string& text, std::size_t& out);
+
+}  // namespace microserver::core

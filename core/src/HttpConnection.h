@@ -1,0 +1,88 @@
+// HttpConnection: one client connection, owned by one reactor thread from accept to close.
+//
+// Bytes flow one way: socket -> (reactor read buffer | own buffer) -> parser -> Request
+// -> Site -> Response -> reactor output buffer -> socket. A request that arrives whole in
+// one read is parsed and answered straight from the reactor's buffers; the connection
+// keeps bytes of its own only for a request split across reads, and output only when the
+// socket would block, so ten thousand idle connections cost little memory.
+//
+// Poco 1.11.0 rules obeyed here (see DESIGN.md): exactly one observer at a time, readable
+// while reading, writable only while output is queued (switching re-adds the observer so
+// the epoll mask is recomputed); one read per event; a 0-byte read closes; no exception
+// leaves a handler.
+#pragma once
+
+#include <Poco/Net/SocketNotification.h>
+#include <Poco/Net/SocketReactor.h>
+#include <Poco/Net/StreamSocket.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ChunkedDecoder.h"
+#include "HttpParser.h"
+#include "OutputQueue.h"
+#include "Reactor.h"
+
+namespace microserver::core {
+
+class HttpConnection : public ReactorClient {
+ public:
+  // Constructed on the accepting thread; registers its observer last, so the reactor
+  // never sees a half-built connection.
+  HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::SocketReactor& reactor);
+  ~HttpConnection() override;
+
+  void onReadable(Poco::Net::ReadableNotification* notification);
+  void onWritable(Poco::Net::WritableNotification* notification);
+
+  void checkDeadline(std::int64_t nowMs) override;
+  void beginDrain() override;
+  void abandon() override;
+
+ private:
+  enum class Phase : std::uint8_t {
+    Idle,       // between requests (keep-alive), nothing received
+    Head,       // receiving a request head
+    Body,       // head done, receiving its body
+    Lingering,  // final response sent; discarding input until the peer closes
+  };
+
+  void handleReadable();
+  void handleWritable();
+  // Parses and answers every complete request in data[0, len); returns bytes consumed.
+  std::size_t process(const char* data, std::size_t len);
+  // One request whose head (and body, if any) is complete.
+  void respond(const RequestHead& head, std::string_view body);
+  void refuse(int status, const char* reason);
+  bool flushOutput();
+  void finishBatch();
+  void startReading();
+  void startWriting();
+  void closeAfterOutput();
+  void destroy();
+  int fd() const;
+  Reactor& reactor() const { return reactor_; }
+
+  Poco::Net::StreamSocket socket_;
+  Reactor& reactor_;
+  std::string remote_;             // "ip:port"
+  std::size_t remoteIpLength_ = 0;
+  std::string input_;              // bytes of an incomplete request, when one spans reads
+  HeadScanState scan_;
+  std::size_t headBytes_ = 0;      // head length once complete (Body phase)
+  std::string chunkedHead_;        // head of a chunked request, kept while its body arrives
+  std::string chunkedBody_;
+  std::unique_ptr<ChunkedDecoder> chunked_;
+  std::unique_ptr<OutputQueue> queue_;
+  std::int64_t deadlineMs_ = 0;
+  Phase phase_ = Phase::Head;
+  bool writing_ = false;           // the writable observer is registered instead of readable
+  bool closeAfterWrite_ = false;   // last response of this connection
+  bool sentContinue_ = false;      // 100 Continue already sent for this request
+  bool peerClosed_ = false;
+  bool destroyed_ = false;
+};
+
+}  // namespace microserver::core

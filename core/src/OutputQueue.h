@@ -1,0 +1,58 @@
+// OutputQueue: the bytes and file ranges a connection still has to send, in order.
+//
+// The fast path never uses it: a response is sent straight from the reactor's scratch
+// buffer. Only what a send() could not take is queued here (copied once), and the
+// connection then waits for the socket to become writable. File ranges stay file ranges
+// (sent with sendfile), so a 1 GiB download never sits in memory.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+
+namespace microserver::core {
+
+class OutputQueue {
+ public:
+  enum class Result {
+    Drained,      // everything was sent
+    WouldBlock,   // the socket is full; wait for writable
+    PeerGone,     // the peer reset or closed the connection
+    FileShrank    // a file got shorter while being sent: the response cannot be completed
+  };
+
+  OutputQueue() = default;
+  OutputQueue(const OutputQueue&) = delete;
+  OutputQueue& operator=(const OutputQueue&) = delete;
+  ~OutputQueue();
+
+  bool empty() const { return segments_.empty(); }
+  std::uint64_t pendingBytes() const { return pendingBytes_; }
+
+  void pushBytes(std::string_view bytes);
+  // Takes ownership of fd (closed when sent or when the queue is destroyed).
+  void pushFile(int fd, std::uint64_t offset, std::uint64_t length);
+
+  // Sends as much as the socket takes.
+  Result drain(int socketFd);
+
+  // Sends bytes directly (no queue); returns how many were taken, or -1 if the peer is
+  // gone. `more` sets MSG_MORE (a file body follows, coalesce into one segment).
+  static long sendDirect(int socketFd, const char* data, std::size_t len, bool more = false);
+  // sendfile(2) loop; returns bytes sent, or -1 if the peer is gone, -2 if the file shrank.
+  static long sendFileDirect(int socketFd, int fileFd, std::uint64_t& offset, std::uint64_t length);
+
+ private:
+  struct Segment {
+    std::string bytes;
+    std::size_t sent = 0;
+    int fd = -1;
+    std::uint64_t offset = 0;
+    std::uint64_t remaining = 0;
+  };
+  std::deque<Segment> segments_;
+  std::uint64_t pendingBytes_ = 0;
+};
+
+}  // namespace microserver::core

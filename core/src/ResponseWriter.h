@@ -1,0 +1,30 @@
+// ResponseWriter: turns a Response into the bytes of a status line and header block.
+//
+// The server owns the framing headers: Date, Server, Content-Length and Connection are
+// written here from the Response's state, never taken from a handler, so no handler can
+// produce an ambiguous or smuggled response. No iostreams, no allocation once the
+// output buffer has grown: this runs for every request.
+#pragma once
+
+#include <string>
+
+#include "microserver/Response.h"
+
+namespace microserver::core {
+
+enum class ConnectionHeader { None, KeepAlive, Close };
+
+// Appends the head (status line through the empty line) to `out`; then, unless the
+// response has no body on the wire or a file body, the body bytes too.
+// `connection` says which Connection header to send (HTTP/1.1 keep-alive needs none).
+void writeResponse(const Response& response, ConnectionHeader connection, std::string& out);
+
+// True if this status never has a body (1xx, 204, 304): no Content-Length either way for
+// 1xx/204, and 304 only repeats the headers.
+bool statusHasNoBody(int status);
+
+// Appends a complete minimal error response ("400 Bad Request: reason") that closes the
+// connection.
+void writeErrorResponse(int status, std::string_view reason, bool omitBody, std::string& out);
+
+}  // namespace microserver::core

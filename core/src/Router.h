@@ -1,0 +1,67 @@
+// Router: maps (method, decoded path) to the first matching route, in file order.
+//
+// Request paths are attacker-controlled, so patterns are RE2 (linear-time, no
+// backtracking). All patterns are tested in one pass with an RE2::Set, so a table of
+// 1,000 routes costs about as much as one of 10; only the winning route runs its own
+// regex, to extract named captures. A path that matches some routes but none that allow
+// the method is a 405 whose Allow header lists every method those routes accept.
+#pragma once
+
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "microserver/Request.h"
+
+namespace microserver::core {
+
+struct RouteSpec {
+  std::string pattern;               // RE2 syntax; (?<name>...) is accepted and translated
+  std::vector<std::string> methods;  // empty = every method
+};
+
+// Per-thread working memory for match(), so matching allocates nothing once warm.
+struct RouteScratch {
+  std::vector<int> matches;
+  std::vector<re2::StringPiece> groups;
+  std::vector<Capture> captures;
+  std::string allow;
+};
+
+class Router {
+ public:
+  enum class Outcome { Matched, MethodNotAllowed, NotFound };
+
+  // Throws std::invalid_argument naming the route index and RE2's message on a bad pattern.
+  explicit Router(const std::vector<RouteSpec>& routes);
+  ~Router();
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  // On Matched: `routeIndex` is the winner, scratch.captures its named captures (views into
+  // `path`), and `matchEnd` where its match ended in `path`. On MethodNotAllowed:
+  // scratch.allow holds the Allow header value. HEAD is allowed wherever GET is.
+  Outcome match(std::string_view method, std::string_view path, RouteScratch& scratch, std::size_t& routeIndex,
+                std::size_t& matchEnd) const;
+
+  std::size_t size() const { return routes_.size(); }
+
+ private:
+  struct CompiledRoute;
+  bool allows(const CompiledRoute& route, std::string_view method) const;
+  bool extract(const CompiledRoute& route, std::string_view path, RouteScratch& scratch, std::size_t& matchEnd) const;
+
+  std::vector<std::unique_ptr<CompiledRoute>> routes_;
+  std::unique_ptr<re2::RE2::Set> set_;
+};
+
+// Rewrites PCRE/JavaScript-style named groups "(?<name>" as RE2's "(?P<name>"; leaves
+// lookbehind-looking "(?<=" and "(?<!" alone so RE2 reports them as unsupported.
+std::string translateNamedGroups(std::string_view pattern);
+
+}  // namespace microserver::core

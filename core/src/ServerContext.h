@@ -1,0 +1,50 @@
+// ServerContext: what every reactor and connection of one server shares.
+//
+// The routing snapshot (Site) is swapped by reloads while reactors read it; each reactor
+// keeps its own shared_ptr copy and refreshes it only when `siteGeneration` moves, so a
+// request costs one relaxed atomic load, not a lock or a reference-count bump.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+
+#include "AccessLog.h"
+#include "Site.h"
+
+namespace microserver::core {
+
+class ServerContext {
+ public:
+  explicit ServerContext(std::shared_ptr<const Site> site, AccessLog* accessLog)
+      : site_(std::move(site)), accessLog_(accessLog) {}
+
+  std::shared_ptr<const Site> site() const {
+    std::lock_guard<std::mutex> lock(siteMutex_);
+    return site_;
+  }
+  void setSite(std::shared_ptr<const Site> site) {
+    {
+      std::lock_guard<std::mutex> lock(siteMutex_);
+      site_ = std::move(site);
+    }
+    siteGeneration_.fetch_add(1, std::memory_order_release);
+  }
+  std::uint64_t siteGeneration() const { return siteGeneration_.load(std::memory_order_acquire); }
+
+  AccessLog* accessLog() const { return accessLog_; }
+
+  // Open client connections across all reactors (for max_connections and for stopping).
+  std::atomic<std::size_t> openConnections{0};
+  // Set once on SIGTERM/SIGINT: connections finish what is in flight, then close.
+  std::atomic<bool> draining{false};
+
+ private:
+  mutable std::mutex siteMutex_;
+  std::shared_ptr<const Site> site_;
+  std::atomic<std::uint64_t> siteGeneration_{1};
+  AccessLog* accessLog_;
+};
+
+}  // namespace microserver::core
