@@ -128,11 +128,15 @@ int App::main(const std::vector<std::string>&) {
       if (!parseListenAddress(*listen_, config.server.listenHost, config.server.listenPort, why))
         throw ConfigLoadError({"--listen " + *listen_ + ": " + why});
     }
-    if (www_) config.server.www = absolute(*www_);
+    if (www_) {
+      // --www moves the site: static routes that served the configured site folder follow.
+      std::string site = absolute(*www_);
+      for (RouteConfig& route : config.routes)
+        if (route.staticDir == config.server.www) route.staticDir = site;
+      config.server.www = site;
+    }
     if (plugins_) config.server.plugins = absolute(*plugins_);
     if (config.server.plugins.empty()) config.server.plugins = binaryFolder() + "plugins";
-    // A --www override moves the site: static routes that pointed at the configured site
-    // folder follow it.
     return config;
   };
 

@@ -2,6 +2,7 @@
 #include "ChunkedDecoder.h"
 
 #include <algorithm>
+#include <string_view>
 
 namespace microserver::core {
 
@@ -20,6 +21,45 @@ int hexValue(char c) {
 // Extension bytes: anything visible, SP, HTAB and obs-text; never a control byte, so a
 // CR or LF hidden in an extension cannot end the line early for one parser and not another.
 bool isExtensionChar(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+// RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ),
+// a name being a token and a value a token or a quoted-string. Anything else ("5 5",
+// "5;", "5;a=b c") is refused: a front proxy might read such a line differently.
+bool isValidExtension(std::string_view s) {
+  std::size_t i = 0;
+  auto skipBws = [&] {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  };
+  auto token = [&] {
+    std::size_t from = i;
+    while (i < s.size() && isTokenChar(static_cast<unsigned char>(s[i]))) ++i;
+    return i > from;
+  };
+  while (i < s.size()) {
+    skipBws();
+    if (i == s.size() || s[i] != ';') return false;
+    ++i;
+    skipBws();
+    if (!token()) return false;
+    std::size_t afterName = i;
+    skipBws();
+    if (i == s.size() || s[i] != '=') {
+      i = afterName;
+      continue;
+    }
+    ++i;
+    skipBws();
+    if (i < s.size() && s[i] == '"') {
+      for (++i; i < s.size() && s[i] != '"'; ++i)
+        if (s[i] == '\\' && ++i == s.size()) return false;
+      if (i == s.size()) return false;
+      ++i;
+    } else if (!token()) {
+      return false;
+    }
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -55,6 +95,10 @@ ChunkedDecoder::Status ChunkedDecoder::endTrailerLine() {
 
 ChunkedDecoder::Status ChunkedDecoder::feed(const char* data, std::size_t len, std::size_t& consumed,
                                             std::string& body) {
+  if (error_.status != 0) {  // errors are final: nothing after one may be decoded
+    consumed = 0;
+    return Status::Error;
+  }
   std::size_t i = 0;
   auto done = [&](Status s) {
     consumed = i;
@@ -77,6 +121,7 @@ ChunkedDecoder::Status ChunkedDecoder::feed(const char* data, std::size_t len, s
           state_ = State::SizeLF;
         } else if (c == ';' || c == ' ' || c == '\t') {
           state_ = State::Extension;
+          line_.assign(1, c);
         } else {
           return done(fail(400, "invalid chunk size"));
         }
@@ -86,11 +131,15 @@ ChunkedDecoder::Status ChunkedDecoder::feed(const char* data, std::size_t len, s
       }
       case State::Extension:
         if (c == '\r') {
+          if (!isValidExtension(line_)) return done(fail(400, "invalid chunk extension"));
+          line_.clear();
           state_ = State::SizeLF;
         } else if (!isExtensionChar(static_cast<unsigned char>(c))) {
           return done(fail(400, "invalid chunk extension"));
         } else if (++lineBytes_ > kMaxChunkLineBytes) {
           return done(fail(400, "chunk extension too long"));
+        } else {
+          line_.push_back(c);
         }
         ++i;
         break;
@@ -127,7 +176,9 @@ ChunkedDecoder::Status ChunkedDecoder::feed(const char* data, std::size_t len, s
         break;
       case State::TrailerLine:
         ++i;
-        if (++trailerBytes_ > maxTrailer_) return done(fail(431, "trailer fields too large"));
+        // The empty line that ends the body is not a trailer field: it does not count.
+        if (!(c == '\r' && line_.empty()) && ++trailerBytes_ > maxTrailer_)
+          return done(fail(431, "trailer fields too large"));
         if (c == '\r') {
           state_ = State::TrailerLF;
         } else if (c == '\n') {

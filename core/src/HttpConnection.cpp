@@ -240,7 +240,7 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body) {
     long n = OutputQueue::sendDirect(fd(), scratch.output.data(), scratch.output.size(), true);
     if (n < 0) {
       ::close(file);
-      peerClosed_ = true;
+      peerClosed_ = true;  // finishBatch() drops the unsent output with the connection
       return;
     }
     scratch.output.erase(0, static_cast<std::size_t>(n));
@@ -278,7 +278,12 @@ void HttpConnection::refuse(int status, const char* reason) {
 
 void HttpConnection::finishBatch() {
   if (destroyed_) return;
-  if (peerClosed_) return destroy();
+  if (peerClosed_) {
+    // The output buffer is the reactor's, shared with the next connection it serves:
+    // what could not reach this peer must not reach the next one.
+    reactor_.scratch().output.clear();
+    return destroy();
+  }
   if (!flushOutput()) return destroy();
   if (queue_ && !queue_->empty()) {
     if (!writing_) startWriting();

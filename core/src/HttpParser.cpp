@@ -39,6 +39,9 @@ inline bool isHostChar(unsigned char c) {
 }
 
 constexpr std::size_t kMaxLeadingEmptyLines = 8;
+constexpr std::size_t kMaxMethodBytes = 64;
+// Room after the target on an unfinished request line: " HTTP/1.1\r".
+constexpr std::size_t kVersionSlack = 10;
 
 // Skips empty lines before the request line; returns the offset of its first byte.
 std::size_t skipLeadingEmptyLines(const char* data, std::size_t len) {
@@ -120,6 +123,10 @@ bool parseRequestLine(std::string_view line, const ParserLimits& limits, Request
     return false;
   }
   out.method = line.substr(0, sp1);
+  if (out.method.size() > kMaxMethodBytes) {
+    error = {501, "method too long"};
+    return false;
+  }
   for (char c : out.method)
     if (!kToken.table[static_cast<unsigned char>(c)]) {
       error = {400, "invalid method"};
@@ -181,6 +188,29 @@ bool checkRequestLine(const char* data, std::size_t len, const ParserLimits& lim
   }
   RequestLine rl;
   return parseRequestLine(line, limits, rl, error);
+}
+
+// The first line has not ended yet: refuse as soon as its method or target is already
+// too long, without waiting for the rest. Only bytes not seen before are searched.
+bool checkUnfinishedRequestLine(const char* data, std::size_t len, std::size_t start, const ParserLimits& limits,
+                                HeadScanState& state, ParseError& error) {
+  if (state.methodEnd == 0) {
+    std::size_t from = state.scanned > start ? state.scanned : start;
+    const char* sp = static_cast<const char*>(std::memchr(data + from, ' ', len - from));
+    if (sp) state.methodEnd = static_cast<std::size_t>(sp - data);
+  }
+  if (state.methodEnd == 0) {
+    if (len - start > kMaxMethodBytes) {
+      error = {501, "method too long"};
+      return false;
+    }
+    return true;
+  }
+  if (len - state.methodEnd - 1 > limits.uriBytes + kVersionSlack) {
+    error = {414, "request-target too long"};
+    return false;
+  }
+  return true;
 }
 
 bool parseDigits(std::string_view text, std::uint64_t& value) {
@@ -259,10 +289,8 @@ bool applyTransferEncoding(std::string_view value, RequestHead& out, bool& seen,
   }
   if (unknown && chunkedLast) {
     error = {501, "transfer coding not implemented (only chunked)"};
-  } else if (unknown && codings == 1) {
-    error = {501, "transfer coding not implemented (only chunked)"};
   } else {
-    error = {400, "invalid Transfer-Encoding"};
+    error = {400, "invalid Transfer-Encoding (chunked must be the only and final coding)"};
   }
   return false;
 }
@@ -395,16 +423,13 @@ HeadStatus findHeadEnd(const char* data, std::size_t len, const ParserLimits& li
     }
     pos = at + 1;
   }
+  if (!state.requestLineChecked && !checkUnfinishedRequestLine(data, len, start, limits, state, error))
+    return HeadStatus::Error;
   state.scanned = len;
   if (len > limits.headerBytes) {
     bool inRequestLine = std::memchr(data + start, '\n', len - start) == nullptr;
     error = inRequestLine ? ParseError{414, "request-target too long"}
                           : ParseError{431, "request header fields too large"};
-    return HeadStatus::Error;
-  }
-  if (!state.requestLineChecked && len - start > limits.uriBytes + 64) {
-    // Still no end of the first line although the target limit is passed.
-    error = {414, "request-target too long"};
     return HeadStatus::Error;
   }
   return HeadStatus::Incomplete;

@@ -14,8 +14,11 @@
 //    between a field name and its colon (RFC 9112 5.1, 5.2).
 //  - Content-Length must be digits only and appear once; duplicates, even equal ones, and
 //    comma-joined lists are refused (400). Content-Length with Transfer-Encoding: 400.
-//  - Transfer-Encoding must be exactly "chunked" (case-insensitive) in HTTP/1.1; another
-//    coding we do not implement is 501; a malformed list or HTTP/1.0 with TE is 400.
+//  - Transfer-Encoding must be exactly "chunked" (case-insensitive) in HTTP/1.1. If chunked
+//    is not the final coding the length is unknowable: 400 (RFC 9112 6.3). Chunked after
+//    another coding we do not implement ("gzip, chunked") is 501; chunked twice, or TE in
+//    HTTP/1.0, is 400.
+//  - Methods longer than 64 bytes are 501 (RFC 9112 3), checked while the line arrives.
 //  - HTTP/1.1 without exactly one valid Host is 400. Versions other than 1.0/1.1 are 505.
 //  - Expect: 100-continue is honoured; any other expectation is 417.
 #pragma once
@@ -66,6 +69,7 @@ struct ParseError {
 // Remembers progress of findHeadEnd() between reads of one connection.
 struct HeadScanState {
   std::size_t scanned = 0;         // bytes already searched for the end of the head
+  std::size_t methodEnd = 0;       // offset of the space after the method, once seen
   bool requestLineChecked = false; // the first line was validated early
   void reset() { *this = HeadScanState{}; }
 };

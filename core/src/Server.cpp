@@ -38,7 +38,9 @@ void Server::start() {
   std::string where = server.listenHost + ":" + std::to_string(server.listenPort);
   try {
     Poco::Net::SocketAddress address(server.listenHost, server.listenPort);
-    socket_.bind(address, true);
+    // SO_REUSEADDR (restart while old connections linger) but not SO_REUSEPORT, which
+    // Poco turns on with the two-argument bind: a second server must fail, not share.
+    socket_.bind(address, true, false);
     socket_.listen(kListenBacklog);
   } catch (const Poco::Exception& e) {
     std::string hint = e.code() == EADDRINUSE ? " (another process uses this port: stop it, or pick another with "

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# microserver.sh: the quick start's two commands, and a few more for developers.
+#
+#   ./microserver.sh run [ARGS...]     install what is missing, build, run the server on routes.yaml
+#   ./microserver.sh test              install what is missing, build, run every test
+#   ./microserver.sh test asan|tsan    the same under AddressSanitizer+UBSan / ThreadSanitizer
+#   ./microserver.sh build [PRESET]    just build (presets: default, release, dev, ci, asan, tsan)
+#
+# Installing uses apt-get (through sudo when not root) and is a no-op when every package
+# listed in scripts/packages-*.txt is already installed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Installs the Debian packages listed in the given files that are not installed yet.
+install_packages() {
+  local wanted=() missing=() pkg
+  for list in "$@"; do
+    while read -r pkg; do
+      [[ -z "$pkg" || "$pkg" == \#* ]] || wanted+=("$pkg")
+    done < "$list"
+  done
+  for pkg in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "microserver.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  log "installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+  local preset=$1
+  log "building ($preset)"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$(nproc)"
+}
+
+cmd=${1:-help}
+shift || true
+case "$cmd" in
+  run)
+    install_packages scripts/packages-build.txt
+    build default
+    log "starting: build/default/microserver --config routes.yaml $*"
+    exec build/default/microserver --config routes.yaml "$@"
+    ;;
+  test)
+    variant=${1:-ci}
+    case "$variant" in ci|asan|tsan) ;; *) echo "usage: $0 test [asan|tsan]" >&2; exit 2 ;; esac
+    install_packages scripts/packages-build.txt scripts/packages-test.txt
+    build "$variant"
+    log "testing ($variant)"
+    ctest --preset "$variant" -j "$(nproc)"
+    ;;
+  build)
+    install_packages scripts/packages-build.txt scripts/packages-test.txt
+    build "${1:-default}"
+    ;;
+  *)
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    [[ "$cmd" == help || "$cmd" == -h || "$cmd" == --help ]] || exit 2
+    ;;
+esac
