@@ -7,6 +7,8 @@
 // user fixes a whole file in one edit-run cycle instead of one typo per restart.
 #include "Config.h"
 
+#include "Router.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -149,34 +151,6 @@ bool parsePort(std::string_view text, std::uint16_t& port, std::string& why) {
   if (!parseDigits(text, 65535, value)) return fail(why, "port " + std::string(text) + " is out of range (0 to 65535)");
   port = static_cast<std::uint16_t>(value);
   return true;
-}
-
-// The `(?<name>` spelling (PCRE, JavaScript, .NET) is what most people write, but Debian's
-// RE2 only knows `(?P<name>`. Escapes and character classes are skipped so `\(?<` and
-// `[(?<]` stay as written; `(?<=` and `(?<!` (lookbehind) are left for RE2 to refuse.
-std::string translateNamedGroups(const std::string& pattern) {
-  std::string out;
-  out.reserve(pattern.size() + 8);
-  bool inClass = false;
-  for (std::size_t i = 0; i < pattern.size(); ++i) {
-    const char c = pattern[i];
-    out += c;
-    if (c == '\\' && i + 1 < pattern.size()) {
-      out += pattern[++i];
-    } else if (inClass) {
-      inClass = c != ']';
-    } else if (c == '[') {
-      inClass = true;
-      // A ']' first in a class ("[]a]", "[^]a]") is a literal, not the end of the class.
-      if (pattern.compare(i + 1, 1, "^") == 0) out += pattern[++i];
-      if (pattern.compare(i + 1, 1, "]") == 0) out += pattern[++i];
-    } else if (c == '(' && pattern.compare(i + 1, 2, "?<") == 0 && pattern.compare(i + 3, 1, "=") != 0 &&
-               pattern.compare(i + 3, 1, "!") != 0) {
-      out += "?P<";
-      i += 2;
-    }
-  }
-  return out;
 }
 
 // This RE2 release accepts the same group name twice and then reports only one of them,

@@ -24,22 +24,30 @@ re2::RE2::Options routeOptions() {
 const char* const kMethodOrder[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"};
 }  // namespace
 
+// The `(?<name>` spelling (PCRE, JavaScript, .NET) is what most people write, but Debian's
+// RE2 only knows `(?P<name>`. Escapes and character classes are skipped so `\(?<` and
+// `[(?<]` stay as written; `(?<=` and `(?<!` (lookbehind) are left for RE2 to refuse.
 std::string translateNamedGroups(std::string_view pattern) {
   std::string out;
-  out.reserve(pattern.size() + 4);
+  out.reserve(pattern.size() + 8);
+  bool inClass = false;
   for (std::size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i] == '\\' && i + 1 < pattern.size()) {  // an escaped char is never a group
-      out.push_back(pattern[i]);
-      out.push_back(pattern[++i]);
-      continue;
-    }
-    if (pattern.compare(i, 3, "(?<") == 0 && i + 3 < pattern.size() && pattern[i + 3] != '=' &&
-        pattern[i + 3] != '!') {
-      out.append("(?P<");
+    const char c = pattern[i];
+    out += c;
+    if (c == '\\' && i + 1 < pattern.size()) {
+      out += pattern[++i];
+    } else if (inClass) {
+      inClass = c != ']';
+    } else if (c == '[') {
+      inClass = true;
+      // A ']' first in a class ("[]a]", "[^]a]") is a literal, not the end of the class.
+      if (pattern.compare(i + 1, 1, "^") == 0) out += pattern[++i];
+      if (pattern.compare(i + 1, 1, "]") == 0) out += pattern[++i];
+    } else if (c == '(' && pattern.compare(i + 1, 2, "?<") == 0 && pattern.compare(i + 3, 1, "=") != 0 &&
+               pattern.compare(i + 3, 1, "!") != 0) {
+      out += "?P<";
       i += 2;
-      continue;
     }
-    out.push_back(pattern[i]);
   }
   return out;
 }

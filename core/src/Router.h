@@ -61,7 +61,7 @@ class Router {
 };
 
 // Rewrites PCRE/JavaScript-style named groups "(?<name>" as RE2's "(?P<name>"; leaves
-// lookbehind-looking "(?<=" and "(?<!" alone so RE2 reports them as unsupported.
+// escapes, character classes and lookbehind "(?<=", "(?<!" alone (RE2 refuses the latter).
 std::string translateNamedGroups(std::string_view pattern);
 
 }  // namespace microserver::core

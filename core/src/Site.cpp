@@ -58,10 +58,7 @@ void Site::handle(Request::Parts& parts, Response& response, RouteScratch& scrat
   Request request(parts);
   switch (outcome) {
     case Router::Outcome::NotFound:
-      // The site's own 404 page, whatever the path: ask the www folder for a path that
-      // cannot exist, so it answers with its 404 body.
-      notFound_->serve(request, "/\x01", response);
-      response.setStatus(404);
+      notFound_->notFound(response);
       return;
     case Router::Outcome::MethodNotAllowed:
       response.setStatus(405);

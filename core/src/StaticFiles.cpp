@@ -7,6 +7,8 @@
 // here keeps mutable state except one atomic flag, so serve() can run on every reactor at once.
 #include "StaticFiles.h"
 
+#include "HttpDate.h"
+
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -36,12 +38,6 @@ int openBeneathFallback(int rootFd, const std::string& rootReal, const std::stri
 }  // namespace detail
 
 namespace {
-
-constexpr const char* kDayNames[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-constexpr const char* kLongDayNames[7] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
-                                          "Thursday", "Friday", "Saturday"};
-constexpr const char* kMonthNames[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 // Closes the descriptor on every early return; release() hands it to the Response.
 class UniqueFd {
@@ -99,110 +95,6 @@ int openBeneath(int rootFd, const std::string& rootReal, const std::string& rel)
     gOpenat2Missing.store(true, std::memory_order_relaxed);
   }
   return detail::openBeneathFallback(rootFd, rootReal, rel, kOpenFlags);
-}
-
-// ---------------------------------------------------------------------------------------
-// HTTP dates (RFC 9110 5.6.7)
-
-// Formats an IMF-fixdate by hand: strftime's %a and %b follow the locale, and HTTP dates
-// must be English whatever the server's LANG says.
-std::string_view formatHttpDate(std::time_t t, char (&buffer)[64]) {
-  std::tm g{};
-  if (::gmtime_r(&t, &g) == nullptr) g = std::tm{};
-  int n = std::snprintf(buffer, sizeof buffer, "%s, %02d %s %04d %02d:%02d:%02d GMT",
-                        kDayNames[g.tm_wday % 7], g.tm_mday, kMonthNames[g.tm_mon % 12],
-                        g.tm_year + 1900, g.tm_hour, g.tm_min, g.tm_sec);
-  return {buffer, n > 0 ? static_cast<std::size_t>(n) : 0};
-}
-
-// Reads the fixed-width pieces of an HTTP date, consuming as it goes.
-class DateCursor {
- public:
-  explicit DateCursor(std::string_view text) : rest_(text) {}
-
-  bool literal(std::string_view expected) {
-    if (rest_.substr(0, expected.size()) != expected) return false;
-    rest_.remove_prefix(expected.size());
-    return true;
-  }
-  bool digits(std::size_t count, int& value) {
-    if (rest_.size() < count) return false;
-    value = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      char c = rest_[i];
-      if (c < '0' || c > '9') return false;
-      value = value * 10 + (c - '0');
-    }
-    rest_.remove_prefix(count);
-    return true;
-  }
-  // One of `names`; HTTP day and month names are case-sensitive.
-  template <std::size_t N>
-  bool name(const char* const (&names)[N], int& index) {
-    for (std::size_t i = 0; i < N; ++i) {
-      if (literal(names[i])) {
-        index = static_cast<int>(i);
-        return true;
-      }
-    }
-    return false;
-  }
-  bool clock(std::tm& t) {
-    return digits(2, t.tm_hour) && literal(":") && digits(2, t.tm_min) && literal(":") && digits(2, t.tm_sec);
-  }
-  bool atEnd() const { return rest_.empty(); }
-
- private:
-  std::string_view rest_;
-};
-
-// "Sun, 06 Nov 1994 08:49:37 GMT"
-bool parseImfFixdate(std::string_view text, std::tm& t) {
-  DateCursor c(text);
-  int weekday = 0;
-  return c.name(kDayNames, weekday) && c.literal(", ") && c.digits(2, t.tm_mday) && c.literal(" ") &&
-         c.name(kMonthNames, t.tm_mon) && c.literal(" ") && c.digits(4, t.tm_year) && c.literal(" ") &&
-         c.clock(t) && c.literal(" GMT") && c.atEnd();
-}
-
-// "Sunday, 06-Nov-94 08:49:37 GMT" (obsolete, but RFC 9110 says recipients must accept it)
-bool parseRfc850Date(std::string_view text, std::tm& t) {
-  DateCursor c(text);
-  int weekday = 0;
-  if (!(c.name(kLongDayNames, weekday) && c.literal(", ") && c.digits(2, t.tm_mday) && c.literal("-") &&
-        c.name(kMonthNames, t.tm_mon) && c.literal("-") && c.digits(2, t.tm_year) && c.literal(" ") &&
-        c.clock(t) && c.literal(" GMT") && c.atEnd()))
-    return false;
-  // Two-digit years: a fixed pivot is enough for dates that only ever compare with mtimes.
-  t.tm_year += t.tm_year < 70 ? 2000 : 1900;
-  return true;
-}
-
-// "Sun Nov  6 08:49:37 1994" (C's asctime; the day is space-padded)
-bool parseAsctimeDate(std::string_view text, std::tm& t) {
-  DateCursor c(text);
-  int weekday = 0;
-  if (!(c.name(kDayNames, weekday) && c.literal(" ") && c.name(kMonthNames, t.tm_mon) && c.literal(" ")))
-    return false;
-  bool day = c.literal(" ") ? c.digits(1, t.tm_mday) : c.digits(2, t.tm_mday);
-  return day && c.literal(" ") && c.clock(t) && c.literal(" ") && c.digits(4, t.tm_year) && c.atEnd();
-}
-
-// Returns false for anything that is not a valid HTTP date; callers then ignore the header,
-// as RFC 9110 13.1.3 requires.
-bool parseHttpDate(std::string_view text, std::time_t& out) {
-  std::tm t{};
-  bool parsed = parseImfFixdate(text, t);
-  if (!parsed) parsed = parseRfc850Date(text, t = std::tm{});
-  if (!parsed) parsed = parseAsctimeDate(text, t = std::tm{});
-  if (!parsed) return false;
-  int day = t.tm_mday, month = t.tm_mon;
-  if (day < 1 || t.tm_hour > 23 || t.tm_min > 59 || t.tm_sec > 60) return false;
-  if (t.tm_sec == 60) t.tm_sec = 59;  // a leap second still names the same second for us
-  t.tm_year -= 1900;
-  out = ::timegm(&t);
-  // timegm quietly rolls "31 Feb" into March; a date that does not survive is invalid.
-  return t.tm_mday == day && t.tm_mon == month;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -502,9 +394,10 @@ void StaticFiles::Impl::serveFolder(const Request& request, std::string_view rel
 
 void StaticFiles::Impl::serveFile(const Request& request, UniqueFd fd, const struct stat& st,
                                   std::string_view name, Response& response) const {
-  char etagBuffer[48], dateBuffer[64];
+  char etagBuffer[48], dateBuffer[29];
   std::string_view etag = formatETag(st, etagBuffer);
-  std::string_view lastModified = formatHttpDate(st.st_mtime, dateBuffer);
+  formatHttpDate(st.st_mtime, dateBuffer);
+  std::string_view lastModified(dateBuffer, sizeof dateBuffer);
 
   if (isNotModified(request, etag, st.st_mtime)) {
     response.setStatus(304);
@@ -599,6 +492,8 @@ StaticFiles::~StaticFiles() = default;
 void StaticFiles::serve(const Request& request, std::string_view relativePath, Response& response) const {
   impl_->serve(request, relativePath, response);
 }
+
+void StaticFiles::notFound(Response& response) const { impl_->answerNotFound(response); }
 
 const std::string& StaticFiles::root() const { return impl_->options.root; }
 

@@ -36,6 +36,9 @@ class StaticFiles {
   // mount prefix removed, e.g. "/css/site.css"). HEAD gets GET's headers without a body.
   void serve(const Request& request, std::string_view relativePath, Response& response) const;
 
+  // The site's 404 answer (its 404 page, or plain text), for requests no route matched.
+  void notFound(Response& response) const;
+
   const std::string& root() const;
 
  private:
