@@ -292,7 +292,8 @@ void HttpConnection::finishBatch() {
   }
   if (closeAfterWrite_) return closeAfterOutput();
   if (phase_ == Phase::Idle && input_.empty()) {
-    deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.idleTimeout);
+    // A fresh clock, not the pass's: the idle time starts after the work just done.
+    deadlineMs_ = Reactor::monotonicMs() + ms(reactor_.site().config().server.limits.idleTimeout);
     if (input_.capacity() > kMaxRetainedBuffer) std::string().swap(input_);
   }
 }

@@ -143,7 +143,7 @@ void Reactor::maybeSweep() {
   if (nowMs_ < nextSweepMs_) return;
   nextSweepMs_ = nowMs_ + kSweepIntervalMs;
   adoptIncoming();
-  if (context_ && context_->accessLog()) context_->accessLog()->flushThisThread();
+  flushAccessLog();
   for (ReactorClient* c = clients_; c;) {
     ReactorClient* next = c->next_;
     c->checkDeadline(nowMs_);
@@ -167,6 +167,11 @@ void Reactor::onTimeout() {
   maybeSweep();
 }
 
+void Reactor::flushAccessLog() {
+  ServerContext* context = context_.load(std::memory_order_acquire);
+  if (context && context->accessLog()) context->accessLog()->flushThisThread();
+}
+
 void Reactor::onShutdown() {
   SocketReactor::onShutdown();
   adoptIncoming();
@@ -176,7 +181,7 @@ void Reactor::onShutdown() {
     c = next;
   }
   timers_.clear();
-  if (context_ && context_->accessLog()) context_->accessLog()->flushThisThread();
+  flushAccessLog();
   std::lock_guard<std::mutex> lock(stoppedMutex_);
   stopped_ = true;
   stoppedCondition_.notify_all();

@@ -61,8 +61,10 @@ class Reactor : public Poco::Net::SocketReactor {
   Reactor();
   ~Reactor() override;
 
-  void setContext(ServerContext* context) { context_ = context; }
-  ServerContext& context() const { return *context_; }
+  // Set once by the acceptor, after the loop thread already started (Poco starts it in
+  // the constructor), hence atomic; connections only exist after it is set.
+  void setContext(ServerContext* context) { context_.store(context, std::memory_order_release); }
+  ServerContext& context() const { return *context_.load(std::memory_order_acquire); }
 
   // Runs `task` on this reactor's thread soon. Safe from any thread.
   void post(std::function<void()> task);
@@ -95,9 +97,9 @@ class Reactor : public Poco::Net::SocketReactor {
 
   // The routing snapshot this thread serves from; refreshed only when a reload swapped it.
   const Site& site() {
-    std::uint64_t generation = context_->siteGeneration();
+    std::uint64_t generation = context().siteGeneration();
     if (generation != siteGeneration_) {
-      site_ = context_->site();
+      site_ = context().site();
       siteGeneration_ = generation;
     }
     return *site_;
@@ -114,9 +116,10 @@ class Reactor : public Poco::Net::SocketReactor {
   void runTasks();
   void maybeSweep();
   void link(ReactorClient* client);
+  void flushAccessLog();
   void adoptIncoming();
 
-  ServerContext* context_ = nullptr;
+  std::atomic<ServerContext*> context_{nullptr};
   Poco::Net::DatagramSocket wakeSocket_;
   std::mutex taskMutex_;
   std::vector<std::function<void()>> tasks_;

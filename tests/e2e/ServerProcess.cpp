@@ -1,5 +1,7 @@
 #include "ServerProcess.h"
 
+#include <gtest/gtest.h>
+
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -470,6 +472,17 @@ ServerProcess::~ServerProcess() {
     std::cerr << "ServerProcess: stop failed: " << e.what() << "\n";
   }
   if (reader_.joinable()) reader_.join();
+  // A sanitizer report from the server is a failure of whichever test ran it, even when
+  // the test's own checks passed (with halt_on_error the server just vanishes otherwise).
+  for (const OutputLine& line : lines_) {
+    if (line.text.find("ERROR: AddressSanitizer") != std::string::npos ||
+        line.text.find("WARNING: ThreadSanitizer") != std::string::npos ||
+        line.text.find("ERROR: LeakSanitizer") != std::string::npos ||
+        line.text.find(": runtime error: ") != std::string::npos) {
+      ADD_FAILURE() << "the server reported a sanitizer error:\n" << output();
+      break;
+    }
+  }
   for (int* fd : {&outFd_, &errFd_, &pidFd_})
     if (*fd >= 0) {
       close(*fd);
