@@ -34,8 +34,21 @@ std::string translateNamedGroups(std::string_view pattern) {
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     const char c = pattern[i];
     out += c;
-    if (c == '\\' && i + 1 < pattern.size()) {
+    if (c == '\\' && pattern.compare(i + 1, 1, "Q") == 0) {
+      // \Q...\E is literal text: copy it whole, whatever it looks like.
+      std::size_t end = pattern.find("\\E", i + 2);
+      std::size_t stop = end == std::string_view::npos ? pattern.size() : end + 2;
+      out.append(pattern.substr(i + 1, stop - i - 1));
+      i = stop - 1;
+    } else if (c == '\\' && i + 1 < pattern.size()) {
       out += pattern[++i];
+    } else if (inClass && c == '[' && pattern.compare(i + 1, 1, ":") == 0) {
+      // A POSIX class like [:digit:] inside a class: its ']' does not end the outer class.
+      std::size_t end = pattern.find(":]", i + 2);
+      if (end != std::string_view::npos) {
+        out.append(pattern.substr(i + 1, end + 2 - i - 1));
+        i = end + 1;
+      }
     } else if (inClass) {
       inClass = c != ']';
     } else if (c == '[') {

@@ -15,8 +15,8 @@
 
 #include "Router.h"
 
-using microserver::core::RouteScratch;
 using microserver::core::Router;
+using microserver::core::RouteScratch;
 using microserver::core::RouteSpec;
 using microserver::core::translateNamedGroups;
 using Routes = std::vector<RouteSpec>;
@@ -76,7 +76,7 @@ void expectProbes(const Router& router, const std::vector<Probe>& probes) {
   }
 }
 
-// The route's own text as the std::invalid_argument message, or "<accepted>".
+// The std::invalid_argument message that building a router from `routes` raises, or "<accepted>".
 std::string constructionError(const std::vector<RouteSpec>& routes) {
   try {
     Router router(routes);
@@ -84,6 +84,21 @@ std::string constructionError(const std::vector<RouteSpec>& routes) {
   } catch (const std::invalid_argument& e) {
     return e.what();
   }
+}
+
+
+TEST(TranslateNamedGroups, LeavesPosixClassesInsideAClassAlone) {
+  EXPECT_EQ(translateNamedGroups("^/[[:digit:](?<]+$"), "^/[[:digit:](?<]+$");
+  EXPECT_EQ(translateNamedGroups("^/[[:alpha:]](?<n>x)$"), "^/[[:alpha:]](?P<n>x)$");
+}
+
+TEST(TranslateNamedGroups, LeavesQuotedLiteralTextAlone) {
+  EXPECT_EQ(translateNamedGroups("^/\\Q(?<x>\\E$"), "^/\\Q(?<x>\\E$");
+  EXPECT_EQ(translateNamedGroups("\\Q.\\E(?<n>a)"), "\\Q.\\E(?P<n>a)");
+  Router router(Routes{{"^/\\Q(?<x>\\E$", {}}});
+  RouteScratch scratch;
+  std::size_t index = 0, end = 0;
+  EXPECT_EQ(router.match("GET", "/(?<x>", scratch, index, end), Router::Outcome::Matched);
 }
 
 }  // namespace
@@ -128,13 +143,17 @@ TEST(RouterTest, PatternsAreSearchedNotFullyMatchedSoOnlyAnchorsPinTheEnds) {
     bool matches;
   };
   const std::vector<Case> cases = {
-      {"^/a", "/a/b", true},  // a prefix anchor alone is a mount, not an exact path
+      // A prefix anchor alone is a mount, not an exact path.
+      {"^/a", "/a/b", true},
       {"^/a", "/a", true},
       {"^/a", "/b/a", false},
-      {"b$", "/ab", true},  // a suffix anchor alone matches any path ending there
+      // A suffix anchor alone matches any path ending there.
+      {"b$", "/ab", true},
       {"b$", "/ab/", false},
-      {"/api/", "/v2/api/users", true},  // no anchor: anywhere in the path
+      // No anchor: anywhere in the path.
+      {"/api/", "/v2/api/users", true},
       {"api", "/rapid", true},
+      // Both anchors: the whole path.
       {"^/a$", "/a/b", false},
       {"^/a$", "/ba", false},
       {"^/a$", "/a", true},
@@ -160,10 +179,10 @@ TEST(RouterTest, TheDecodedPathIsWhatPatternsMatch) {
       {"^/a%20b$", "/a b", false},  // a pattern never sees the encoded form
       {"^/a\\?b$", "/a?b", true},   // a decoded %3F is part of the path, not a query
       {"^/caf\xC3\xA9$", "/caf\xC3\xA9", true},
-      {"^/caf.$", "/caf\xC3\xA9", true},  // '.' is one UTF-8 character, not one byte
+      {"^/caf.$", "/caf\xC3\xA9", true},              // '.' is one UTF-8 character, not one byte
       {"^/a\\x00b$", std::string("/a\0b", 4), true},  // a decoded %00 does not end the path
       {"^/a$", std::string("/a\0b", 4), false},
-      {"^/admin$", "/admin\n", false},  // '$' is end of text, not end of line: %0A cannot sneak past
+      {"^/admin$", "/admin\n", false},    // '$' is end of text, not end of line: %0A cannot sneak past
       {"^/admin$", "/x\n/admin", false},  // '^' is start of text, not start of line
   };
   for (const Case& c : cases) {
@@ -262,8 +281,8 @@ TEST(RouterTest, ARouteThatRefusesTheMethodFallsThroughToALaterRoute) {
 
 TEST(RouterTest, EmptyMethodsAcceptsEveryMethodIncludingUnknownOnes) {
   Router router(Routes{{"^/any$", {}}});
-  for (const char* method : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
-                             "PROPFIND", "BREW"}) {
+  for (const char* method :
+       {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "PROPFIND", "BREW"}) {
     SCOPED_TRACE(method);
     EXPECT_EQ(outcome(router, method, "/any"), "route 0");
   }
@@ -421,8 +440,8 @@ TEST(RouterTest, MatchEndIsWhereTheWinningMatchEndedSoAMountPrefixCanBeStripped)
       {"^/files(/|$)", "/files", ""},
       {"^/files(/|$)", "/files/a", "a"},
       {"/docs/", "/v1/docs/x/docs/y", "x/docs/y"},  // leftmost match, not the last one
-      {"^/a|^/abc", "/abcd", "bcd"},                 // leftmost-first alternation, not longest
-      {"^/x/?", "/x/y", "y"},                        // greedy optional slash
+      {"^/a|^/abc", "/abcd", "bcd"},                // leftmost-first alternation, not longest
+      {"^/x/?", "/x/y", "y"},                       // greedy optional slash
       {"^/", "/", ""},
       {".*", "/anything", ""},
       {"", "/anything", "/anything"},  // the empty pattern matches at 0 with length 0
@@ -454,11 +473,11 @@ TEST(RouterTest, TranslateNamedGroupsRewritesOnlyRealNamedGroups) {
       {"(?<id>\\d+)", "(?P<id>\\d+)"},
       {"^/(?<a>x)/(?<b>y)/(?<c>z)$", "^/(?P<a>x)/(?P<b>y)/(?P<c>z)$"},
       {"(?<outer>a(?<inner>b))", "(?P<outer>a(?P<inner>b))"},
-      {"(?P<id>x)", "(?P<id>x)"},              // already RE2's form
-      {"\\(?<id>x)", "\\(?<id>x)"},            // an escaped '(' opens no group
-      {"\\\\(?<id>x)", "\\\\(?P<id>x)"},       // an escaped backslash, then a real group
-      {"(?<=a)b", "(?<=a)b"},                  // lookbehind: left for RE2 to refuse
-      {"(?<!a)b", "(?<!a)b"},                  // negative lookbehind: likewise
+      {"(?P<id>x)", "(?P<id>x)"},         // already RE2's form
+      {"\\(?<id>x)", "\\(?<id>x)"},       // an escaped '(' opens no group
+      {"\\\\(?<id>x)", "\\\\(?P<id>x)"},  // an escaped backslash, then a real group
+      {"(?<=a)b", "(?<=a)b"},             // lookbehind: left for RE2 to refuse
+      {"(?<!a)b", "(?<!a)b"},             // negative lookbehind: likewise
       {"(?<=a)(?<n>b)", "(?<=a)(?P<n>b)"},
       {"(?:x)(?i)y(?=z)", "(?:x)(?i)y(?=z)"},  // other group kinds untouched
       {"[(?<]", "[(?<]"},                      // inside a class, "(?<" is three literals
@@ -479,8 +498,7 @@ TEST(RouterTest, TranslateNamedGroupsRewritesOnlyRealNamedGroups) {
 // --- invalid patterns -------------------------------------------------------------------
 
 TEST(RouterTest, AnInvalidPatternThrowsInvalidArgumentNamingTheRouteIndex) {
-  for (const std::string bad : {"(", "[a", "a**", "x{1001}", "(?<=a)b", "(?<!a)b", "a(?=b)", "\\",
-                                "(?<"}) {
+  for (const std::string bad : {"(", "[a", "a**", "x{1001}", "(?<=a)b", "(?<!a)b", "a(?=b)", "\\", "(?<"}) {
     SCOPED_TRACE("'" + bad + "'");
     std::string error = constructionError({{"^/ok$", {}}, {"^/also-ok$", {"GET"}}, {bad, {}}, {"^/never$", {}}});
     EXPECT_NE(error.find("route 2:"), std::string::npos) << error;
