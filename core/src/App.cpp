@@ -60,6 +60,39 @@ void printErrors(const std::vector<std::string>& errors) {
 
 App::App() { setUnixOptions(true); }
 
+Config App::loadConfig() {
+  Config config = loadConfigFile(configFile_);
+  // Command-line paths are relative to where the user stands, unlike the file's own.
+  if (listen_) {
+    std::string why;
+    if (!parseListenAddress(*listen_, config.server.listenHost, config.server.listenPort, why))
+      throw ConfigLoadError({"--listen " + *listen_ + ": " + why});
+  }
+  if (www_) {
+    // --www moves the site: static routes that served the configured site folder follow.
+    std::string site = absolute(*www_);
+    for (RouteConfig& route : config.routes)
+      if (route.staticDir == config.server.www) route.staticDir = site;
+    config.server.www = site;
+  }
+  if (plugins_) config.server.plugins = absolute(*plugins_);
+  if (config.server.plugins.empty()) config.server.plugins = binaryFolder() + "plugins";
+  return config;
+}
+
+std::shared_ptr<const Site> App::loadSite(const Site* previous) {
+  Config config = loadConfig();
+  log::Level level = log::Level::Info;
+  log::parseLevel(config.server.logLevel, level);
+  log::setLevel(level);
+  // The folder must exist only when something needs a plugin.
+  bool needed = !config.services.empty();
+  for (const RouteConfig& route : config.routes) needed = needed || !route.handler.empty();
+  PluginScan scan = loader_->scan(config.server.plugins, previous ? previous->plugins() : PluginSet{}, needed);
+  if (!scan.errors.empty()) throw ConfigLoadError(scan.errors);
+  return Site::build(config, scan.plugins);
+}
+
 void App::defineOptions(Poco::Util::OptionSet& options) {
   ServerApplication::defineOptions(options);
   using Poco::Util::Option;
@@ -120,36 +153,16 @@ int App::main(const std::vector<std::string>&) {
   static LoggingErrorHandler errorHandler;
   Poco::ErrorHandler::set(&errorHandler);
 
-  // Command-line paths are relative to where the user stands, unlike the file's own.
-  auto loadWithOverrides = [this]() {
-    Config config = loadConfigFile(configFile_);
-    if (listen_) {
-      std::string why;
-      if (!parseListenAddress(*listen_, config.server.listenHost, config.server.listenPort, why))
-        throw ConfigLoadError({"--listen " + *listen_ + ": " + why});
-    }
-    if (www_) {
-      // --www moves the site: static routes that served the configured site folder follow.
-      std::string site = absolute(*www_);
-      for (RouteConfig& route : config.routes)
-        if (route.staticDir == config.server.www) route.staticDir = site;
-      config.server.www = site;
-    }
-    if (plugins_) config.server.plugins = absolute(*plugins_);
-    if (config.server.plugins.empty()) config.server.plugins = binaryFolder() + "plugins";
-    return config;
-  };
-
   std::shared_ptr<const Site> site;
   try {
-    Config config = loadWithOverrides();
-    log::Level level = log::Level::Info;
-    log::parseLevel(config.server.logLevel, level);
-    log::setLevel(level);
-    site = Site::build(config);
+    loader_ = std::make_unique<PluginLoader>();
+    site = loadSite(nullptr);
   } catch (const ConfigLoadError& e) {
     printErrors(e.errors());
     return kExitBadConfig;
+  } catch (const std::exception& e) {
+    std::cerr << "microserver: " << e.what() << std::endl;
+    return kExitFailed;
   }
   if (checkOnly_) {
     std::cout << configFile_ << ": OK (" << site->config().routes.size() << " routes)" << std::endl;
@@ -172,7 +185,7 @@ int App::main(const std::vector<std::string>&) {
     if (sigwait(&signals, &received) != 0) continue;
     if (received == SIGHUP) {
       try {
-        server->reload(Site::build(loadWithOverrides()));
+        server->reload(loadSite(server->context().site().get()));
         log::info("reloaded " + configFile_);
       } catch (const ConfigLoadError& e) {
         for (const std::string& line : e.errors()) log::error(line);

@@ -7,8 +7,13 @@
 
 #include <Poco/Util/ServerApplication.h>
 
+#include <memory>
 #include <optional>
 #include <string>
+
+#include "Config.h"
+#include "PluginLoader.h"
+#include "Site.h"
 
 namespace microserver::core {
 
@@ -29,6 +34,13 @@ class App : public Poco::Util::ServerApplication {
   void handlePlugins(const std::string& name, const std::string& value);
   void handleCheck(const std::string& name, const std::string& value);
 
+  // Reads the configuration (with the command line's overrides) and the plugin folder,
+  // and builds a snapshot; `previous` lends unchanged plugin libraries. Throws
+  // ConfigLoadError with every problem found.
+  std::shared_ptr<const Site> loadSite(const Site* previous);
+  Config loadConfig();
+
+  std::unique_ptr<PluginLoader> loader_;
   bool exitEarly_ = false;
   bool checkOnly_ = false;
   std::string configFile_ = "routes.yaml";

@@ -166,11 +166,11 @@ std::string duplicateGroupName(const RE2& re) {
 }
 
 const std::initializer_list<std::string_view> kTopKeys = {"server", "routes", "services"};
-const std::initializer_list<std::string_view> kServerKeys = {"listen",     "reactors",  "www",   "plugins",
+const std::initializer_list<std::string_view> kServerKeys = {"listen",     "reactors",  "workers", "www",   "plugins",
                                                              "access_log", "log_level", "limits"};
 const std::initializer_list<std::string_view> kLimitKeys = {
-    "header_bytes", "uri_bytes",    "header_count", "body_bytes",     "header_timeout",
-    "body_timeout", "idle_timeout", "send_timeout", "shutdown_grace", "max_connections"};
+    "header_bytes",  "uri_bytes",      "header_count",    "body_bytes",      "header_timeout", "body_timeout",
+    "idle_timeout",  "send_timeout",   "shutdown_grace",  "max_connections", "handler_timeout", "worker_queue"};
 const std::initializer_list<std::string_view> kRouteKeys = {"path",   "methods", "handler",
                                                             "static", "config",  "blocking"};
 const std::initializer_list<std::string_view> kServiceKeys = {"plugin", "listen", "config"};
@@ -185,6 +185,8 @@ constexpr int kMaxConfigNodes = 100'000;
 constexpr std::size_t kMaxHeaderBytes = 1024 * 1024;
 constexpr std::size_t kMaxHeaderCount = 10'000;
 constexpr unsigned kMaxReactors = 256;
+constexpr unsigned kMaxWorkers = 1024;
+constexpr std::size_t kMaxWorkerQueue = 1'000'000;
 
 const char* const kListenHelp = "(expected HOST:PORT, e.g. 127.0.0.1:8080, \"[::1]:8080\" or :8080)";
 
@@ -341,6 +343,7 @@ class Reader {
     for (const Field& f : fieldsOf(section.value, section.path, kServerKeys)) {
       if (f.key == "listen") readListen(f, server.listenHost, server.listenPort);
       else if (f.key == "reactors") readReactors(f, server.reactors);
+      else if (f.key == "workers") readWorkers(f, server.workers);
       else if (f.key == "www") readFolder(f, server.www);
       else if (f.key == "plugins") readFolder(f, server.plugins);
       else if (f.key == "access_log") readAccessLog(f, server.accessLog);
@@ -356,6 +359,15 @@ class Reader {
     std::uint64_t n = 0;
     if (text == "auto") reactors = 0;
     else if (parseDigits(text, kMaxReactors, n) && n > 0) reactors = static_cast<unsigned>(n);
+    else error(f.mark(), f.path, "expected " + expected + ", got '" + text + "'");
+  }
+
+  void readWorkers(const Field& f, unsigned& workers) {
+    const std::string expected = "a number of worker threads from 1 to " + std::to_string(kMaxWorkers);
+    std::string text;
+    if (!scalar(f, expected, text)) return;
+    std::uint64_t n = 0;
+    if (parseDigits(text, kMaxWorkers, n) && n > 0) workers = static_cast<unsigned>(n);
     else error(f.mark(), f.path, "expected " + expected + ", got '" + text + "'");
   }
 
@@ -387,6 +399,8 @@ class Reader {
       else if (f.key == "body_timeout") readDuration(f, limits.bodyTimeout, false);
       else if (f.key == "idle_timeout") readDuration(f, limits.idleTimeout, false);
       else if (f.key == "send_timeout") readDuration(f, limits.sendTimeout, false);
+      else if (f.key == "handler_timeout") readDuration(f, limits.handlerTimeout, false);
+      else if (f.key == "worker_queue") readCount(f, limits.workerQueue, kMaxWorkerQueue);
       else readDuration(f, limits.shutdownGrace, true);  // 0 = stop at once, a valid choice
     }
     if (uriValid) checkUriFitsHeader(find(fields, "uri_bytes"), limits);  // else already reported

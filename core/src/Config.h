@@ -36,12 +36,15 @@ struct Limits {
   Duration sendTimeout{60'000};          // a peer that stops reading our response
   Duration shutdownGrace{10'000};        // SIGTERM: time in-flight requests get to finish
   std::size_t maxConnections = 10'000;   // open client connections per listener
+  Duration handlerTimeout{30'000};       // a `blocking: true` handler answering (504 beyond)
+  std::size_t workerQueue = 1024;        // blocking requests waiting for a worker (503 beyond)
 };
 
 struct ServerConfig {
   std::string listenHost = "127.0.0.1";
   std::uint16_t listenPort = 8080;
   unsigned reactors = 0;                 // 0 = auto: one per core
+  unsigned workers = 8;                  // threads for `blocking: true` routes
   std::string www = "www";               // absolute after loading (resolved against the file's folder)
   std::string plugins;                   // empty = `plugins/` beside the binary; absolute otherwise
   std::string accessLog = "-";           // "-" = stdout, "off", or a file path (absolute after loading)

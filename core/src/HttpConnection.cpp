@@ -77,7 +77,13 @@ void HttpConnection::handleReadable() {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
     return destroy();  // reset by peer, or worse: nothing left to answer
   }
-  if (n == 0) return destroy();  // the peer closed; everything it sent was answered
+  if (n == 0) {
+    if (!blocking_) return destroy();  // the peer closed; everything it sent was answered
+    // A half-close (`nc -N`) after a request whose handler still runs on a worker: answer
+    // it, then close. Stop watching the socket meanwhile: EOF stays readable forever.
+    inputEnded_ = true;
+    return pauseReading();
+  }
   if (phase_ == Phase::Lingering) return;  // discard: we are only waiting for the close
 
   const Limits& limits = reactor_.site().config().server.limits;
@@ -90,6 +96,14 @@ void HttpConnection::handleReadable() {
   }
 
   std::size_t length = static_cast<std::size_t>(n);
+  if (blocking_) {
+    // Pipelined requests behind a blocking one wait in our buffer, up to one request's
+    // worth; beyond that the client waits too (we stop reading until the answer is out).
+    input_.append(buffer, length);
+    const ParserLimits& parser = reactor_.site().parserLimits();
+    if (input_.size() > parser.headerBytes + parser.bodyBytes) pauseReading();
+    return;
+  }
   if (input_.empty()) {
     // Fast path: parse straight from the reactor's buffer; copy only an incomplete rest.
     std::size_t used = process(buffer, length);
@@ -107,7 +121,7 @@ std::size_t HttpConnection::process(const char* data, std::size_t len) {
   const Site& site = reactor_.site();
   const ParserLimits& limits = site.parserLimits();
   std::size_t pos = 0;
-  while (pos < len && !closeAfterWrite_ && !peerClosed_ && !(queue_ && !queue_->empty())) {
+  while (pos < len && !closeAfterWrite_ && !peerClosed_ && !blocking_ && !(queue_ && !queue_->empty())) {
     ParseError error;
     if (chunked_) {
       std::size_t used = 0;
@@ -178,7 +192,6 @@ std::size_t HttpConnection::process(const char* data, std::size_t len) {
 void HttpConnection::respond(const RequestHead& head, std::string_view body) {
   ReactorScratch& scratch = reactor_.scratch();
   const Site& site = reactor_.site();
-  ServerContext& context = reactor_.context();
   // The next request starts clean whatever happens below.
   phase_ = Phase::Idle;
   scan_.reset();
@@ -202,31 +215,32 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body) {
 
   Response& response = scratch.response;
   response.reset();
-  try {
-    site.handle(parts, response, scratch.route);
-  } catch (const std::exception& e) {
-    log::error("request " + std::string(head.method) + " " + std::string(head.target) + " from " + remote_ +
-               " failed: " + e.what() + " (answered 500)");
-    response.reset();
-    response.setStatus(500);
-    response.setContentType("text/plain; charset=utf-8");
-    response.setBody("500 Internal Server Error\n");
-  }
-  bool isHead = head.method == "HEAD";
-  if (isHead) response.setOmitBody(true);
-  bool keepAlive = head.keepAlive && response.keepAlive() && !context.draining.load(std::memory_order_relaxed);
+  const BoundHandler* handler = site.route(parts, response, scratch.route);
+  if (handler && handler->blocking()) return startBlocking(parts, head.keepAlive, *handler);
+  if (handler) handler->run(Request(parts), response);
+  Request request(parts);
+  sendResponse({head.method, head.target, request.header("Referer"), request.header("User-Agent"), head.versionMinor,
+                head.keepAlive},
+               response);
+}
+
+void HttpConnection::sendResponse(const ResponseContext& request, Response& response) {
+  ReactorScratch& scratch = reactor_.scratch();
+  ServerContext& context = reactor_.context();
+  if (request.method == "HEAD") response.setOmitBody(true);
+  bool keepAlive = request.keepAlive && response.keepAlive() && !inputEnded_ &&
+                   !context.draining.load(std::memory_order_relaxed);
   if (!keepAlive) closeAfterWrite_ = true;
-  ConnectionHeader connection = !keepAlive                 ? ConnectionHeader::Close
-                                : head.versionMinor == 0 ? ConnectionHeader::KeepAlive
-                                                         : ConnectionHeader::None;
+  ConnectionHeader connection = !keepAlive                    ? ConnectionHeader::Close
+                                : request.versionMinor == 0 ? ConnectionHeader::KeepAlive
+                                                            : ConnectionHeader::None;
   writeResponse(response, connection, scratch.output);
 
   bool sendsBody = !response.omitBody() && !statusHasNoBody(response.status());
   if (AccessLog* log = context.accessLog()) {
-    log->record({std::string_view(remote_).substr(0, remoteIpLength_), head.method, head.target,
-                 head.versionMinor, response.status(), sendsBody ? response.contentLength() : 0,
-                 parts.headers.empty() ? std::string_view{} : Request(parts).header("Referer"),
-                 parts.headers.empty() ? std::string_view{} : Request(parts).header("User-Agent")});
+    log->record({std::string_view(remote_).substr(0, remoteIpLength_), request.method, request.target,
+                 request.versionMinor, response.status(), sendsBody ? response.contentLength() : 0, request.referer,
+                 request.userAgent});
   }
   if (!response.hasFile()) return;
   std::uint64_t offset = response.fileOffset(), length = response.fileLength();
@@ -262,6 +276,57 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body) {
   queue_->pushBytes(scratch.output);
   scratch.output.clear();
   queue_->pushFile(file, offset, length);
+}
+
+void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler) {
+  auto call = std::make_shared<BlockingCall>(parts, keepAlive, reactor_.siteShared(), &handler);
+  call->connection = this;
+  call->reactor = &reactor_;
+  bool queued = reactor_.context().workers().submit([call] {
+    call->handler->run(call->request(), call->response);
+    call->reactor->post([call] { deliverBlocking(call); });
+  });
+  if (!queued) {
+    log::warning("the worker pool is full (" + std::to_string(reactor_.site().config().server.limits.workerQueue) +
+                 " requests waiting): answered 503 to " + call->method + " " + call->target +
+                 " (raise server.workers or limits.worker_queue if this is normal load)");
+    Response& response = reactor_.scratch().response;
+    response.reset();
+    response.setStatus(503);
+    response.addHeader("Retry-After", "1");
+    response.setContentType("text/plain; charset=utf-8");
+    response.setBody("503 Service Unavailable: the server is busy, try again shortly\n");
+    return sendResponse(call->responseContext(), response);
+  }
+  // Responses must stay in request order: nothing else is answered until this one is.
+  blocking_ = std::move(call);
+  phase_ = Phase::Waiting;
+  deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.handlerTimeout);
+}
+
+void HttpConnection::deliverBlocking(const std::shared_ptr<BlockingCall>& call) {
+  // On the connection's reactor thread. The connection may have closed, or answered 504,
+  // while the worker ran: then the result has nobody to go to.
+  if (!call->connection) return;
+  try {
+    call->connection->finishBlocking(*call);
+  } catch (const std::exception& e) {
+    log::error("connection " + call->remoteAddress + ": unexpected error, closing it: " + e.what());
+    call->connection->destroy();
+  }
+}
+
+void HttpConnection::finishBlocking(BlockingCall& call) {
+  blocking_.reset();  // `call` stays alive: deliverBlocking holds it
+  phase_ = Phase::Idle;
+  call.connection = nullptr;
+  sendResponse(call.responseContext(), call.response);
+  if (readingPaused_ && !inputEnded_) resumeReading();
+  if (!input_.empty() && !closeAfterWrite_ && !peerClosed_) {
+    std::size_t used = process(input_.data(), input_.size());
+    input_.erase(0, used);
+  }
+  finishBatch();
 }
 
 void HttpConnection::refuse(int status, const char* reason) {
@@ -346,6 +411,18 @@ void HttpConnection::handleWritable() {
   deadlineMs_ = reactor_.nowMs() + ms(limits.idleTimeout);
 }
 
+void HttpConnection::pauseReading() {
+  if (readingPaused_ || writing_) return;
+  reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  readingPaused_ = true;
+}
+
+void HttpConnection::resumeReading() {
+  if (!readingPaused_) return;
+  readingPaused_ = false;
+  if (!writing_) reactor_.addEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+}
+
 void HttpConnection::startWriting() {
   // Poco 1.11.0 only recomputes the epoll mask when an observer is added, so: add
   // writable, drop readable, then add writable again to leave EPOLLOUT alone in the mask.
@@ -358,6 +435,12 @@ void HttpConnection::startWriting() {
 
 void HttpConnection::startReading() {
   if (!writing_) return;
+  if (readingPaused_) {
+    // Reading stays off: just stop watching for writability.
+    reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
+    writing_ = false;
+    return;
+  }
   ReadableObserver readable(*this, &HttpConnection::onReadable);
   reactor_.addEventHandler(socket_, readable);
   reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
@@ -379,6 +462,23 @@ void HttpConnection::closeAfterOutput() {
 
 void HttpConnection::checkDeadline(std::int64_t nowMs) {
   if (nowMs < deadlineMs_) return;
+  if (phase_ == Phase::Waiting && blocking_) {
+    // The handler is too slow: answer for it and forget its result (its worker is lost
+    // until it returns; the pool's bound keeps that from piling up).
+    log::warning("plugin " + blocking_->handler->pluginName() + " did not answer " + blocking_->method + " " +
+                 blocking_->target + " within limits.handler_timeout: answered 504");
+    std::shared_ptr<BlockingCall> call = std::move(blocking_);
+    call->connection = nullptr;
+    Response& response = reactor_.scratch().response;
+    response.reset();
+    response.setStatus(504);
+    response.setContentType("text/plain; charset=utf-8");
+    response.setBody("504 Gateway Timeout: the handler did not answer in time\n");
+    response.setKeepAlive(false);  // its pipelined followers would wait behind it again
+    phase_ = Phase::Idle;
+    sendResponse(call->responseContext(), response);
+    return finishBatch();
+  }
   bool midRequest = (phase_ == Phase::Head && !input_.empty()) || phase_ == Phase::Body;
   if (midRequest && !writing_) {
     // Best effort: tell a slow client why; never wait for it.
@@ -401,8 +501,9 @@ void HttpConnection::abandon() { destroy(); }
 void HttpConnection::destroy() {
   if (destroyed_) return;
   destroyed_ = true;
+  if (blocking_) blocking_->connection = nullptr;  // its result will find nobody
   if (writing_) reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
-  else reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  else if (!readingPaused_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
   reactor_.detach(this);
   reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
   try {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "BlockingCall.h"
 #include "ChunkedDecoder.h"
 #include "HttpParser.h"
 #include "OutputQueue.h"
@@ -46,6 +47,7 @@ class HttpConnection : public ReactorClient {
     Idle,       // between requests (keep-alive), nothing received
     Head,       // receiving a request head
     Body,       // head done, receiving its body
+    Waiting,    // a blocking handler runs on a worker for this connection's request
     Lingering,  // final response sent; discarding input until the peer closes
   };
 
@@ -55,11 +57,19 @@ class HttpConnection : public ReactorClient {
   std::size_t process(const char* data, std::size_t len);
   // One request whose head (and body, if any) is complete.
   void respond(const RequestHead& head, std::string_view body);
+  // Writes a finished response (headers into the reactor's output, a file body queued).
+  void sendResponse(const ResponseContext& request, Response& response);
+  void startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler);
+  static void deliverBlocking(const std::shared_ptr<BlockingCall>& call);
+  void finishBlocking(BlockingCall& call);
   void refuse(int status, const char* reason);
   bool flushOutput();
   void finishBatch();
   void startReading();
   void startWriting();
+  // Stops watching the socket for input (a half-closed peer, a full buffer) and back.
+  void pauseReading();
+  void resumeReading();
   void closeAfterOutput();
   void destroy();
   int fd() const;
@@ -76,12 +86,15 @@ class HttpConnection : public ReactorClient {
   std::string chunkedBody_;
   std::unique_ptr<ChunkedDecoder> chunked_;
   std::unique_ptr<OutputQueue> queue_;
+  std::shared_ptr<BlockingCall> blocking_;  // the worker's call in flight, if any
   std::int64_t deadlineMs_ = 0;
   Phase phase_ = Phase::Head;
   bool writing_ = false;           // the writable observer is registered instead of readable
   bool closeAfterWrite_ = false;   // last response of this connection
   bool sentContinue_ = false;      // 100 Continue already sent for this request
-  bool peerClosed_ = false;
+  bool peerClosed_ = false;        // the peer is gone: drop everything
+  bool inputEnded_ = false;        // the peer half-closed: answer what is in flight, then close
+  bool readingPaused_ = false;
   bool destroyed_ = false;
 };
 

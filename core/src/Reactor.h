@@ -104,6 +104,11 @@ class Reactor : public Poco::Net::SocketReactor {
     }
     return *site_;
   }
+  // The same snapshot as a reference-counted pointer, for work that outlives the event.
+  const std::shared_ptr<const Site>& siteShared() {
+    site();
+    return site_;
+  }
 
  protected:
   void onTimeout() override;

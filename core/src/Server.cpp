@@ -26,7 +26,9 @@ unsigned resolveReactorCount(unsigned configured) {
 }
 
 Server::Server(std::shared_ptr<const Site> site, std::unique_ptr<AccessLog> accessLog)
-    : accessLog_(std::move(accessLog)), context_(std::make_unique<ServerContext>(std::move(site), accessLog_.get())) {}
+    : accessLog_(std::move(accessLog)),
+      workers_(std::make_unique<WorkerPool>(site->config().server.workers, site->config().server.limits.workerQueue)),
+      context_(std::make_unique<ServerContext>(std::move(site), accessLog_.get(), workers_.get())) {}
 
 Server::~Server() {
   if (listener_) stop(std::chrono::milliseconds(0));
@@ -70,6 +72,11 @@ void Server::stop(std::chrono::milliseconds grace) {
   auto deadline = std::chrono::steady_clock::now() + grace;
   while (context_->openConnections.load() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Blocking handlers of those connections have finished by now, or are stuck: give the
+  // pool what is left of the grace, then leave stuck workers behind.
+  auto left_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (!workers_->shutdown(std::max(left_ms, std::chrono::milliseconds(0))))
+    log::warning("a blocking handler is still running after the shutdown grace; exiting without it");
   std::size_t left = context_->openConnections.load();
   if (left > 0)
     log::warning(std::to_string(left) + " connection(s) still busy after the " + std::to_string(grace.count()) +

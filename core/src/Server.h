@@ -17,6 +17,7 @@
 #include "Listener.h"
 #include "ServerContext.h"
 #include "Site.h"
+#include "WorkerPool.h"
 
 namespace microserver::core {
 
@@ -40,6 +41,7 @@ class Server {
 
  private:
   std::unique_ptr<AccessLog> accessLog_;
+  std::unique_ptr<WorkerPool> workers_;
   std::unique_ptr<ServerContext> context_;
   Poco::Net::ServerSocket socket_;
   std::unique_ptr<Listener> listener_;

@@ -12,13 +12,14 @@
 
 #include "AccessLog.h"
 #include "Site.h"
+#include "WorkerPool.h"
 
 namespace microserver::core {
 
 class ServerContext {
  public:
-  explicit ServerContext(std::shared_ptr<const Site> site, AccessLog* accessLog)
-      : site_(std::move(site)), accessLog_(accessLog) {}
+  ServerContext(std::shared_ptr<const Site> site, AccessLog* accessLog, WorkerPool* workers)
+      : site_(std::move(site)), accessLog_(accessLog), workers_(workers) {}
 
   std::shared_ptr<const Site> site() const {
     std::lock_guard<std::mutex> lock(siteMutex_);
@@ -34,6 +35,8 @@ class ServerContext {
   std::uint64_t siteGeneration() const { return siteGeneration_.load(std::memory_order_acquire); }
 
   AccessLog* accessLog() const { return accessLog_; }
+  // Runs the handlers of `blocking: true` routes.
+  WorkerPool& workers() const { return *workers_; }
 
   // Open client connections across all reactors (for max_connections and for stopping).
   std::atomic<std::size_t> openConnections{0};
@@ -45,6 +48,7 @@ class ServerContext {
   std::shared_ptr<const Site> site_;
   std::atomic<std::uint64_t> siteGeneration_{1};
   AccessLog* accessLog_;
+  WorkerPool* workers_;
 };
 
 }  // namespace microserver::core

@@ -3,36 +3,91 @@
 
 #include <stdexcept>
 
+#include "Log.h"
+
 namespace microserver::core {
 
 namespace {
 std::string place(const Config& config, const SourceMark& mark) {
   return config.file + ":" + std::to_string(mark.line) + ":" + std::to_string(mark.column) + ": ";
 }
+
+std::string namesOf(const PluginSet& plugins) {
+  std::string names;
+  for (const auto& [name, plugin] : plugins) names += (names.empty() ? "" : ", ") + name;
+  return names.empty() ? "none" : names;
+}
 }  // namespace
 
-Site::Site(const Config& config) : config_(config) {
+BoundHandler::BoundHandler(std::shared_ptr<LoadedPlugin> plugin, Handler* handler, bool blocking, std::string route)
+    : plugin_(std::move(plugin)), handler_(handler), blocking_(blocking), route_(std::move(route)) {}
+
+BoundHandler::~BoundHandler() { plugin_->descriptor().destroyHandler(handler_); }
+
+void BoundHandler::run(const Request& request, Response& response) const {
+  try {
+    handler_->handle(request, response);
+  } catch (const std::exception& e) {
+    log::error("plugin " + plugin_->name() + " failed on " + std::string(request.method()) + " " +
+               std::string(request.target()) + " (" + route_ + "): " + e.what() + "; answered 500");
+    response.reset();
+    response.setStatus(500);
+    response.setContentType("text/plain; charset=utf-8");
+    response.setBody("500 Internal Server Error\n");
+  } catch (...) {
+    log::error("plugin " + plugin_->name() + " threw a non-standard exception on " + std::string(request.method()) +
+               " " + std::string(request.target()) + " (" + route_ + "); answered 500");
+    response.reset();
+    response.setStatus(500);
+    response.setContentType("text/plain; charset=utf-8");
+    response.setBody("500 Internal Server Error\n");
+  }
+}
+
+Site::Site(const Config& config, const PluginSet& plugins) : config_(config), plugins_(plugins) {
   const Limits& l = config.server.limits;
   parserLimits_ = ParserLimits{l.headerBytes, l.uriBytes, l.headerCount, l.bodyBytes};
 }
 
-std::shared_ptr<const Site> Site::build(const Config& config) {
-  std::shared_ptr<Site> site(new Site(config));
+std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& plugins) {
+  std::shared_ptr<Site> site(new Site(config, plugins));
   std::vector<std::string> errors;
   std::vector<RouteSpec> specs;
   for (std::size_t i = 0; i < config.routes.size(); ++i) {
     const RouteConfig& route = config.routes[i];
+    std::string key = "routes[" + std::to_string(i) + "]";
     specs.push_back({route.path, route.methods});
     Target target;
     if (!route.staticDir.empty()) {
       try {
         target.files = std::make_unique<StaticFiles>(StaticFilesOptions{route.staticDir});
       } catch (const std::exception& e) {
-        errors.push_back(place(config, route.mark) + "routes[" + std::to_string(i) + "].static: " + e.what());
+        errors.push_back(place(config, route.mark) + key + ".static: " + e.what());
       }
     } else {
-      errors.push_back(place(config, route.handlerMark) + "routes[" + std::to_string(i) + "].handler: plugin '" +
-                       route.handler + "' is not available (plugins are not supported by this build yet)");
+      auto found = plugins.find(route.handler);
+      if (found == plugins.end()) {
+        errors.push_back(place(config, route.handlerMark) + key + ".handler: no plugin '" + route.handler +
+                         "' in " + config.server.plugins + " (found: " + namesOf(plugins) +
+                         "; build it, or fix the name)");
+      } else if (!found->second->descriptor().createHandler) {
+        errors.push_back(place(config, route.handlerMark) + key + ".handler: plugin '" + route.handler +
+                         "' has no HTTP handler (it only offers a TCP service)");
+      } else {
+        PluginLogger logger(route.handler);
+        PluginContext context{route.handler, route.config, logger};
+        try {
+          Handler* handler = found->second->descriptor().createHandler(context);
+          if (!handler) throw std::runtime_error("createHandler returned nothing");
+          target.handler = std::make_unique<BoundHandler>(found->second, handler, route.blocking,
+                                                          key + " '" + route.path + "'");
+        } catch (const ConfigError& e) {
+          errors.push_back(e.what());  // already says file:line:col: key.path: what
+        } catch (const std::exception& e) {
+          errors.push_back(place(config, route.handlerMark) + key + ".handler: plugin '" + route.handler +
+                           "' refused to start: " + e.what());
+        }
+      }
     }
     site->targets_.push_back(std::move(target));
   }
@@ -50,30 +105,26 @@ std::shared_ptr<const Site> Site::build(const Config& config) {
   return site;
 }
 
-void Site::handle(Request::Parts& parts, Response& response, RouteScratch& scratch) const {
+const BoundHandler* Site::route(Request::Parts& parts, Response& response, RouteScratch& scratch) const {
   std::size_t index = 0, matchEnd = 0;
-  Router::Outcome outcome = router_->match(parts.method, parts.path, scratch, index, matchEnd);
-  if (outcome == Router::Outcome::Matched)
-    parts.captures = Span<Capture>(scratch.captures.data(), scratch.captures.size());
-  Request request(parts);
-  switch (outcome) {
+  switch (router_->match(parts.method, parts.path, scratch, index, matchEnd)) {
     case Router::Outcome::NotFound:
       notFound_->notFound(response);
-      return;
+      return nullptr;
     case Router::Outcome::MethodNotAllowed:
       response.setStatus(405);
       response.addHeader("Allow", scratch.allow);
       response.setContentType("text/plain; charset=utf-8");
       response.setBody("405 Method Not Allowed\n");
-      return;
+      return nullptr;
     case Router::Outcome::Matched:
       break;
   }
+  parts.captures = Span<Capture>(scratch.captures.data(), scratch.captures.size());
   const Target& target = targets_[index];
-  if (target.files) {
-    std::string_view path = request.path();
-    target.files->serve(request, path.substr(matchEnd), response);
-  }
+  if (target.handler) return target.handler.get();
+  target.files->serve(Request(parts), parts.path.substr(matchEnd), response);
+  return nullptr;
 }
 
 }  // namespace microserver::core

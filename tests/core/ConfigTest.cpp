@@ -402,12 +402,12 @@ const ErrorCase kErrorCases[] = {
     {"UnknownTopKey", "server: {}\nroutez: []\n",
      "routes.yaml:2:1: routez: unknown key 'routez' (expected one of: server, routes, services)"},
     {"UnknownServerKey", "server:\n  listn: 127.0.0.1:80\n",
-     "routes.yaml:2:3: server.listn: unknown key 'listn' (expected one of: listen, reactors, www, plugins, "
-     "access_log, log_level, limits)"},
+     "routes.yaml:2:3: server.listn: unknown key 'listn' (expected one of: listen, reactors, workers, www, "
+     "plugins, access_log, log_level, limits)"},
     {"UnknownLimitKey", "server:\n  limits: { body_size: 1 }\n",
      "routes.yaml:2:13: server.limits.body_size: unknown key 'body_size' (expected one of: header_bytes, uri_bytes, "
      "header_count, body_bytes, header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, "
-     "max_connections)"},
+     "max_connections, handler_timeout, worker_queue)"},
     {"UnknownRouteKey", "routes:\n  - { path: '^/', static: www, methds: [GET] }\n",
      "routes.yaml:2:32: routes[0].methds: unknown key 'methds' (expected one of: path, methods, handler, static, "
      "config, blocking)"},
@@ -425,11 +425,12 @@ const ErrorCase kErrorCases[] = {
 
     // Types
     {"ServerIsAList", "server: [1]\n",
-     "routes.yaml:1:9: server: expected a map with keys listen, reactors, www, plugins, access_log, log_level, "
-     "limits, got a list"},
+     "routes.yaml:1:9: server: expected a map with keys listen, reactors, workers, www, plugins, access_log, "
+     "log_level, limits, got a list"},
     {"LimitsIsAScalar", "server:\n  limits: 16k\n",
      "routes.yaml:2:11: server.limits: expected a map with keys header_bytes, uri_bytes, header_count, body_bytes, "
-     "header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, max_connections, got '16k'"},
+     "header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, max_connections, handler_timeout, "
+     "worker_queue, got '16k'"},
     {"ListenIsAList", "server:\n  listen: [a, b]\n", "routes.yaml:2:11: server.listen: expected HOST:PORT, got a list"},
     {"WwwIsEmpty", "server:\n  www:\n", "routes.yaml:2:3: server.www: expected a folder path, got nothing"},
     {"WwwIsEmptyString", "server:\n  www: ''\n",
