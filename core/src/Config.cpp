@@ -648,8 +648,12 @@ class Reader {
       }
     } else if (node.IsMap()) {
       out = ConfigNode::makeMap();
-      for (const Field& f : fieldsOf(node, path, {}, true))
-        out.addEntry(f.key, toConfigNode(f.value, f.mark(), f.path, depth + 1));
+      for (const Field& f : fieldsOf(node, path, {}, true)) {
+        ConfigNode child = toConfigNode(f.value, f.mark(), f.path, depth + 1);
+        const SourceMark key = toSourceMark(f.keyNode.Mark());
+        child.setKeyPlace(key.line, key.column);
+        out.addEntry(f.key, std::move(child));
+      }
     }
     const SourceMark at = toSourceMark(mark);
     out.setPlace(file_, at.line, at.column, path);

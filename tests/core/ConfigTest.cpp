@@ -366,8 +366,9 @@ TEST(ConfigTest, PluginConfigErrorsCarryTheirPlace) {
     config.services[0].config.allowKeys({"history"});
     FAIL() << "allowKeys accepted an unknown key";
   } catch (const ConfigError& e) {
+    // The column of the key, where the typo is, not of its value.
     EXPECT_STREQ(e.what(),
-                 "routes.yaml:4:24: services[0].config.histroy: unknown key 'histroy' (expected one of: history)");
+                 "routes.yaml:4:15: services[0].config.histroy: unknown key 'histroy' (expected one of: history)");
   }
 }
 

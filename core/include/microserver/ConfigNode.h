@@ -64,7 +64,10 @@ class ConfigNode {
       if (ok) continue;
       std::string list;
       for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      v.fail("unknown key '" + k + "' (expected one of: " + list + ")");
+      // Point at the key itself, where the typo is.
+      throw ConfigError(file_ + ":" + std::to_string(v.keyLine_ ? v.keyLine_ : v.line_) + ":" +
+                        std::to_string(v.keyLine_ ? v.keyColumn_ : v.column_) + ": " + v.path_ + ": unknown key '" +
+                        k + "' (expected one of: " + list + ")");
     }
   }
 
@@ -121,6 +124,11 @@ class ConfigNode {
     column_ = column;
     path_ = std::move(path);
   }
+  // Where this node's key was written, for a node that is a map's value.
+  void setKeyPlace(int line, int column) {
+    keyLine_ = line;
+    keyColumn_ = column;
+  }
   void addItem(ConfigNode item) { items_.push_back(std::move(item)); }
   void addEntry(std::string key, ConfigNode value) { entries_.emplace_back(std::move(key), std::move(value)); }
 
@@ -132,6 +140,8 @@ class ConfigNode {
   std::string file_;
   int line_ = 0;
   int column_ = 0;
+  int keyLine_ = 0;
+  int keyColumn_ = 0;
   std::string path_;
 };
 
