@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "AccessLog.h"
+#include "ChangeWatcher.h"
 #include "Config.h"
 #include "Log.h"
 #include "Server.h"
@@ -179,6 +180,7 @@ int App::main(const std::vector<std::string>&) {
   }
   std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
             << (server->reactorCount() == 1 ? " reactor)" : " reactors)") << std::endl;
+  ChangeWatcher watcher(absolute(configFile_), site->config().server.plugins);
 
   while (true) {
     int received = 0;
