@@ -22,7 +22,7 @@
 namespace microserver::core {
 
 class HttpConnection;
-class Reactor;
+class ReactorMailbox;
 
 // What the connection needs to send the response once it is ready.
 struct ResponseContext {
@@ -50,9 +50,10 @@ struct BlockingCall {
   const BoundHandler* handler;
   Response response;
 
-  // Reactor thread only.
+  // Where the result goes: the reactor's mailbox (safe after the reactor is gone), and
+  // the connection, which only its reactor thread reads or clears.
+  std::shared_ptr<ReactorMailbox> mailbox;
   HttpConnection* connection = nullptr;  // nullptr once the connection gave up on the call
-  Reactor* reactor = nullptr;
 };
 
 }  // namespace microserver::core

@@ -3,9 +3,11 @@
 
 #include <Poco/Net/NetException.h>
 #include <Poco/Observer.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "HttpStatus.h"
@@ -22,11 +24,21 @@ using WritableObserver = Poco::Observer<HttpConnection, Poco::Net::WritableNotif
 // pipelined bytes), keep reading and discarding for this long before closing: closing
 // with unread input makes the kernel send RST, which can destroy our response in flight.
 constexpr std::int64_t kLingerMs = 2000;
-// Scratch buffers that grew for one big response are given back beyond this size.
-constexpr std::size_t kMaxRetainedBuffer = 1 << 20;
+// What an idle keep-alive connection may keep of buffers a big request made it grow.
+constexpr std::size_t kIdleBufferBytes = 16 * 1024;
+// The reactor's output buffer is given back beyond this size after a big response.
+constexpr std::size_t kMaxRetainedScratch = 1 << 20;
+// One batch of pipelined answers is sent once it reaches this size, so a flood of tiny
+// requests cannot make one read produce megabytes of output in memory.
+constexpr std::size_t kMaxBatchOutput = 256 * 1024;
+constexpr std::int64_t kNoDeadline = INT64_MAX;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 std::int64_t ms(Duration d) { return static_cast<std::int64_t>(d.count()); }
+
+void shrink(std::string& buffer, std::size_t keep) {
+  if (buffer.capacity() > keep) std::string().swap(buffer);
+}
 }  // namespace
 
 HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::SocketReactor& reactor)
@@ -36,12 +48,17 @@ HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::Socke
   remote_ = socket_.peerAddress().toString();
   std::size_t colon = remote_.rfind(':');
   remoteIpLength_ = colon == std::string::npos ? remote_.size() : colon;
-  if (remoteIpLength_ > 2 && remote_[0] == '[') remoteIpLength_ = remoteIpLength_;  // "[::1]:80" keeps brackets
-  reactor_.context().openConnections.fetch_add(1, std::memory_order_relaxed);
   deadlineMs_ = Reactor::monotonicMs() + ms(reactor_.site().config().server.limits.headerTimeout);
+  reactor_.context().openConnections.fetch_add(1, std::memory_order_relaxed);
   reactor_.attach(this);
-  // Last: from here on the reactor thread may call us.
-  reactor_.addEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  try {
+    // Last: from here on the reactor may call us.
+    reactor_.addEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  } catch (...) {
+    reactor_.detach(this);
+    reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
+    throw;
+  }
 }
 
 HttpConnection::~HttpConnection() = default;
@@ -56,6 +73,9 @@ void HttpConnection::onReadable(Poco::Net::ReadableNotification* notification) {
     // Never let an exception reach Poco's ErrorHandler: the handler would stay registered.
     log::error("connection " + remote_ + ": unexpected error, closing it: " + e.what());
     destroy();
+  } catch (...) {
+    log::error("connection " + remote_ + ": unexpected non-standard exception, closing it");
+    destroy();
   }
 }
 
@@ -66,6 +86,9 @@ void HttpConnection::onWritable(Poco::Net::WritableNotification* notification) {
   } catch (const std::exception& e) {
     log::error("connection " + remote_ + ": unexpected error while sending, closing it: " + e.what());
     destroy();
+  } catch (...) {
+    log::error("connection " + remote_ + ": unexpected non-standard exception while sending, closing it");
+    destroy();
   }
 }
 
@@ -75,24 +98,19 @@ void HttpConnection::handleReadable() {
   ssize_t n = ::recv(fd(), buffer, scratch.readBuffer.size(), 0);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    return destroy();  // reset by peer, or worse: nothing left to answer
+    return destroy();  // reset by the peer: nobody is left to answer
+  }
+  if (phase_ == Phase::Lingering) {
+    if (n == 0) destroy();  // the close we were waiting for
+    return;                 // else discard
   }
   if (n == 0) {
-    if (!blocking_) return destroy();  // the peer closed; everything it sent was answered
-    // A half-close (`nc -N`) after a request whose handler still runs on a worker: answer
-    // it, then close. Stop watching the socket meanwhile: EOF stays readable forever.
+    // The peer is done sending. What it sent completely is answered (or being answered);
+    // a request it left unfinished never will be.
     inputEnded_ = true;
-    return pauseReading();
-  }
-  if (phase_ == Phase::Lingering) return;  // discard: we are only waiting for the close
-
-  const Limits& limits = reactor_.site().config().server.limits;
-  std::int64_t now = reactor_.nowMs();
-  if (phase_ == Phase::Idle) {
-    phase_ = Phase::Head;
-    deadlineMs_ = now + ms(limits.headerTimeout);
-  } else if (phase_ == Phase::Body) {
-    deadlineMs_ = now + ms(limits.bodyTimeout);  // a body may take long, but must keep moving
+    pauseReading();  // EOF stays readable forever: stop watching
+    if (!blocking_ && (!queue_ || queue_->empty())) destroy();
+    return;
   }
 
   std::size_t length = static_cast<std::size_t>(n);
@@ -104,16 +122,24 @@ void HttpConnection::handleReadable() {
     if (input_.size() > parser.headerBytes + parser.bodyBytes) pauseReading();
     return;
   }
+  const Limits& limits = reactor_.site().config().server.limits;
+  if (phase_ == Phase::Idle) {
+    phase_ = Phase::Head;
+    deadlineMs_ = reactor_.nowMs() + ms(limits.headerTimeout);
+  } else if (phase_ == Phase::Body) {
+    deadlineMs_ = reactor_.nowMs() + ms(limits.bodyTimeout);  // a body may take long, but must keep moving
+  }
+
   if (input_.empty()) {
     // Fast path: parse straight from the reactor's buffer; copy only an incomplete rest.
     std::size_t used = process(buffer, length);
-    if (used < length && !destroyed_) input_.assign(buffer + used, length - used);
+    if (used < length) input_.append(buffer + used, length - used);
   } else {
     input_.append(buffer, length);
     std::size_t used = process(input_.data(), input_.size());
     input_.erase(0, used);
   }
-  finishBatch();
+  serve();
 }
 
 std::size_t HttpConnection::process(const char* data, std::size_t len) {
@@ -121,7 +147,7 @@ std::size_t HttpConnection::process(const char* data, std::size_t len) {
   const Site& site = reactor_.site();
   const ParserLimits& limits = site.parserLimits();
   std::size_t pos = 0;
-  while (pos < len && !closeAfterWrite_ && !peerClosed_ && !blocking_ && !(queue_ && !queue_->empty())) {
+  while (pos < len && !closeAfterWrite_ && !peerGone_ && !blocking_ && !batchCut_ && !(queue_ && !queue_->empty())) {
     ParseError error;
     if (chunked_) {
       std::size_t used = 0;
@@ -140,53 +166,81 @@ std::size_t HttpConnection::process(const char* data, std::size_t len) {
       chunked_.reset();
       chunkedHead_.clear();
       chunkedBody_.clear();
-      continue;
-    }
-    if (phase_ != Phase::Body) {
-      std::size_t headBytes = 0;
-      HeadStatus status = findHeadEnd(data + pos, len - pos, limits, scan_, headBytes, error);
-      if (status == HeadStatus::Incomplete) break;
-      if (status == HeadStatus::Error || !parseHead(data + pos, headBytes, limits, scratch.head, error)) {
+    } else {
+      if (phase_ != Phase::Body) {
+        std::size_t headBytes = 0;
+        HeadStatus status = findHeadEnd(data + pos, len - pos, limits, scan_, headBytes, error);
+        if (status == HeadStatus::Incomplete) {
+          if (phase_ == Phase::Idle) {
+            // The start of the next pipelined request: its head must arrive in time too.
+            phase_ = Phase::Head;
+            deadlineMs_ = reactor_.nowMs() + ms(site.config().server.limits.headerTimeout);
+          }
+          break;
+        }
+        if (status == HeadStatus::Error || !parseHead(data + pos, headBytes, limits, scratch.head, error)) {
+          refuse(error.status, error.reason);
+          break;
+        }
+        headBytes_ = headBytes;
+      } else if (!parseHead(data + pos, headBytes_, limits, scratch.head, error)) {
         refuse(error.status, error.reason);
         break;
       }
-      headBytes_ = headBytes;
-    } else if (!parseHead(data + pos, headBytes_, limits, scratch.head, error)) {
-      refuse(error.status, error.reason);
-      break;
-    }
-    const RequestHead& head = scratch.head;
-    if (head.framing == BodyFraming::Chunked) {
-      chunkedHead_.assign(data + pos, headBytes_);
-      pos += headBytes_;
-      chunked_ = std::make_unique<ChunkedDecoder>();
-      chunked_->reset(limits.bodyBytes, limits.headerBytes);
-      phase_ = Phase::Body;
-      deadlineMs_ = reactor_.nowMs() + ms(site.config().server.limits.bodyTimeout);
-      if (head.expectContinue && !sentContinue_) {
-        sentContinue_ = true;
-        scratch.output.append(kContinue);
-      }
-      continue;
-    }
-    std::size_t need = headBytes_ + static_cast<std::size_t>(head.contentLength);
-    if (len - pos < need) {
-      // The body is still on its way. Ask for it if the client waits for our go-ahead.
-      if (phase_ != Phase::Body) {
+      const RequestHead& head = scratch.head;
+      if (head.framing == BodyFraming::Chunked) {
+        std::size_t headBytes = headBytes_;
+        if (head.expectContinue && !sentContinue_ && !admitBody(head)) {
+          pos += headBytes;
+          break;
+        }
+        chunkedHead_.assign(data + pos, headBytes);
+        pos += headBytes;
+        chunked_ = std::make_unique<ChunkedDecoder>();
+        chunked_->reset(limits.bodyBytes, limits.headerBytes);
         phase_ = Phase::Body;
         deadlineMs_ = reactor_.nowMs() + ms(site.config().server.limits.bodyTimeout);
-        if (head.expectContinue && !sentContinue_) {
-          sentContinue_ = true;
-          scratch.output.append(kContinue);
-        }
-        input_.reserve(need);
+        continue;
       }
-      break;
+      std::size_t need = headBytes_ + static_cast<std::size_t>(head.contentLength);
+      if (len - pos < need) {
+        // The body is still on its way.
+        if (phase_ != Phase::Body) {
+          phase_ = Phase::Body;
+          deadlineMs_ = reactor_.nowMs() + ms(site.config().server.limits.bodyTimeout);
+          if (head.expectContinue && !sentContinue_ && !admitBody(head)) {
+            pos += len - pos;  // the answer is out; the rest is discarded while lingering
+            break;
+          }
+          input_.reserve(need);
+        }
+        break;
+      }
+      respond(head, std::string_view(data + pos + headBytes_, static_cast<std::size_t>(head.contentLength)));
+      pos += need;
     }
-    respond(head, std::string_view(data + pos + headBytes_, static_cast<std::size_t>(head.contentLength)));
-    pos += need;
+    if (scratch.output.size() >= kMaxBatchOutput) batchCut_ = true;
   }
   return pos;
+}
+
+bool HttpConnection::admitBody(const RequestHead& head) {
+  sentContinue_ = true;
+  ReactorScratch& scratch = reactor_.scratch();
+  if (!percentDecode(head.path, scratch.decodedPath) || scratch.decodedPath.find('\0') != std::string::npos) {
+    refuse(400, "malformed percent-encoding in path");
+    return false;
+  }
+  if (!reactor_.site().accepts(head.method, scratch.decodedPath, scratch.route)) {
+    // 404 or 405 now, instead of letting the client upload its body first (RFC 9110
+    // 10.1.1); the connection then closes, as the body was not read.
+    closeAfterWrite_ = true;
+    lingerOnClose_ = true;
+    respond(head, {});
+    return false;
+  }
+  scratch.output.append(kContinue);
+  return true;
 }
 
 void HttpConnection::respond(const RequestHead& head, std::string_view body) {
@@ -198,8 +252,7 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body) {
   headBytes_ = 0;
   sentContinue_ = false;
 
-  if (!percentDecode(head.path, scratch.decodedPath) ||
-      scratch.decodedPath.find('\0') != std::string::npos) {
+  if (!percentDecode(head.path, scratch.decodedPath) || scratch.decodedPath.find('\0') != std::string::npos) {
     refuse(400, "malformed percent-encoding in path");
     return;
   }
@@ -215,7 +268,18 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body) {
 
   Response& response = scratch.response;
   response.reset();
-  const BoundHandler* handler = site.route(parts, response, scratch.route);
+  const BoundHandler* handler = nullptr;
+  try {
+    handler = site.route(parts, response, scratch.route);
+  } catch (const std::exception& e) {
+    // Static files and routing should not throw (bad_alloc can): answer, do not drop.
+    log::error("request " + std::string(head.method) + " " + std::string(head.target) + " from " + remote_ +
+               " failed: " + e.what() + " (answered 500)");
+    response.reset();
+    response.setStatus(500);
+    response.setContentType("text/plain; charset=utf-8");
+    response.setBody("500 Internal Server Error\n");
+  }
   if (handler && handler->blocking()) return startBlocking(parts, head.keepAlive, *handler);
   if (handler) handler->run(Request(parts), response);
   Request request(parts);
@@ -228,7 +292,7 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   ReactorScratch& scratch = reactor_.scratch();
   ServerContext& context = reactor_.context();
   if (request.method == "HEAD") response.setOmitBody(true);
-  bool keepAlive = request.keepAlive && response.keepAlive() && !inputEnded_ &&
+  bool keepAlive = request.keepAlive && response.keepAlive() && !closeAfterWrite_ &&
                    !context.draining.load(std::memory_order_relaxed);
   if (!keepAlive) closeAfterWrite_ = true;
   ConnectionHeader connection = !keepAlive                    ? ConnectionHeader::Close
@@ -245,7 +309,7 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   if (!response.hasFile()) return;
   std::uint64_t offset = response.fileOffset(), length = response.fileLength();
   int file = response.releaseFile();
-  if (!sendsBody) {
+  if (!sendsBody || length == 0) {
     ::close(file);
     return;
   }
@@ -254,7 +318,7 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
     long n = OutputQueue::sendDirect(fd(), scratch.output.data(), scratch.output.size(), true);
     if (n < 0) {
       ::close(file);
-      peerClosed_ = true;  // finishBatch() drops the unsent output with the connection
+      peerGone_ = true;  // serve() drops the unsent output with the connection
       return;
     }
     scratch.output.erase(0, static_cast<std::size_t>(n));
@@ -262,7 +326,7 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
       long sent = OutputQueue::sendFileDirect(fd(), file, offset, length);
       if (sent < 0) {
         ::close(file);
-        peerClosed_ = true;  // gone, or the file shrank: either way this response is lost
+        peerGone_ = true;  // gone, or the file shrank: either way this response is lost
         return;
       }
       length -= static_cast<std::uint64_t>(sent);
@@ -281,10 +345,11 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
 void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler) {
   auto call = std::make_shared<BlockingCall>(parts, keepAlive, reactor_.siteShared(), &handler);
   call->connection = this;
-  call->reactor = &reactor_;
+  call->mailbox = reactor_.mailbox();
   bool queued = reactor_.context().workers().submit([call] {
     call->handler->run(call->request(), call->response);
-    call->reactor->post([call] { deliverBlocking(call); });
+    // The reactor may be gone by now (a handler stuck past the shutdown grace).
+    call->mailbox->post([call] { deliverBlocking(call); });
   });
   if (!queued) {
     log::warning("the worker pool is full (" + std::to_string(reactor_.site().config().server.limits.workerQueue) +
@@ -298,35 +363,49 @@ void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, 
     response.setBody("503 Service Unavailable: the server is busy, try again shortly\n");
     return sendResponse(call->responseContext(), response);
   }
-  // Responses must stay in request order: nothing else is answered until this one is.
   blocking_ = std::move(call);
   phase_ = Phase::Waiting;
-  deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.handlerTimeout);
+  handlerDeadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.handlerTimeout);
 }
 
 void HttpConnection::deliverBlocking(const std::shared_ptr<BlockingCall>& call) {
   // On the connection's reactor thread. The connection may have closed, or answered 504,
   // while the worker ran: then the result has nobody to go to.
-  if (!call->connection) return;
+  HttpConnection* connection = call->connection;
+  if (!connection) return;
   try {
-    call->connection->finishBlocking(*call);
+    connection->finishBlocking(*call);
   } catch (const std::exception& e) {
     log::error("connection " + call->remoteAddress + ": unexpected error, closing it: " + e.what());
-    call->connection->destroy();
+    connection->destroy();
   }
 }
 
 void HttpConnection::finishBlocking(BlockingCall& call) {
   blocking_.reset();  // `call` stays alive: deliverBlocking holds it
-  phase_ = Phase::Idle;
   call.connection = nullptr;
+  phase_ = Phase::Idle;
   sendResponse(call.responseContext(), call.response);
   if (readingPaused_ && !inputEnded_) resumeReading();
-  if (!input_.empty() && !closeAfterWrite_ && !peerClosed_) {
-    std::size_t used = process(input_.data(), input_.size());
-    input_.erase(0, used);
-  }
-  finishBatch();
+  serve();  // sends it, then answers what waited behind it
+}
+
+void HttpConnection::answerTimedOutHandler() {
+  // The handler is too slow: answer for it and forget its result (its worker is lost
+  // until it returns; the pool's bound keeps that from piling up).
+  log::warning("plugin " + blocking_->handler->pluginName() + " did not answer " + blocking_->method + " " +
+               blocking_->target + " within limits.handler_timeout: answered 504");
+  std::shared_ptr<BlockingCall> call = std::move(blocking_);
+  call->connection = nullptr;
+  Response& response = reactor_.scratch().response;
+  response.reset();
+  response.setStatus(504);
+  response.setContentType("text/plain; charset=utf-8");
+  response.setBody("504 Gateway Timeout: the handler did not answer in time\n");
+  response.setKeepAlive(false);  // its pipelined followers would wait behind a stuck worker
+  phase_ = Phase::Idle;
+  sendResponse(call->responseContext(), response);
+  serve();
 }
 
 void HttpConnection::refuse(int status, const char* reason) {
@@ -336,31 +415,10 @@ void HttpConnection::refuse(int status, const char* reason) {
     log->record({std::string_view(remote_).substr(0, remoteIpLength_), {}, {}, 1, status, 0, {}, {}});
   log::debug("refused a request from " + remote_ + ": " + std::to_string(status) + " " + reason);
   closeAfterWrite_ = true;
+  lingerOnClose_ = true;  // the client may still be sending the rest of what we refused
   input_.clear();
   chunked_.reset();
-  phase_ = Phase::Head;  // unread input may follow: linger on close
-}
-
-void HttpConnection::finishBatch() {
-  if (destroyed_) return;
-  if (peerClosed_) {
-    // The output buffer is the reactor's, shared with the next connection it serves:
-    // what could not reach this peer must not reach the next one.
-    reactor_.scratch().output.clear();
-    return destroy();
-  }
-  if (!flushOutput()) return destroy();
-  if (queue_ && !queue_->empty()) {
-    if (!writing_) startWriting();
-    deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.sendTimeout);
-    return;
-  }
-  if (closeAfterWrite_) return closeAfterOutput();
-  if (phase_ == Phase::Idle && input_.empty()) {
-    // A fresh clock, not the pass's: the idle time starts after the work just done.
-    deadlineMs_ = Reactor::monotonicMs() + ms(reactor_.site().config().server.limits.idleTimeout);
-    if (input_.capacity() > kMaxRetainedBuffer) std::string().swap(input_);
-  }
+  phase_ = Phase::Head;
 }
 
 bool HttpConnection::flushOutput() {
@@ -380,41 +438,77 @@ bool HttpConnection::flushOutput() {
     }
   }
   out.clear();
-  if (out.capacity() > kMaxRetainedBuffer) std::string().swap(out);
+  shrink(out, kMaxRetainedScratch);
   return true;
 }
 
+void HttpConnection::serve() {
+  while (!destroyed_) {
+    if (peerGone_) {
+      // The output buffer is the reactor's, shared with the next connection it serves:
+      // what could not reach this peer must not reach the next one.
+      reactor_.scratch().output.clear();
+      return destroy();
+    }
+    if (!flushOutput()) return destroy();
+    if (queue_ && !queue_->empty()) {
+      if (!writing_) startWriting();
+      deadlineMs_ = Reactor::monotonicMs() + ms(reactor_.site().config().server.limits.sendTimeout);
+      return;
+    }
+    if (closeAfterWrite_) return closeAfterOutput();
+    if (blocking_ || input_.empty()) break;
+    // Requests that waited in the buffer (behind a full socket, a large batch, a blocking
+    // handler): no read event will announce them again.
+    batchCut_ = false;
+    std::size_t used = process(input_.data(), input_.size());
+    input_.erase(0, used);
+    if (used == 0 && reactor_.scratch().output.empty() && !closeAfterWrite_) break;  // only a partial request
+  }
+  if (destroyed_) return;
+  if (blocking_) {
+    deadlineMs_ = kNoDeadline;  // the handler's own deadline applies
+    return;
+  }
+  if (inputEnded_) return closeAfterOutput();  // everything the peer sent is answered
+  if (phase_ == Phase::Idle && input_.empty()) becomeIdle();
+}
+
+void HttpConnection::becomeIdle() {
+  // A connection that finished a response during a graceful stop is done.
+  if (reactor_.context().draining.load(std::memory_order_relaxed)) return closeAfterOutput();
+  // A fresh clock, not the pass's: the idle time starts after the work just done.
+  deadlineMs_ = Reactor::monotonicMs() + ms(reactor_.site().config().server.limits.idleTimeout);
+  shrink(input_, kIdleBufferBytes);
+  shrink(chunkedHead_, kIdleBufferBytes);
+  shrink(chunkedBody_, kIdleBufferBytes);
+}
+
 void HttpConnection::handleWritable() {
-  if (!queue_) return startReading();
+  if (!queue_) {
+    startReading();
+    return serve();
+  }
   OutputQueue::Result result = queue_->drain(fd());
   if (result == OutputQueue::Result::PeerGone) return destroy();
   if (result == OutputQueue::Result::FileShrank) {
     log::warning("connection " + remote_ + ": a file got shorter while it was being sent; closing the connection");
     return destroy();
   }
-  const Limits& limits = reactor_.site().config().server.limits;
   if (result == OutputQueue::Result::WouldBlock) {
-    deadlineMs_ = reactor_.nowMs() + ms(limits.sendTimeout);  // progress: the peer reads
+    // Progress was made: the peer reads. Give it another send_timeout.
+    deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.sendTimeout);
     return;
   }
   queue_.reset();
-  if (closeAfterWrite_) return closeAfterOutput();
   startReading();
-  // Requests that arrived while we were blocked are already here: no read event will
-  // announce them again.
-  if (!input_.empty()) {
-    std::size_t used = process(input_.data(), input_.size());
-    input_.erase(0, used);
-    return finishBatch();
-  }
-  phase_ = Phase::Idle;
-  deadlineMs_ = reactor_.nowMs() + ms(limits.idleTimeout);
+  serve();
 }
 
 void HttpConnection::pauseReading() {
-  if (readingPaused_ || writing_) return;
-  reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  if (readingPaused_) return;
   readingPaused_ = true;
+  if (!writing_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
 }
 
 void HttpConnection::resumeReading() {
@@ -428,72 +522,67 @@ void HttpConnection::startWriting() {
   // writable, drop readable, then add writable again to leave EPOLLOUT alone in the mask.
   WritableObserver writable(*this, &HttpConnection::onWritable);
   reactor_.addEventHandler(socket_, writable);
-  reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  if (!readingPaused_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
   reactor_.addEventHandler(socket_, writable);
   writing_ = true;
 }
 
 void HttpConnection::startReading() {
   if (!writing_) return;
+  writing_ = false;
   if (readingPaused_) {
     // Reading stays off: just stop watching for writability.
     reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
-    writing_ = false;
     return;
   }
   ReadableObserver readable(*this, &HttpConnection::onReadable);
   reactor_.addEventHandler(socket_, readable);
   reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
   reactor_.addEventHandler(socket_, readable);
-  writing_ = false;
 }
 
 void HttpConnection::closeAfterOutput() {
-  bool mayHaveUnreadInput = !input_.empty() || phase_ != Phase::Idle;
-  if (!mayHaveUnreadInput) return destroy();
-  // Half-close and wait for the peer's close, discarding what it still sends.
+  if (inputEnded_) return destroy();  // the peer sent its FIN: nothing more can arrive
+  int unread = 0;
+  ::ioctl(fd(), FIONREAD, &unread);
+  bool mayHaveInput = lingerOnClose_ || unread > 0 || !input_.empty() || phase_ != Phase::Idle;
+  if (!mayHaveInput) return destroy();
+  // Half-close and wait for the peer's close, discarding what it still sends: a plain
+  // close() with unread input would reset the connection and could destroy the response.
   ::shutdown(fd(), SHUT_WR);
-  input_.clear();
   std::string().swap(input_);
-  startReading();
+  chunked_.reset();
+  resumeReading();
   phase_ = Phase::Lingering;
   deadlineMs_ = reactor_.nowMs() + kLingerMs;
 }
 
 void HttpConnection::checkDeadline(std::int64_t nowMs) {
-  if (nowMs < deadlineMs_) return;
-  if (phase_ == Phase::Waiting && blocking_) {
-    // The handler is too slow: answer for it and forget its result (its worker is lost
-    // until it returns; the pool's bound keeps that from piling up).
-    log::warning("plugin " + blocking_->handler->pluginName() + " did not answer " + blocking_->method + " " +
-                 blocking_->target + " within limits.handler_timeout: answered 504");
-    std::shared_ptr<BlockingCall> call = std::move(blocking_);
-    call->connection = nullptr;
-    Response& response = reactor_.scratch().response;
-    response.reset();
-    response.setStatus(504);
-    response.setContentType("text/plain; charset=utf-8");
-    response.setBody("504 Gateway Timeout: the handler did not answer in time\n");
-    response.setKeepAlive(false);  // its pipelined followers would wait behind it again
-    phase_ = Phase::Idle;
-    sendResponse(call->responseContext(), response);
-    return finishBatch();
+  try {
+    if (blocking_ && nowMs >= handlerDeadlineMs_) return answerTimedOutHandler();
+    if (nowMs < deadlineMs_) return;
+    bool midRequest = (phase_ == Phase::Head && !input_.empty()) || phase_ == Phase::Body;
+    if (midRequest && !writing_) {
+      // Best effort: tell a slow client why; never wait for it.
+      std::string out;
+      writeErrorResponse(408, "the request took too long to arrive", false, out);
+      OutputQueue::sendDirect(fd(), out.data(), out.size());
+      log::debug("closed a slow connection from " + remote_ + " (request not received in time)");
+    }
+    destroy();
+  } catch (const std::exception& e) {
+    log::error("connection " + remote_ + ": unexpected error at a deadline, closing it: " + e.what());
+    destroy();
   }
-  bool midRequest = (phase_ == Phase::Head && !input_.empty()) || phase_ == Phase::Body;
-  if (midRequest && !writing_) {
-    // Best effort: tell a slow client why; never wait for it.
-    std::string out;
-    writeErrorResponse(408, "the request took too long to arrive", false, out);
-    OutputQueue::sendDirect(fd(), out.data(), out.size());
-    log::debug("closed a slow connection from " + remote_ + " (request not received in time)");
-  }
-  destroy();
 }
 
 void HttpConnection::beginDrain() {
-  bool idle = !writing_ && input_.empty() && !chunked_ && (phase_ == Phase::Idle || phase_ == Phase::Head);
-  if (idle || phase_ == Phase::Lingering) return destroy();
-  // Something is in flight: its response will carry Connection: close (see respond()).
+  if (phase_ == Phase::Lingering) return;  // it closes by itself within kLingerMs
+  bool idle = !writing_ && !blocking_ && input_.empty() && !chunked_ &&
+              (phase_ == Phase::Idle || phase_ == Phase::Head);
+  if (idle) return destroy();
+  // Something is in flight: its response carries Connection: close, and a response
+  // already being written closes the connection when it is out (becomeIdle()).
 }
 
 void HttpConnection::abandon() { destroy(); }
@@ -506,10 +595,13 @@ void HttpConnection::destroy() {
   else if (!readingPaused_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
   reactor_.detach(this);
   reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
+  // The reactor's scratch serves the next connection: leave nothing of ours in it.
+  reactor_.scratch().output.clear();
+  reactor_.scratch().response.reset();
   try {
     socket_.close();
   } catch (...) {
-    // Already closed by the peer side; nothing to release.
+    // Already closed on the peer's side; nothing to release.
   }
   delete this;
 }

@@ -1,4 +1,4 @@
-// HttpConnection: one client connection, owned by one reactor thread from accept to close.
+// HttpConnection: one client connection, owned by one reactor thread from birth to close.
 //
 // Bytes flow one way: socket -> (reactor read buffer | own buffer) -> parser -> Request
 // -> Site -> Response -> reactor output buffer -> socket. A request that arrives whole in
@@ -6,10 +6,13 @@
 // keeps bytes of its own only for a request split across reads, and output only when the
 // socket would block, so ten thousand idle connections cost little memory.
 //
-// Poco 1.11.0 rules obeyed here (see DESIGN.md): exactly one observer at a time, readable
-// while reading, writable only while output is queued (switching re-adds the observer so
-// the epoll mask is recomputed); one read per event; a 0-byte read closes; no exception
-// leaves a handler.
+// Poco 1.11.0 rules obeyed here (see DESIGN.md): one observer at a time, readable while
+// reading, writable only while output is queued (switching re-adds the observer so the
+// epoll mask is recomputed); one read per event; a 0-byte read ends the input; no
+// exception leaves a callback.
+//
+// Responses always leave in request order: while a response waits (a blocking handler
+// on a worker, a full socket), later pipelined requests wait in the buffer.
 #pragma once
 
 #include <Poco/Net/SocketNotification.h>
@@ -30,8 +33,7 @@ namespace microserver::core {
 
 class HttpConnection : public ReactorClient {
  public:
-  // Constructed on the accepting thread; registers its observer last, so the reactor
-  // never sees a half-built connection.
+  // Built on the reactor's own thread; registers its observer last.
   HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::SocketReactor& reactor);
   ~HttpConnection() override;
 
@@ -53,33 +55,40 @@ class HttpConnection : public ReactorClient {
 
   void handleReadable();
   void handleWritable();
-  // Parses and answers every complete request in data[0, len); returns bytes consumed.
+  // Parses and answers complete requests in data[0, len); returns bytes consumed. Stops
+  // early when a response must be waited for, or the batch's output is large.
   std::size_t process(const char* data, std::size_t len);
+  // Sends what process() produced and goes on with buffered requests while the socket
+  // takes everything; then settles the connection's state (write mode, idle, close).
+  void serve();
   // One request whose head (and body, if any) is complete.
   void respond(const RequestHead& head, std::string_view body);
   // Writes a finished response (headers into the reactor's output, a file body queued).
   void sendResponse(const ResponseContext& request, Response& response);
+  // The head of a request announcing a body: answer now if it cannot be routed (so the
+  // client does not upload for nothing), else send 100 Continue if it asked.
+  bool admitBody(const RequestHead& head);
   void startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler);
   static void deliverBlocking(const std::shared_ptr<BlockingCall>& call);
   void finishBlocking(BlockingCall& call);
+  void answerTimedOutHandler();
   void refuse(int status, const char* reason);
   bool flushOutput();
-  void finishBatch();
   void startReading();
   void startWriting();
   // Stops watching the socket for input (a half-closed peer, a full buffer) and back.
   void pauseReading();
   void resumeReading();
   void closeAfterOutput();
+  void becomeIdle();
   void destroy();
   int fd() const;
-  Reactor& reactor() const { return reactor_; }
 
   Poco::Net::StreamSocket socket_;
   Reactor& reactor_;
   std::string remote_;             // "ip:port"
   std::size_t remoteIpLength_ = 0;
-  std::string input_;              // bytes of an incomplete request, when one spans reads
+  std::string input_;              // bytes not yet answered, when a request spans reads
   HeadScanState scan_;
   std::size_t headBytes_ = 0;      // head length once complete (Body phase)
   std::string chunkedHead_;        // head of a chunked request, kept while its body arrives
@@ -87,14 +96,17 @@ class HttpConnection : public ReactorClient {
   std::unique_ptr<ChunkedDecoder> chunked_;
   std::unique_ptr<OutputQueue> queue_;
   std::shared_ptr<BlockingCall> blocking_;  // the worker's call in flight, if any
-  std::int64_t deadlineMs_ = 0;
+  std::int64_t deadlineMs_ = 0;    // of the current phase (or of writing)
+  std::int64_t handlerDeadlineMs_ = 0;  // of blocking_
   Phase phase_ = Phase::Head;
   bool writing_ = false;           // the writable observer is registered instead of readable
-  bool closeAfterWrite_ = false;   // last response of this connection
+  bool readingPaused_ = false;     // no observer for input (see pauseReading)
+  bool closeAfterWrite_ = false;   // the last response of this connection is out
+  bool lingerOnClose_ = false;     // input may still be on its way: half-close and drain it
+  bool batchCut_ = false;          // process() stopped because the output grew large
   bool sentContinue_ = false;      // 100 Continue already sent for this request
-  bool peerClosed_ = false;        // the peer is gone: drop everything
-  bool inputEnded_ = false;        // the peer half-closed: answer what is in flight, then close
-  bool readingPaused_ = false;
+  bool peerGone_ = false;          // the peer reset: drop everything
+  bool inputEnded_ = false;        // the peer half-closed: answer what it sent, then close
   bool destroyed_ = false;
 };
 

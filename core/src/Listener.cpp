@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <future>
 #include <cstring>
 
 #include "Log.h"
@@ -43,8 +44,15 @@ void Listener::unregisterAcceptor() {
 }
 
 void Listener::stopAccepting() {
-  if (!accepting_.exchange(false)) return;
-  unregisterAcceptor();
+  // Registration only ever changes on the accepting thread, so a pause timer resuming at
+  // the same moment cannot re-register the observer after this.
+  std::promise<void> done;
+  acceptReactor_->post([this, &done] {
+    accepting_ = false;
+    unregisterAcceptor();
+    done.set_value();
+  });
+  done.get_future().wait();
 }
 
 void Listener::onAcceptable(Poco::Net::ReadableNotification* notification) {
@@ -87,8 +95,13 @@ void Listener::acceptOne(int fd) {
   Poco::Net::StreamSocket socket(new Poco::Net::StreamSocketImpl(fd));
   Reactor& target = reactorAt(next_);
   next_ = (next_ + 1) % reactors().size();
+  if (&target == Reactor::current()) return startConnection(socket, target);
+  target.post([socket, &target]() mutable { startConnection(socket, target); });
+}
+
+void Listener::startConnection(Poco::Net::StreamSocket& socket, Reactor& reactor) {
   try {
-    new HttpConnection(socket, target);  // owns itself from here; deletes itself on close
+    new HttpConnection(socket, reactor);  // owns itself from here; deletes itself on close
   } catch (const std::exception& e) {
     // The peer vanished between accept and setup (e.g. getpeername: ENOTCONN).
     log::debug(std::string("dropped a connection during setup: ") + e.what());
@@ -96,13 +109,14 @@ void Listener::acceptOne(int fd) {
 }
 
 void Listener::pause(std::int64_t nowMs) {
+  int error = errno;  // before anything below can change it
   // Out of descriptors: the listening socket stays readable, so stop watching it for a
   // moment instead of spinning; connections closing meanwhile free descriptors.
   acceptReactor_->removeEventHandler(socket(), AcceptObserver(*this, &Listener::onAcceptable));
   acceptReactor_->runAt(nowMs + kPauseOnShortageMs, [this] { resume(); });
   if (nowMs - lastShortageLogMs_ > 10'000) {
     lastShortageLogMs_ = nowMs;
-    log::warning(std::string("cannot accept connections: ") + std::strerror(errno) +
+    log::warning(std::string("cannot accept connections: ") + std::strerror(error) +
                  " (raise the open-file limit with `ulimit -n`, or lower server.limits.max_connections); "
                  "pausing accepts briefly");
   }

@@ -16,7 +16,21 @@ constexpr std::int64_t kSweepIntervalMs = 100;
 // Quiet passes wake this often; short enough for timely deadline sweeps, long enough
 // that an idle server costs ~nothing.
 const Poco::Timespan kPollTimeout(0, 250 * 1000);
+thread_local Reactor* tCurrentReactor = nullptr;
+using WakeObserver = Poco::Observer<Reactor, Poco::Net::ReadableNotification>;
 }  // namespace
+
+bool ReactorMailbox::post(std::function<void()> task) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!reactor_) return false;
+  reactor_->post(std::move(task));
+  return true;
+}
+
+void ReactorMailbox::close() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  reactor_ = nullptr;
+}
 
 std::int64_t Reactor::monotonicMs() {
   struct timespec ts {};
@@ -24,19 +38,27 @@ std::int64_t Reactor::monotonicMs() {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
-Reactor::Reactor() : Poco::Net::SocketReactor(kPollTimeout) {
+Reactor* Reactor::current() { return tCurrentReactor; }
+
+Reactor::Reactor() : Poco::Net::SocketReactor(kPollTimeout), mailbox_(std::make_shared<ReactorMailbox>(this)) {
   // A UDP socket connected to itself: one send() makes it readable, waking epoll_wait.
   wakeSocket_.bind(Poco::Net::SocketAddress("127.0.0.1", 0));
   wakeSocket_.connect(wakeSocket_.address());
   wakeSocket_.setBlocking(false);
   nowMs_ = monotonicMs();
   nextSweepMs_ = nowMs_ + kSweepIntervalMs;
-  addEventHandler(wakeSocket_, Poco::Observer<Reactor, Poco::Net::ReadableNotification>(*this, &Reactor::onWake));
+  addEventHandler(wakeSocket_, WakeObserver(*this, &Reactor::onWake));
 }
 
 Reactor::~Reactor() {
-  removeEventHandler(wakeSocket_,
-                     Poco::Observer<Reactor, Poco::Net::ReadableNotification>(*this, &Reactor::onWake));
+  mailbox_->close();
+  removeEventHandler(wakeSocket_, WakeObserver(*this, &Reactor::onWake));
+}
+
+void Reactor::run() {
+  tCurrentReactor = this;
+  SocketReactor::run();
+  tCurrentReactor = nullptr;
 }
 
 void Reactor::post(std::function<void()> task) {
@@ -76,52 +98,23 @@ void Reactor::runTasks() {
       task();
     } catch (const std::exception& e) {
       log::error(std::string("a reactor task failed: ") + e.what());
+    } catch (...) {
+      log::error("a reactor task failed with a non-standard exception");
     }
   }
 }
 
-namespace {
-thread_local Reactor* tCurrentReactor = nullptr;
-}
-
-Reactor* Reactor::current() { return tCurrentReactor; }
-
-void Reactor::run() {
-  tCurrentReactor = this;
-  SocketReactor::run();
-  tCurrentReactor = nullptr;
-}
+void Reactor::runAt(std::int64_t atMs, std::function<void()> task) { timers_.emplace_back(atMs, std::move(task)); }
 
 void Reactor::attach(ReactorClient* client) {
-  clientCount_.fetch_add(1, std::memory_order_relaxed);
-  if (tCurrentReactor == this) return link(client);
-  // Another thread (the acceptor) built this client: hand it over; the loop links it
-  // before its next sweep, and before any detach, so no list is touched by two threads.
-  std::lock_guard<std::mutex> lock(incomingMutex_);
-  incoming_.push_back(client);
-  hasIncoming_.store(true, std::memory_order_release);
-}
-
-void Reactor::link(ReactorClient* client) {
   client->prev_ = nullptr;
   client->next_ = clients_;
   if (clients_) clients_->prev_ = client;
   clients_ = client;
-}
-
-void Reactor::adoptIncoming() {
-  if (!hasIncoming_.load(std::memory_order_acquire)) return;
-  std::vector<ReactorClient*> batch;
-  {
-    std::lock_guard<std::mutex> lock(incomingMutex_);
-    batch.swap(incoming_);
-    hasIncoming_.store(false, std::memory_order_relaxed);
-  }
-  for (ReactorClient* c : batch) link(c);
+  clientCount_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Reactor::detach(ReactorClient* client) {
-  adoptIncoming();
   if (client->prev_) client->prev_->next_ = client->next_;
   else if (clients_ == client) clients_ = client->next_;
   if (client->next_) client->next_->prev_ = client->prev_;
@@ -130,7 +123,6 @@ void Reactor::detach(ReactorClient* client) {
 }
 
 void Reactor::drainAll() {
-  adoptIncoming();
   for (ReactorClient* c = clients_; c;) {
     ReactorClient* next = c->next_;  // c may delete itself
     c->beginDrain();
@@ -138,11 +130,26 @@ void Reactor::drainAll() {
   }
 }
 
-void Reactor::maybeSweep() {
+void Reactor::refreshSite() {
+  ServerContext* context = context_.load(std::memory_order_acquire);
+  if (!context) return;
+  std::uint64_t generation = context->siteGeneration();
+  if (generation == siteGeneration_ && site_) return;
+  site_ = context->site();
+  siteGeneration_ = generation;
+}
+
+void Reactor::flushAccessLog() {
+  ServerContext* context = context_.load(std::memory_order_acquire);
+  if (context && context->accessLog()) context->accessLog()->flushThisThread();
+}
+
+void Reactor::startPass() {
+  // The only place the snapshot changes: nothing of this thread is using it now.
+  refreshSite();
   nowMs_ = monotonicMs();
   if (nowMs_ < nextSweepMs_) return;
   nextSweepMs_ = nowMs_ + kSweepIntervalMs;
-  adoptIncoming();
   flushAccessLog();
   for (ReactorClient* c = clients_; c;) {
     ReactorClient* next = c->next_;
@@ -160,21 +167,21 @@ void Reactor::maybeSweep() {
   }
 }
 
-void Reactor::onBusy() { maybeSweep(); }
+void Reactor::onBusy() { startPass(); }
 
 void Reactor::onTimeout() {
   // Deliberately not SocketReactor::onTimeout(): see the header.
-  maybeSweep();
+  startPass();
 }
 
-void Reactor::flushAccessLog() {
-  ServerContext* context = context_.load(std::memory_order_acquire);
-  if (context && context->accessLog()) context->accessLog()->flushThisThread();
+void Reactor::onIdle() {
+  // Never reached while the wake socket is registered; kept quiet for the same reason.
+  startPass();
 }
 
 void Reactor::onShutdown() {
+  mailbox_->close();
   SocketReactor::onShutdown();
-  adoptIncoming();
   for (ReactorClient* c = clients_; c;) {
     ReactorClient* next = c->next_;
     c->abandon();
@@ -182,6 +189,7 @@ void Reactor::onShutdown() {
   }
   timers_.clear();
   flushAccessLog();
+  site_.reset();
   std::lock_guard<std::mutex> lock(stoppedMutex_);
   stopped_ = true;
   stoppedCondition_.notify_all();
@@ -190,13 +198,6 @@ void Reactor::onShutdown() {
 void Reactor::waitUntilStopped() {
   std::unique_lock<std::mutex> lock(stoppedMutex_);
   stoppedCondition_.wait(lock, [this] { return stopped_; });
-}
-
-void Reactor::runAt(std::int64_t atMs, std::function<void()> task) { timers_.emplace_back(atMs, std::move(task)); }
-
-void Reactor::onIdle() {
-  // Never reached while the wake socket is registered; kept quiet for the same reason.
-  maybeSweep();
 }
 
 }  // namespace microserver::core

@@ -2,11 +2,17 @@
 //
 //  - Cross-thread work: post() queues a task and wakes the loop through a loopback UDP
 //    socket registered like any other (1.11.0's wakeUp() does not interrupt epoll_wait).
-//  - Deadlines: connections register here; a sweep at most every kSweepInterval checks
+//    Workers reach a reactor through its Mailbox, which is closed when the loop ends, so
+//    a late result never touches a reactor that is gone.
+//  - Deadlines: clients (connections) register here; a sweep at most every 100 ms checks
 //    each one's monotonic deadline. onTimeout() is overridden *without* calling the base,
 //    which would otherwise send a TimeoutNotification to every socket on every quiet pass.
+//  - The routing snapshot is refreshed only at the start of a poll pass, never in the
+//    middle of an event, so code holding a `const Site&` for a batch keeps it valid.
 //  - Scratch memory shared by all connections of this thread (read buffer, output
 //    buffer, parsed head, response), so an idle connection owns almost nothing.
+//
+// Everything here runs on the reactor's own thread unless a method says otherwise.
 #pragma once
 
 #include <Poco/Net/DatagramSocket.h>
@@ -17,11 +23,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "ChunkedDecoder.h"
 #include "HttpParser.h"
 #include "Router.h"
 #include "ServerContext.h"
@@ -29,15 +35,17 @@
 
 namespace microserver::core {
 
+class Reactor;
+
 // Anything a reactor keeps deadlines for: HTTP connections, chat members.
 class ReactorClient {
  public:
   virtual ~ReactorClient() = default;
-  // Called on the reactor thread at least every sweep interval; may delete `this`.
+  // Called at least every sweep interval; may delete `this`.
   virtual void checkDeadline(std::int64_t nowMs) = 0;
   // The server is stopping: finish what is in flight, then close. May delete `this`.
   virtual void beginDrain() = 0;
-  // The reactor's loop has ended: release everything now, without I/O. Deletes `this`.
+  // The loop has ended: release everything now, without I/O. Deletes `this`.
   virtual void abandon() = 0;
 
  private:
@@ -46,10 +54,24 @@ class ReactorClient {
   ReactorClient* next_ = nullptr;
 };
 
+// A way to post to a reactor that stays safe after the reactor is gone (then the task is
+// dropped). Held by work that may outlive the loop, like a stuck blocking handler.
+class ReactorMailbox {
+ public:
+  explicit ReactorMailbox(Reactor* reactor) : reactor_(reactor) {}
+  // False if the reactor has stopped; the task is then destroyed unrun.
+  bool post(std::function<void()> task);
+  void close();
+
+ private:
+  std::mutex mutex_;
+  Reactor* reactor_;
+};
+
 // Per-thread buffers reused by every connection of a reactor.
 struct ReactorScratch {
   std::vector<char> readBuffer = std::vector<char>(64 * 1024);
-  std::string output;         // responses of one batch, sent with one send()
+  std::string output;  // responses of one batch, sent with one send()
   std::string decodedPath;
   RequestHead head;
   Response response;
@@ -62,29 +84,27 @@ class Reactor : public Poco::Net::SocketReactor {
   ~Reactor() override;
 
   // Set once by the acceptor, after the loop thread already started (Poco starts it in
-  // the constructor), hence atomic; connections only exist after it is set.
+  // the constructor), hence atomic; connections only exist after it is set. Any thread.
   void setContext(ServerContext* context) { context_.store(context, std::memory_order_release); }
   ServerContext& context() const { return *context_.load(std::memory_order_acquire); }
 
-  // Runs `task` on this reactor's thread soon. Safe from any thread.
+  // Runs `task` on this reactor's thread soon. Any thread.
   void post(std::function<void()> task);
-  // Stops the loop now (not after the next poll timeout).
+  const std::shared_ptr<ReactorMailbox>& mailbox() const { return mailbox_; }
+  // Stops the loop now (not after the next poll timeout). Any thread.
   void stopNow();
-  // Blocks until the loop has ended and every client was abandoned.
+  // Blocks until the loop has ended and every client was abandoned. Any thread.
   void waitUntilStopped();
 
-  // Runs `task` on this reactor's thread once monotonicMs() >= atMs (checked every sweep,
-  // so with up to ~100 ms delay). Only from this reactor's thread.
+  // Runs `task` once monotonicMs() >= atMs (checked every sweep, ~100 ms resolution).
   void runAt(std::int64_t atMs, std::function<void()> task);
 
-  // attach() is safe from any thread (connections are built on the accepting thread);
-  // detach() runs on this reactor's thread.
   void attach(ReactorClient* client);
   void detach(ReactorClient* client);
-  // The reactor whose loop runs on the calling thread, or nullptr.
+  // The reactor whose loop runs on the calling thread, or nullptr. Any thread.
   static Reactor* current();
   std::size_t clientCount() const { return clientCount_.load(std::memory_order_relaxed); }
-  // Asks every client to drain (runs on the reactor thread; post() it from elsewhere).
+  // Asks every client to drain.
   void drainAll();
 
   // Monotonic milliseconds, refreshed once per poll pass.
@@ -93,22 +113,18 @@ class Reactor : public Poco::Net::SocketReactor {
 
   ReactorScratch& scratch() { return scratch_; }
 
-  void run() override;
-
-  // The routing snapshot this thread serves from; refreshed only when a reload swapped it.
+  // The routing snapshot this thread serves from (see the header comment).
   const Site& site() {
-    std::uint64_t generation = context().siteGeneration();
-    if (generation != siteGeneration_) {
-      site_ = context().site();
-      siteGeneration_ = generation;
-    }
+    if (!site_) refreshSite();
     return *site_;
   }
   // The same snapshot as a reference-counted pointer, for work that outlives the event.
   const std::shared_ptr<const Site>& siteShared() {
-    site();
+    if (!site_) refreshSite();
     return site_;
   }
+
+  void run() override;
 
  protected:
   void onTimeout() override;
@@ -119,20 +135,17 @@ class Reactor : public Poco::Net::SocketReactor {
  private:
   void onWake(Poco::Net::ReadableNotification* notification);
   void runTasks();
-  void maybeSweep();
-  void link(ReactorClient* client);
+  void startPass();
+  void refreshSite();
   void flushAccessLog();
-  void adoptIncoming();
 
   std::atomic<ServerContext*> context_{nullptr};
   Poco::Net::DatagramSocket wakeSocket_;
+  std::shared_ptr<ReactorMailbox> mailbox_;
   std::mutex taskMutex_;
   std::vector<std::function<void()>> tasks_;
   std::atomic<bool> wakePending_{false};
   ReactorClient* clients_ = nullptr;
-  std::mutex incomingMutex_;
-  std::vector<ReactorClient*> incoming_;  // attached from other threads, not linked yet
-  std::atomic<bool> hasIncoming_{false};
   std::atomic<std::size_t> clientCount_{0};
   std::int64_t nowMs_ = 0;
   std::int64_t nextSweepMs_ = 0;

@@ -4,6 +4,9 @@
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SocketAddress.h>
 
+#include <signal.h>
+
+#include <algorithm>
 #include <thread>
 
 #include "Log.h"
@@ -35,6 +38,7 @@ Server::~Server() {
 }
 
 void Server::start() {
+  ::signal(SIGPIPE, SIG_IGN);  // sendfile(2) has no MSG_NOSIGNAL: a vanished peer must not kill us
   std::shared_ptr<const Site> site = context_->site();
   const ServerConfig& server = site->config().server;
   std::string where = server.listenHost + ":" + std::to_string(server.listenPort);
@@ -63,6 +67,9 @@ void Server::reload(std::shared_ptr<const Site> site) { context_->setSite(std::m
 void Server::stop(std::chrono::milliseconds grace) {
   if (!listener_) return;
   listener_->stopAccepting();
+  // Closed now, not at the end: a client connecting during the drain is refused at once
+  // instead of waiting in the kernel's queue for a server that will never answer.
+  socket_.close();
   context_->draining = true;
   for (std::size_t i = 0; i < listener_->reactorCount(); ++i) {
     Reactor& reactor = listener_->reactorAt(i);
@@ -85,7 +92,6 @@ void Server::stop(std::chrono::milliseconds grace) {
   // Every loop must have ended (and closed what was left) before the Listener goes.
   for (std::size_t i = 0; i < listener_->reactorCount(); ++i) listener_->reactorAt(i).waitUntilStopped();
   listener_.reset();  // joins the reactor threads
-  socket_.close();
 }
 
 }  // namespace microserver::core

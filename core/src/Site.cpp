@@ -105,6 +105,11 @@ std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& p
   return site;
 }
 
+bool Site::accepts(std::string_view method, std::string_view path, RouteScratch& scratch) const {
+  std::size_t index = 0, matchEnd = 0;
+  return router_->match(method, path, scratch, index, matchEnd) == Router::Outcome::Matched;
+}
+
 const BoundHandler* Site::route(Request::Parts& parts, Response& response, RouteScratch& scratch) const {
   std::size_t index = 0, matchEnd = 0;
   switch (router_->match(parts.method, parts.path, scratch, index, matchEnd)) {

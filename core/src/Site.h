@@ -58,6 +58,9 @@ class Site {
   // handler, for the caller to run now or, if it is blocking, on a worker.
   const BoundHandler* route(Request::Parts& parts, Response& response, RouteScratch& scratch) const;
 
+  // Whether some route takes this method on this (decoded) path; nothing is answered.
+  bool accepts(std::string_view method, std::string_view path, RouteScratch& scratch) const;
+
   const Config& config() const { return config_; }
   const ParserLimits& parserLimits() const { return parserLimits_; }
   const PluginSet& plugins() const { return plugins_; }
