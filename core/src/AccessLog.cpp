@@ -4,17 +4,20 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
 
 #include "HttpDate.h"
+#include "Log.h"
 
 namespace microserver::core {
 
 namespace {
 constexpr std::size_t kFlushThreshold = 16 * 1024;
+constexpr std::size_t kMaxPendingBytes = 8 * 1024 * 1024;
 
 std::string& threadBuffer() {
   thread_local std::string buffer;
@@ -49,10 +52,18 @@ std::unique_ptr<AccessLog> AccessLog::open(const std::string& destination) {
   return std::unique_ptr<AccessLog>(new AccessLog(fd, true));
 }
 
-AccessLog::AccessLog(int fd, bool ownsFd) : fd_(fd), ownsFd_(ownsFd), immediate_(::isatty(fd) == 1) {}
+AccessLog::AccessLog(int fd, bool ownsFd) : fd_(fd), ownsFd_(ownsFd), immediate_(::isatty(fd) == 1) {
+  writer_ = std::thread([this] { writerLoop(); });
+}
 
 AccessLog::~AccessLog() {
   flushThisThread();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  writer_.join();
   if (ownsFd_) ::close(fd_);
 }
 
@@ -87,24 +98,57 @@ void AccessLog::record(const AccessRecord& e) {
   if (e.userAgent.empty()) out.push_back('-');
   else appendLogEscaped(out, e.userAgent);
   out.append("\"\n");
-  if (immediate_ || out.size() >= kFlushThreshold) writeOut(out);
+  if (immediate_ || out.size() >= kFlushThreshold) handOver(out);
 }
 
 void AccessLog::flushThisThread() {
   std::string& out = threadBuffer();
-  if (!out.empty()) writeOut(out);
+  if (!out.empty()) handOver(out);
 }
 
-void AccessLog::writeOut(std::string& buffer) {
-  std::lock_guard<std::mutex> lock(writeMutex_);
+void AccessLog::handOver(std::string& buffer) {
+  bool drop;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    drop = pendingBytes_ + buffer.size() > kMaxPendingBytes;
+    if (drop) {
+      dropped_ += static_cast<std::uint64_t>(std::count(buffer.begin(), buffer.end(), '\n'));
+    } else {
+      pendingBytes_ += buffer.size();
+      pending_.push_back(std::move(buffer));
+    }
+  }
+  buffer.clear();  // moved-from or dropped: either way start afresh
+  if (!drop) wake_.notify_one();
+}
+
+void AccessLog::writerLoop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+    if (pending_.empty()) return;  // stopping, and everything is written
+    std::string chunk = std::move(pending_.front());
+    pending_.pop_front();
+    pendingBytes_ -= chunk.size();
+    std::uint64_t dropped = dropped_;
+    dropped_ = 0;
+    lock.unlock();
+    if (dropped > 0)
+      log::warning("the access log fell behind: " + std::to_string(dropped) +
+                   " lines dropped (is whatever reads it stalled?)");
+    writeAll(chunk);
+    lock.lock();
+  }
+}
+
+void AccessLog::writeAll(const std::string& bytes) {
   std::size_t off = 0;
-  while (off < buffer.size()) {
-    ssize_t n = ::write(fd_, buffer.data() + off, buffer.size() - off);
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd_, bytes.data() + off, bytes.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // a full disk or closed pipe must not stop the server; drop the lines
+    if (n <= 0) return;  // a full disk or closed pipe must not stop the server; drop the lines
     off += static_cast<std::size_t>(n);
   }
-  buffer.clear();
 }
 
 }  // namespace microserver::core

@@ -2,16 +2,21 @@
 //   127.0.0.1 - - [26/Nov/2026:14:03:07 +0000] "GET / HTTP/1.1" 200 1234 "-" "curl/7.88.1"
 // so existing log tools read it.
 //
-// Lines collect in a per-thread buffer and are written when it passes 16 KiB or when the
-// reactor ticks (every ~100 ms), so a busy server makes one write(2) per many requests, not
-// one per request. When the log is a terminal each line is written at once.
+// Reactor threads never write(2) the log themselves: a stalled reader (a pipe into a
+// paused `less`, a stuck log shipper) would freeze every connection. Lines collect in a
+// per-thread buffer, which is handed to a writer thread when it passes 16 KiB or when
+// the reactor ticks (every ~100 ms). If the writer falls more than 8 MiB behind, lines
+// are dropped and counted, and the count is reported in the error log.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace microserver::core {
 
@@ -31,20 +36,29 @@ class AccessLog {
   // "-" = stdout, "off" = no log (returns nullptr), anything else = a file opened for
   // appending. Throws std::runtime_error naming the file if it cannot be opened.
   static std::unique_ptr<AccessLog> open(const std::string& destination);
-  ~AccessLog();
+  ~AccessLog();  // writes out everything handed over, then stops the writer
 
   void record(const AccessRecord& entry);
-  // Writes this thread's buffered lines. Reactors call it on every tick and at exit.
+  // Hands this thread's buffered lines to the writer. Reactors call it on every tick
+  // and at exit.
   void flushThisThread();
 
  private:
   AccessLog(int fd, bool ownsFd);
-  void writeOut(std::string& buffer);
+  void handOver(std::string& buffer);
+  void writerLoop();
+  void writeAll(const std::string& bytes);
 
   int fd_;
   bool ownsFd_;
-  bool immediate_;
-  std::mutex writeMutex_;  // whole buffers from different threads must not interleave
+  bool immediate_;  // a terminal: every line at once
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::string> pending_;
+  std::size_t pendingBytes_ = 0;
+  std::uint64_t dropped_ = 0;
+  bool stopping_ = false;
+  std::thread writer_;
 };
 
 // Appends `text` to `out` with quotes, backslashes and control bytes escaped (\x07), so

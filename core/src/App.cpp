@@ -9,6 +9,7 @@
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Version.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -49,6 +50,27 @@ std::string binaryFolder() {
   if (n <= 0) return absolute(".");
   buf[n] = '\0';
   return Poco::Path(buf).parent().toString();
+}
+
+// Every connection and every file being sent costs a descriptor. Debian's default soft
+// limit (1024) is far below max_connections' default, and the hard limit is usually
+// high: take it, as nginx's worker_rlimit_nofile would.
+void raiseDescriptorLimit() {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+void warnIfDescriptorsAreShort(std::size_t maxConnections) {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
+  // Each connection may also hold a file open while sending it; keep room for the rest.
+  std::size_t needed = 2 * maxConnections + 64;
+  if (limit.rlim_cur < needed)
+    log::warning("the open-file limit is " + std::to_string(limit.rlim_cur) + ", below the " +
+                 std::to_string(needed) + " that server.limits.max_connections (" + std::to_string(maxConnections) +
+                 ") may need; raise it (ulimit -n) or lower max_connections");
 }
 
 void printErrors(const std::vector<std::string>& errors) {
@@ -151,6 +173,7 @@ int App::main(const std::vector<std::string>&) {
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must not kill the server
+  raiseDescriptorLimit();
   static LoggingErrorHandler errorHandler;
   Poco::ErrorHandler::set(&errorHandler);
 
@@ -170,6 +193,7 @@ int App::main(const std::vector<std::string>&) {
     return kExitOk;
   }
 
+  warnIfDescriptorsAreShort(site->config().server.limits.maxConnections);
   std::unique_ptr<Server> server;
   try {
     server = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog));

@@ -8,12 +8,15 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "Log.h"
+
 namespace microserver::core {
 
 namespace {
-// sendfile(2) moves at most ~2 GiB per call; smaller slices keep one huge file from
-// monopolising the reactor thread while other connections wait.
+// One event sends at most this much of a file (in 1 MiB sendfile(2) calls), then lets the
+// reactor serve others; the socket is still writable, so the next event comes at once.
 constexpr std::uint64_t kFileSlice = 1 << 20;
+constexpr std::uint64_t kFileBudget = 4 << 20;
 }  // namespace
 
 OutputQueue::~OutputQueue() {
@@ -65,7 +68,7 @@ long OutputQueue::sendDirect(int socketFd, const char* data, std::size_t len, bo
 
 long OutputQueue::sendFileDirect(int socketFd, int fileFd, std::uint64_t& offset, std::uint64_t length) {
   std::uint64_t sent = 0;
-  while (sent < length) {
+  while (sent < length && sent < kFileBudget) {
     off_t off = static_cast<off_t>(offset);
     std::size_t chunk = static_cast<std::size_t>(std::min(length - sent, kFileSlice));
     ssize_t n = ::sendfile(socketFd, fileFd, &off, chunk);
@@ -77,6 +80,8 @@ long OutputQueue::sendFileDirect(int socketFd, int fileFd, std::uint64_t& offset
     if (n == 0) return -2;  // end of file before `length`: it was truncated under us
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EINVAL || errno == ENOSYS)
+      log::error("sendfile(2) is not supported for this file (its file system cannot splice): the response was cut");
     return -1;
   }
   return static_cast<long>(sent);
