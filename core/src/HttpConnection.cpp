@@ -347,6 +347,8 @@ void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, 
   call->connection = this;
   call->mailbox = reactor_.mailbox();
   bool queued = reactor_.context().workers().submit([call] {
+    if (log::enabled(log::Level::Debug))
+      log::debug("a worker runs " + call->method + " " + call->target + " (plugin " + call->handler->pluginName() + ")");
     call->handler->run(call->request(), call->response);
     // The reactor may be gone by now (a handler stuck past the shutdown grace).
     call->mailbox->post([call] { deliverBlocking(call); });
@@ -363,6 +365,7 @@ void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, 
     response.setBody("503 Service Unavailable: the server is busy, try again shortly\n");
     return sendResponse(call->responseContext(), response);
   }
+  if (log::enabled(log::Level::Debug)) log::debug(call->method + " " + call->target + " waits for a worker");
   blocking_ = std::move(call);
   phase_ = Phase::Waiting;
   handlerDeadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.handlerTimeout);
