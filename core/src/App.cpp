@@ -73,6 +73,22 @@ void warnIfDescriptorsAreShort(std::size_t maxConnections) {
                  ") may need; raise it (ulimit -n) or lower max_connections");
 }
 
+// Settings that shape sockets and threads take effect at the next start only.
+void warnAboutRestartOnlySettings(const Config& running, const Config& next) {
+  const ServerConfig& a = running.server;
+  const ServerConfig& b = next.server;
+  auto differs = [&](bool changed, const char* key) {
+    if (changed) log::warning(std::string("server.") + key + " changed: it takes effect when the server restarts");
+  };
+  differs(a.listenHost != b.listenHost || a.listenPort != b.listenPort, "listen");
+  differs(a.reactors != b.reactors, "reactors");
+  differs(a.workers != b.workers, "workers");
+  differs(a.accessLog != b.accessLog, "access_log");
+  differs(a.plugins != b.plugins, "plugins");
+  differs(a.limits.maxConnections != b.limits.maxConnections, "limits.max_connections");
+  differs(a.limits.workerQueue != b.limits.workerQueue, "limits.worker_queue");
+}
+
 void printErrors(const std::vector<std::string>& errors) {
   for (const std::string& e : errors) std::cerr << e << '\n';
   std::cerr << "microserver: " << errors.size() << (errors.size() == 1 ? " error" : " errors")
@@ -189,9 +205,12 @@ int App::main(const std::vector<std::string>&) {
     return kExitFailed;
   }
   if (checkOnly_) {
-    std::cout << configFile_ << ": OK (" << site->config().routes.size() << " routes)" << std::endl;
+    for (const std::string& w : site->warnings()) std::cout << "warning: " << w << '\n';
+    std::cout << configFile_ << ": OK (" << site->config().routes.size() << " routes, " << site->plugins().size()
+              << " plugins)" << std::endl;
     return kExitOk;
   }
+  for (const std::string& w : site->warnings()) log::warning(w);
 
   warnIfDescriptorsAreShort(site->config().server.limits.maxConnections);
   std::unique_ptr<Server> server;
@@ -211,8 +230,12 @@ int App::main(const std::vector<std::string>&) {
     if (sigwait(&signals, &received) != 0) continue;
     if (received == SIGHUP) {
       try {
-        server->reload(loadSite(server->context().site().get()));
-        log::info("reloaded " + configFile_);
+        std::shared_ptr<const Site> next = loadSite(server->context().site().get());
+        for (const std::string& w : next->warnings()) log::warning(w);
+        warnAboutRestartOnlySettings(server->context().site()->config(), next->config());
+        server->reload(next);
+        log::info("reloaded " + configFile_ + " (" + std::to_string(next->config().routes.size()) + " routes, " +
+                  std::to_string(next->plugins().size()) + " plugins)");
       } catch (const ConfigLoadError& e) {
         for (const std::string& line : e.errors()) log::error(line);
         log::error("reload failed: still serving the previous configuration");

@@ -65,6 +65,65 @@ std::string translateNamedGroups(std::string_view pattern) {
   return out;
 }
 
+namespace {
+
+// "^/api/v1" -> "/api/v1" with anchored = true; stops at the first character that is not
+// a plain literal. `prefixOnly` says the pattern is just that prefix (optionally + ".*").
+struct LiteralStart {
+  bool anchored = false;
+  bool prefixOnly = false;
+  std::string literal;
+};
+
+LiteralStart literalStart(std::string_view pattern) {
+  LiteralStart out;
+  if (pattern.empty() || pattern[0] != '^') return out;
+  out.anchored = true;
+  std::size_t i = 1;
+  for (; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    if (std::string_view("\\.^$|?*+()[]{}").find(c) != std::string_view::npos) break;
+    out.literal.push_back(c);
+  }
+  std::string_view rest = pattern.substr(i);
+  // A quantifier would make the last literal character optional or repeated.
+  if (!rest.empty() && std::string_view("?*+{").find(rest[0]) != std::string_view::npos && !out.literal.empty())
+    out.literal.pop_back();
+  out.prefixOnly = rest.empty() || rest == ".*";
+  return out;
+}
+
+bool methodsCovered(const RouteSpec& earlier, const RouteSpec& later) {
+  if (earlier.methods.empty()) return true;
+  if (later.methods.empty()) return false;
+  for (const std::string& m : later.methods)
+    if (std::find(earlier.methods.begin(), earlier.methods.end(), m) == earlier.methods.end()) return false;
+  return true;
+}
+
+}  // namespace
+
+std::vector<ShadowedRoute> findShadowedRoutes(const std::vector<RouteSpec>& routes) {
+  std::vector<ShadowedRoute> out;
+  std::vector<LiteralStart> starts;
+  for (const RouteSpec& r : routes) starts.push_back(literalStart(r.pattern));
+  for (std::size_t later = 0; later < routes.size(); ++later) {
+    for (std::size_t earlier = 0; earlier < later; ++earlier) {
+      if (!methodsCovered(routes[earlier], routes[later])) continue;
+      const LiteralStart& e = starts[earlier];
+      const LiteralStart& l = starts[later];
+      bool samePattern = routes[earlier].pattern == routes[later].pattern;
+      bool coveredPrefix = e.anchored && e.prefixOnly && l.anchored &&
+                           l.literal.compare(0, e.literal.size(), e.literal) == 0;
+      if (samePattern || coveredPrefix) {
+        out.push_back({later, earlier});
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 Router::Router(const std::vector<RouteSpec>& routes) {
   set_ = std::make_unique<re2::RE2::Set>(routeOptions(), re2::RE2::UNANCHORED);
   for (std::size_t i = 0; i < routes.size(); ++i) {

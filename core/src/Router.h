@@ -60,6 +60,18 @@ class Router {
   std::unique_ptr<re2::RE2::Set> set_;
 };
 
+// A route that can never match because an earlier one takes every request it could.
+struct ShadowedRoute {
+  std::size_t route;     // the one that never matches
+  std::size_t shadowedBy;
+};
+
+// Finds routes shadowed by an earlier one, where that can be decided cheaply: an earlier
+// route that allows at least the same methods and whose pattern is an anchored literal
+// prefix ("^/", "^/api/", "^/a.*") covering the later pattern's anchored literal start,
+// or the very same pattern. Regular-language inclusion in general is not attempted.
+std::vector<ShadowedRoute> findShadowedRoutes(const std::vector<RouteSpec>& routes);
+
 // Rewrites PCRE/JavaScript-style named groups "(?<name>" as RE2's "(?P<name>"; leaves
 // escapes, character classes and lookbehind "(?<=", "(?<!" alone (RE2 refuses the latter).
 std::string translateNamedGroups(std::string_view pattern);

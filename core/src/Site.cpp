@@ -102,6 +102,15 @@ std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& p
   } catch (const std::exception& e) {
     throw ConfigLoadError({config.file + ": " + e.what()});
   }
+  for (const ShadowedRoute& s : findShadowedRoutes(specs)) {
+    const RouteConfig& route = config.routes[s.route];
+    const RouteConfig& by = config.routes[s.shadowedBy];
+    site->warnings_.push_back(place(config, route.pathMark) + "routes[" + std::to_string(s.route) +
+                              "]: can never match: routes[" + std::to_string(s.shadowedBy) + "] ('" + by.path +
+                              "', line " + std::to_string(by.pathMark.line) +
+                              ") comes first and takes every request it could (routes are tried in order: move "
+                              "the more specific one up)");
+  }
   return site;
 }
 

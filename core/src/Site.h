@@ -61,6 +61,10 @@ class Site {
   // Whether some route takes this method on this (decoded) path; nothing is answered.
   bool accepts(std::string_view method, std::string_view path, RouteScratch& scratch) const;
 
+  // Things that are legal but almost certainly mistakes (a route that can never match),
+  // one line each with file:line:col. Printed by --check and logged at every load.
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
   const Config& config() const { return config_; }
   const ParserLimits& parserLimits() const { return parserLimits_; }
   const PluginSet& plugins() const { return plugins_; }
@@ -78,6 +82,7 @@ class Site {
   std::unique_ptr<Router> router_;
   std::vector<Target> targets_;
   std::unique_ptr<StaticFiles> notFound_;  // the www folder, for the site's 404 page
+  std::vector<std::string> warnings_;
 };
 
 }  // namespace microserver::core

@@ -109,11 +109,15 @@ TEST(ConfigTest, DefaultRoutesYamlLoads) {
   EXPECT_EQ(limits.sendTimeout, defaults.sendTimeout);
   EXPECT_EQ(limits.shutdownGrace, defaults.shutdownGrace);
   EXPECT_EQ(limits.maxConnections, defaults.maxConnections);
-  ASSERT_EQ(config.routes.size(), 1u);
-  EXPECT_EQ(config.routes[0].path, "^/");
-  EXPECT_EQ(config.routes[0].staticDir, root + "/www");
-  EXPECT_TRUE(config.routes[0].handler.empty());
-  EXPECT_TRUE(config.services.empty());
+  // The example plugins' routes, then the static site catching everything else.
+  ASSERT_EQ(config.routes.size(), 6u);
+  EXPECT_EQ(config.routes[0].path, "^/hello/(?P<name>[A-Za-z]+)$");
+  EXPECT_EQ(config.routes[0].handler, "hello");
+  EXPECT_EQ(config.routes[4].handler, "slow");
+  EXPECT_TRUE(config.routes[4].blocking);
+  EXPECT_EQ(config.routes.back().path, "^/");
+  EXPECT_EQ(config.routes.back().staticDir, root + "/www");
+  EXPECT_TRUE(config.routes.back().handler.empty());
 }
 
 // The commented-out examples in the default file must be valid once uncommented, or the
@@ -127,10 +131,7 @@ TEST(ConfigTest, DefaultRoutesYamlExamplesAreValidWhenUncommented) {
     text += (example ? "  " + line.substr(4) : line) + "\n";
   }
   const Config config = load(text);
-  ASSERT_EQ(config.routes.size(), 4u);
-  EXPECT_EQ(config.routes[0].path, "^/hello/(?P<name>[A-Za-z]+)$");
-  EXPECT_EQ(config.routes[0].handler, "hello");
-  EXPECT_EQ(config.routes[2].handler, "chat");
+  EXPECT_EQ(config.routes.size(), 6u);
   ASSERT_EQ(config.services.size(), 1u);
   EXPECT_EQ(config.services[0].plugin, "chat");
   EXPECT_EQ(config.services[0].listenPort, 9999);

@@ -18,6 +18,7 @@
 using microserver::core::Router;
 using microserver::core::RouteScratch;
 using microserver::core::RouteSpec;
+using microserver::core::findShadowedRoutes;
 using microserver::core::translateNamedGroups;
 using Routes = std::vector<RouteSpec>;
 
@@ -99,6 +100,44 @@ TEST(TranslateNamedGroups, LeavesQuotedLiteralTextAlone) {
   RouteScratch scratch;
   std::size_t index = 0, end = 0;
   EXPECT_EQ(router.match("GET", "/(?<x>", scratch, index, end), Router::Outcome::Matched);
+}
+
+
+// --check's shadowed-route warnings: only what can be decided, never a false alarm.
+TEST(FindShadowedRoutes, ACatchAllBeforeOtherRoutesShadowsThem) {
+  auto shadowed = findShadowedRoutes(Routes{{"^/", {}}, {"^/hello/(?P<n>[a-z]+)$", {"GET"}}, {"^/api$", {}}});
+  ASSERT_EQ(shadowed.size(), 2u);
+  EXPECT_EQ(shadowed[0].route, 1u);
+  EXPECT_EQ(shadowed[0].shadowedBy, 0u);
+  EXPECT_EQ(shadowed[1].route, 2u);
+}
+
+TEST(FindShadowedRoutes, ALiteralPrefixShadowsLongerLiteralStarts) {
+  auto shadowed = findShadowedRoutes(Routes{{"^/api/", {}}, {"^/api/kv$", {"GET"}}, {"^/apix", {}}});
+  ASSERT_EQ(shadowed.size(), 1u);
+  EXPECT_EQ(shadowed[0].route, 1u);
+  EXPECT_TRUE(findShadowedRoutes(Routes{{"^/api/.*", {}}, {"^/api/kv", {}}}).size() == 1u);
+}
+
+TEST(FindShadowedRoutes, TheSamePatternTwiceIsShadowed) {
+  auto shadowed = findShadowedRoutes(Routes{{"^/x/(\\d+)$", {"GET", "PUT"}}, {"^/x/(\\d+)$", {"GET"}}});
+  ASSERT_EQ(shadowed.size(), 1u);
+  EXPECT_EQ(shadowed[0].route, 1u);
+}
+
+TEST(FindShadowedRoutes, NoWarningWhenTheLaterRouteCanStillMatch) {
+  // Specific first, catch-all last: the normal order.
+  EXPECT_TRUE(findShadowedRoutes(Routes{{"^/hello$", {}}, {"^/", {}}}).empty());
+  // The earlier route does not take every method the later one does.
+  EXPECT_TRUE(findShadowedRoutes(Routes{{"^/", {"GET"}}, {"^/api$", {"POST"}}}).empty());
+  EXPECT_TRUE(findShadowedRoutes(Routes{{"^/", {"GET"}}, {"^/api$", {}}}).empty());
+  // Not a plain prefix: "^/a$" does not cover "^/a/b".
+  EXPECT_TRUE(findShadowedRoutes(Routes{{"^/a$", {}}, {"^/a/b", {}}}).empty());
+  // Unanchored patterns and regex starts are not decided.
+  EXPECT_TRUE(findShadowedRoutes(Routes{{"/a", {}}, {"^/a/b", {}}}).empty());
+  EXPECT_TRUE(findShadowedRoutes(Routes{{"^/(a|b)", {}}, {"^/a", {}}}).empty());
+  // A quantifier makes the last literal optional: "^/ab?" is "^/a" + more, not "^/ab".
+  EXPECT_TRUE(findShadowedRoutes(Routes{{"^/ab?x", {}}, {"^/abx", {}}}).empty());
 }
 
 }  // namespace

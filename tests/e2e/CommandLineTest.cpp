@@ -56,7 +56,7 @@ TEST(CommandLineTest, CheckValidatesWithoutServing) {
   ExitedRun ok = runToExit({"--check"}, "server: { www: " + dir.path() + "/www }\nroutes:\n  - { path: '^/', static: " +
                                       dir.path() + "/www }\n");
   EXPECT_EQ(ok.status, 0) << ok.output;
-  EXPECT_NE(ok.output.find("OK (1 routes)"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("OK (1 routes, "), std::string::npos) << ok.output;
   ExitedRun bad = runToExit({"--check"}, "routes:\n  - { path: '^/(', static: www }\n");
   EXPECT_EQ(bad.status, 2) << bad.output;
   EXPECT_NE(bad.output.find("routes.yaml:2:"), std::string::npos) << bad.output;
@@ -91,6 +91,18 @@ TEST(CommandLineTest, WwwOptionOverridesTheConfiguredSite) {
   auto server = ServerProcess::start(options);
   // Static routes that served the configured site folder follow the override.
   EXPECT_EQ(httpGet(server->port(), "/").body, "site B\n");
+}
+
+TEST(CommandLineTest, CheckWarnsAboutARouteThatCanNeverMatch) {
+  TempDir dir;
+  dir.write("www/index.html", "hi");
+  std::string www = dir.path() + "/www";
+  ExitedRun r = runToExit({"--check"}, "server: { www: " + www + " }\nroutes:\n  - { path: '^/', static: " + www +
+                                           " }\n  - { path: '^/about$', static: " + www + " }\n");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("routes.yaml:4:13: routes[1]: can never match: routes[0] ('^/', line 3)"), std::string::npos)
+      << r.output;
 }
 
 }  // namespace
