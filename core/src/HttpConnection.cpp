@@ -292,7 +292,9 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   ReactorScratch& scratch = reactor_.scratch();
   ServerContext& context = reactor_.context();
   if (request.method == "HEAD") response.setOmitBody(true);
-  bool keepAlive = request.keepAlive && response.keepAlive() && !closeAfterWrite_ &&
+  // An HTTP/1.0 client cannot take a chunked stream: its end is the connection's close.
+  bool streamToOldClient = response.hasStream() && request.versionMinor == 0 && !response.omitBody();
+  bool keepAlive = request.keepAlive && response.keepAlive() && !closeAfterWrite_ && !streamToOldClient &&
                    !context.draining.load(std::memory_order_relaxed);
   if (!keepAlive) closeAfterWrite_ = true;
   ConnectionHeader connection = !keepAlive                    ? ConnectionHeader::Close
@@ -305,6 +307,16 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
     log->record({std::string_view(remote_).substr(0, remoteIpLength_), request.method, request.target,
                  request.versionMinor, response.status(), sendsBody ? response.contentLength() : 0, request.referer,
                  request.userAgent});
+  }
+  if (response.hasStream()) {
+    std::unique_ptr<BodyStream> stream = response.releaseStream();
+    if (!sendsBody) return;
+    // Streams always go through the queue: it pulls pieces only as the socket drains.
+    if (!queue_) queue_ = std::make_unique<OutputQueue>();
+    queue_->pushBytes(scratch.output);
+    scratch.output.clear();
+    queue_->pushStream(std::move(stream), connection != ConnectionHeader::Close);
+    return;
   }
   if (!response.hasFile()) return;
   std::uint64_t offset = response.fileOffset(), length = response.fileLength();

@@ -36,19 +36,19 @@ void writeResponse(const Response& response, ConnectionHeader connection, std::s
     out.append("\r\n");
   }
   bool noBody = statusHasNoBody(status);
-  if (!noBody || status == 304) {
-    // A 304 says nothing about length unless it repeats the representation's; omit it.
-    if (status != 304) {
-      out.append("Content-Length: ");
-      appendNumber(out, response.contentLength());
-      out.append("\r\n");
-    }
+  // A 304 says nothing about length unless it repeats the representation's; omit it.
+  if (!noBody && response.hasStream()) {
+    if (connection != ConnectionHeader::Close) out.append("Transfer-Encoding: chunked\r\n");
+  } else if (!noBody) {
+    out.append("Content-Length: ");
+    appendNumber(out, response.contentLength());
+    out.append("\r\n");
   }
   if (connection == ConnectionHeader::Close) out.append("Connection: close\r\n");
   if (connection == ConnectionHeader::KeepAlive) out.append("Connection: keep-alive\r\n");
   out.append(response.headerBlock());
   out.append("\r\n");
-  if (!noBody && !response.omitBody() && !response.hasFile()) out.append(response.body());
+  if (!noBody && !response.omitBody() && !response.hasFile() && !response.hasStream()) out.append(response.body());
 }
 
 void writeErrorResponse(int status, std::string_view reason, bool omitBody, std::string& out) {

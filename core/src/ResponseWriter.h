@@ -15,8 +15,10 @@ namespace microserver::core {
 enum class ConnectionHeader { None, KeepAlive, Close };
 
 // Appends the head (status line through the empty line) to `out`; then, unless the
-// response has no body on the wire or a file body, the body bytes too.
+// response has no body on the wire or a file or stream body, the body bytes too.
 // `connection` says which Connection header to send (HTTP/1.1 keep-alive needs none).
+// A stream is framed chunked, except on a connection that closes after it (HTTP/1.0):
+// there the close ends the body.
 void writeResponse(const Response& response, ConnectionHeader connection, std::string& out);
 
 // True if this status never has a body (1xx, 204, 304): no Content-Length either way for

@@ -232,5 +232,61 @@ TEST(PluginServerTest, AThrowingHandlerGets500AndALogLineAndTheServerGoesOn) {
   EXPECT_TRUE(server->waitForLine("plugin thrower threw a non-standard exception on GET /throw-int", 5s));
 }
 
+std::unique_ptr<ServerProcess> startGenerator(const PluginSetup& setup) {
+  setup.addPlugin(kFixtures + "/good/libgenerator.so", "libgenerator.so");
+  setup.writeConfig("server: { www: " + setup.www + " }\nroutes:\n  - { path: '^/', handler: generator }\n");
+  return setup.start(setup.plugins);
+}
+
+TEST(PluginServerTest, AStreamedBodyIsChunkedForHttp11AndKeepsTheConnection) {
+  PluginSetup setup;
+  auto server = startGenerator(setup);
+  Connection c(server->port());
+  c.sendAll("GET /stream/1000 HTTP/1.1\r\nHost: t\r\n\r\nGET /stream/2 HTTP/1.1\r\nHost: t\r\n\r\n");
+  HttpResponse r = c.readResponse();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Transfer-Encoding"), "chunked");
+  EXPECT_FALSE(r.hasHeader("Content-Length"));
+  std::string expected;
+  for (int i = 0; i < 1000; ++i) expected += "piece " + std::to_string(i) + "\n";
+  EXPECT_EQ(r.body, expected);
+  EXPECT_EQ(c.readResponse().body, "piece 0\npiece 1\n") << "the next pipelined response follows the stream";
+}
+
+TEST(PluginServerTest, AStreamedBodyToAnHttp10ClientEndsWithTheConnection) {
+  PluginSetup setup;
+  auto server = startGenerator(setup);
+  Connection c(server->port());
+  c.sendAll("GET /stream/3 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  ClosedRead all = c.readUntilClosed(10s);
+  EXPECT_EQ(all.how, CloseKind::Eof);
+  EXPECT_NE(all.data.find("Connection: close\r\n"), std::string::npos) << all.data;
+  EXPECT_EQ(all.data.find("chunked"), std::string::npos) << all.data;
+  EXPECT_EQ(all.data.substr(all.data.find("\r\n\r\n") + 4), "piece 0\npiece 1\npiece 2\n");
+}
+
+TEST(PluginServerTest, HeadOfAStreamedResponseSendsNoBody) {
+  PluginSetup setup;
+  auto server = startGenerator(setup);
+  Connection c(server->port());
+  c.sendAll("HEAD /stream/5 HTTP/1.1\r\nHost: t\r\n\r\nGET /stream/1 HTTP/1.1\r\nHost: t\r\n\r\n");
+  HttpResponse head = c.readResponse("HEAD");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(c.readResponse().body, "piece 0\n");
+}
+
+TEST(PluginServerTest, AFiftyMebibyteBodyArrivesWhole) {
+  PluginSetup setup;
+  auto server = startGenerator(setup);
+  Connection c(server->port(), 60s);
+  c.sendAll("GET /big/50 HTTP/1.1\r\nHost: t\r\n\r\n");
+  HttpResponse r = c.readResponse();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.size(), 50u << 20);
+  EXPECT_EQ(r.body.find_first_not_of('x'), std::string::npos);
+  EXPECT_EQ(httpGet(server->port(), "/stream/1").status, 200) << "the server is unharmed";
+}
+
 }  // namespace
 }  // namespace e2e

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -17,6 +18,19 @@
 #include "microserver/Request.h"
 
 namespace microserver {
+
+// A body produced piece by piece (generated data, a proxy, a large export), sent with
+// `Transfer-Encoding: chunked` to HTTP/1.1 clients and until the connection closes to
+// HTTP/1.0 ones, so it never has to be in memory at once.
+class BodyStream {
+ public:
+  virtual ~BodyStream() = default;
+  // Appends the next piece of the body to `out` (empty pieces are fine) and returns true
+  // while more follows; returns false once the body is complete (`out` may hold a last
+  // piece). Called on the connection's reactor thread each time the socket can take
+  // more: it must not block. Throwing ends the connection (the status line is long gone).
+  virtual bool next(std::string& out) = 0;
+};
 
 class Response {
  public:
@@ -34,6 +48,7 @@ class Response {
       fileFd_ = other.fileFd_;
       fileOffset_ = other.fileOffset_;
       fileLength_ = other.fileLength_;
+      stream_ = std::move(other.stream_);
       keepAlive_ = other.keepAlive_;
       omitBody_ = other.omitBody_;
       other.fileFd_ = -1;
@@ -123,6 +138,16 @@ class Response {
     return fd;
   }
 
+  // Sends the body from `stream` instead of body() or a file.
+  void setStream(std::unique_ptr<BodyStream> stream) {
+    closeFile();
+    body_.clear();
+    stream_ = std::move(stream);
+  }
+  bool hasStream() const { return stream_ != nullptr; }
+  // Hands the stream to the caller (the server's write queue).
+  std::unique_ptr<BodyStream> releaseStream() { return std::move(stream_); }
+
   // Ask the server to close the connection after this response.
   void setKeepAlive(bool keep) { keepAlive_ = keep; }
   bool keepAlive() const { return keepAlive_; }
@@ -131,11 +156,12 @@ class Response {
   void setOmitBody(bool omit) { omitBody_ = omit; }
   bool omitBody() const { return omitBody_; }
 
-  // Length of the body as sent in Content-Length.
+  // Length of the body as sent in Content-Length (not used for a stream).
   std::uint64_t contentLength() const { return hasFile() ? fileLength_ : body_.size(); }
 
   void reset() {
     closeFile();
+    stream_.reset();
     status_ = 200;
     contentType_.clear();
     headers_.clear();
@@ -161,6 +187,7 @@ class Response {
   int fileFd_ = -1;
   std::uint64_t fileOffset_ = 0;
   std::uint64_t fileLength_ = 0;
+  std::unique_ptr<BodyStream> stream_;
   bool keepAlive_ = true;
   bool omitBody_ = false;
 };
