@@ -127,8 +127,10 @@ std::shared_ptr<const Site> App::loadSite(const Site* previous) {
   // The folder must exist only when something needs a plugin.
   bool needed = !config.services.empty();
   for (const RouteConfig& route : config.routes) needed = needed || !route.handler.empty();
-  PluginScan scan = loader_->scan(config.server.plugins, previous ? previous->plugins() : PluginSet{}, needed);
+  PluginScan scan = loader_->scan(config.server.plugins, previous ? previous->plugins() : PluginSet{}, needed,
+                                  server_ ? server_->servicePlugins() : PluginSet{});
   if (!scan.errors.empty()) throw ConfigLoadError(scan.errors);
+  for (const std::string& w : scan.warnings) log::warning(w);
   return Site::build(config, scan.plugins);
 }
 
@@ -213,14 +215,20 @@ int App::main(const std::vector<std::string>&) {
   for (const std::string& w : site->warnings()) log::warning(w);
 
   warnIfDescriptorsAreShort(site->config().server.limits.maxConnections);
-  std::unique_ptr<Server> server;
   try {
-    server = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog));
-    server->start();
+    server_ = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog));
+    server_->start();
+  } catch (const ConfigLoadError& e) {
+    server_.reset();
+    printErrors(e.errors());
+    return kExitBadConfig;
   } catch (const std::exception& e) {
+    server_.reset();
     std::cerr << "microserver: " << e.what() << std::endl;
     return kExitFailed;
   }
+  Server* server = server_.get();
+  for (const std::string& service : server->serviceDescriptions()) std::cout << "service " << service << std::endl;
   std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
             << (server->reactorCount() == 1 ? " reactor)" : " reactors)") << std::endl;
   ChangeWatcher watcher(absolute(configFile_), site->config().server.plugins);
@@ -247,6 +255,7 @@ int App::main(const std::vector<std::string>&) {
     break;
   }
   server->stop(server->context().site()->config().server.limits.shutdownGrace);
+  server_.reset();
   log::info("stopped");
   return kExitOk;
 }

@@ -13,6 +13,7 @@
 
 #include "Config.h"
 #include "PluginLoader.h"
+#include "Server.h"
 #include "Site.h"
 
 namespace microserver::core {
@@ -41,6 +42,7 @@ class App : public Poco::Util::ServerApplication {
   Config loadConfig();
 
   std::unique_ptr<PluginLoader> loader_;
+  std::unique_ptr<Server> server_;
   bool exitEarly_ = false;
   bool checkOnly_ = false;
   std::string configFile_ = "routes.yaml";

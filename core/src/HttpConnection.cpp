@@ -13,6 +13,8 @@
 #include "HttpStatus.h"
 #include "Log.h"
 #include "ResponseWriter.h"
+#include "ServicePeer.h"
+#include "WebSocketCodec.h"
 
 namespace microserver::core {
 
@@ -139,6 +141,7 @@ void HttpConnection::handleReadable() {
     std::size_t used = process(input_.data(), input_.size());
     input_.erase(0, used);
   }
+  if (upgrade_) return completeUpgrade(input_);
   serve();
 }
 
@@ -147,7 +150,8 @@ std::size_t HttpConnection::process(const char* data, std::size_t len) {
   const Site& site = reactor_.site();
   const ParserLimits& limits = site.parserLimits();
   std::size_t pos = 0;
-  while (pos < len && !closeAfterWrite_ && !peerGone_ && !blocking_ && !batchCut_ && !(queue_ && !queue_->empty())) {
+  while (pos < len && !closeAfterWrite_ && !peerGone_ && !blocking_ && !batchCut_ && !upgrade_ &&
+         !(queue_ && !queue_->empty())) {
     ParseError error;
     if (chunked_) {
       std::size_t used = 0;
@@ -283,6 +287,7 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body) {
   if (handler && handler->blocking()) return startBlocking(parts, head.keepAlive, *handler);
   if (handler) handler->run(Request(parts), response);
   Request request(parts);
+  if (handler && response.webSocketService()) return acceptWebSocket(request, head, *handler, response);
   sendResponse({head.method, head.target, request.header("Referer"), request.header("User-Agent"), head.versionMinor,
                 head.keepAlive},
                response);
@@ -352,6 +357,60 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   queue_->pushBytes(scratch.output);
   scratch.output.clear();
   queue_->pushFile(file, offset, length);
+}
+
+void HttpConnection::acceptWebSocket(const Request& request, const RequestHead& head, const BoundHandler& handler,
+                                     Response& response) {
+  std::string acceptKey, reason;
+  int status = 0;
+  bool valid = checkWebSocketHandshake(
+      head.method, head.versionMinor, [&](std::string_view name) { return request.header(name); }, acceptKey, status,
+      reason);
+  ResponseContext context{head.method, head.target, request.header("Referer"), request.header("User-Agent"),
+                          head.versionMinor, head.keepAlive};
+  std::shared_ptr<Service> service = response.webSocketService();
+  if (!valid) {
+    response.reset();
+    response.setStatus(status);
+    if (status == 426) response.addHeader("Sec-WebSocket-Version", "13");
+    response.setContentType("text/plain; charset=utf-8");
+    response.setBody(std::to_string(status) + " " + std::string(reasonPhrase(status)) + ": " + reason + "\n");
+    return sendResponse(context, response);
+  }
+  std::string& out = reactor_.scratch().output;
+  out.append("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+  out.append(acceptKey).append("\r\n\r\n");
+  if (AccessLog* log = reactor_.context().accessLog())
+    log->record({std::string_view(remote_).substr(0, remoteIpLength_), head.method, head.target, head.versionMinor,
+                 101, 0, context.referer, context.userAgent});
+  upgrade_ = std::make_unique<Upgrade>(Upgrade{std::move(service), handler.plugin()});
+}
+
+void HttpConnection::completeUpgrade(std::string_view input) {
+  // Whatever output is still here (the 101, answers before it) goes first, from here or
+  // from the peer's queue.
+  std::string& out = reactor_.scratch().output;
+  long sent = OutputQueue::sendDirect(fd(), out.data(), out.size());
+  if (sent < 0) {
+    out.clear();
+    return destroy();
+  }
+  std::string unsent = out.substr(static_cast<std::size_t>(sent));
+  out.clear();
+  std::unique_ptr<Upgrade> upgrade = std::move(upgrade_);
+  std::string leftover(input);
+  Poco::Net::StreamSocket socket = socket_;
+  Reactor& reactor = reactor_;
+  std::string remote = remote_;
+  // Leave without closing the socket: it belongs to the peer now.
+  destroyed_ = true;
+  if (writing_) reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
+  else if (!readingPaused_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  reactor_.detach(this);
+  reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
+  delete this;
+  ServicePeer::start(socket, reactor, std::move(upgrade->service), std::move(upgrade->plugin),
+                     ServiceConnection::Transport::WebSocket, std::move(remote), leftover, std::move(unsent));
 }
 
 void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler) {
@@ -478,6 +537,7 @@ void HttpConnection::serve() {
     batchCut_ = false;
     std::size_t used = process(input_.data(), input_.size());
     input_.erase(0, used);
+    if (upgrade_) return completeUpgrade(input_);
     if (used == 0 && reactor_.scratch().output.empty() && !closeAfterWrite_) break;  // only a partial request
   }
   if (destroyed_) return;

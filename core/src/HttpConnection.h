@@ -72,6 +72,12 @@ class HttpConnection : public ReactorClient {
   static void deliverBlocking(const std::shared_ptr<BlockingCall>& call);
   void finishBlocking(BlockingCall& call);
   void answerTimedOutHandler();
+  // The handler accepted a WebSocket: answer 101 (or refuse a bad handshake).
+  void acceptWebSocket(const Request& request, const RequestHead& head, const BoundHandler& handler,
+                       Response& response);
+  // After the 101 is written: hands the socket, with the bytes that followed the
+  // handshake, to a ServicePeer, and deletes this connection (not the socket).
+  void completeUpgrade(std::string_view input);
   void refuse(int status, const char* reason);
   bool flushOutput();
   void startReading();
@@ -96,6 +102,11 @@ class HttpConnection : public ReactorClient {
   std::unique_ptr<ChunkedDecoder> chunked_;
   std::unique_ptr<OutputQueue> queue_;
   std::shared_ptr<BlockingCall> blocking_;  // the worker's call in flight, if any
+  struct Upgrade {
+    std::shared_ptr<Service> service;
+    std::shared_ptr<LoadedPlugin> plugin;
+  };
+  std::unique_ptr<Upgrade> upgrade_;        // set once a WebSocket handshake was accepted
   std::int64_t deadlineMs_ = 0;    // of the current phase (or of writing)
   std::int64_t handlerDeadlineMs_ = 0;  // of blocking_
   Phase phase_ = Phase::Head;

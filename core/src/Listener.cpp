@@ -4,13 +4,13 @@
 #include <Poco/Net/StreamSocketImpl.h>
 #include <Poco/Observer.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <future>
 #include <cstring>
+#include <future>
 
 #include "Log.h"
-#include "ResponseWriter.h"
 
 namespace microserver::core {
 
@@ -20,27 +20,25 @@ constexpr std::int64_t kPauseOnShortageMs = 100;
 constexpr int kAcceptsPerEvent = 32;  // bounded, so one busy listener cannot starve connections
 }  // namespace
 
-Listener::Listener(Poco::Net::ServerSocket& socket, unsigned threads, ServerContext& context,
-                   std::size_t maxConnections)
-    : ParallelSocketAcceptor(socket, threads), context_(context), maxConnections_(maxConnections) {
-  for (auto& r : reactors()) r->setContext(&context);
-  socket.setBlocking(false);
-  registerAcceptor(reactorAt(0));
+Listener::Listener(Poco::Net::ServerSocket socket, std::vector<Reactor*> reactors, ServerContext& context,
+                   std::size_t maxConnections, std::string refusal, Starter starter)
+    : socket_(std::move(socket)),
+      reactors_(std::move(reactors)),
+      acceptReactor_(reactors_.at(0)),
+      context_(context),
+      maxConnections_(maxConnections),
+      refusal_(std::move(refusal)),
+      starter_(std::move(starter)) {
+  socket_.setBlocking(false);
 }
 
 Listener::~Listener() {
-  unregisterAcceptor();
+  if (accepting_) acceptReactor_->removeEventHandler(socket_, AcceptObserver(*this, &Listener::onAcceptable));
 }
 
-void Listener::registerAcceptor(Poco::Net::SocketReactor& reactor) {
-  acceptReactor_ = static_cast<Reactor*>(&reactor);
+void Listener::startAccepting() {
   accepting_ = true;
-  acceptReactor_->addEventHandler(socket(), AcceptObserver(*this, &Listener::onAcceptable));
-}
-
-void Listener::unregisterAcceptor() {
-  if (!acceptReactor_) return;
-  acceptReactor_->removeEventHandler(socket(), AcceptObserver(*this, &Listener::onAcceptable));
+  acceptReactor_->addEventHandler(socket_, AcceptObserver(*this, &Listener::onAcceptable));
 }
 
 void Listener::stopAccepting() {
@@ -49,7 +47,7 @@ void Listener::stopAccepting() {
   std::promise<void> done;
   acceptReactor_->post([this, &done] {
     accepting_ = false;
-    unregisterAcceptor();
+    acceptReactor_->removeEventHandler(socket_, AcceptObserver(*this, &Listener::onAcceptable));
     done.set_value();
   });
   done.get_future().wait();
@@ -57,7 +55,7 @@ void Listener::stopAccepting() {
 
 void Listener::onAcceptable(Poco::Net::ReadableNotification* notification) {
   notification->release();
-  int listenFd = socket().impl()->sockfd();
+  int listenFd = socket_.impl()->sockfd();
   for (int i = 0; i < kAcceptsPerEvent && accepting_; ++i) {
     int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
@@ -66,13 +64,9 @@ void Listener::onAcceptable(Poco::Net::ReadableNotification* notification) {
     }
     if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-      pause(Reactor::monotonicMs());
-      return;
-    }
-    log::error(std::string("accept() failed: ") + std::strerror(errno));
-    pause(Reactor::monotonicMs());
-    return;
+    if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS && errno != ENOMEM)
+      log::error(std::string("accept() failed: ") + std::strerror(errno));
+    return pause(Reactor::monotonicMs());
   }
 }
 
@@ -80,9 +74,7 @@ void Listener::acceptOne(int fd) {
   if (context_.openConnections.load(std::memory_order_relaxed) >= maxConnections_) {
     // Tell the client why instead of letting it hang; the send never blocks (new socket,
     // empty buffer) and the close frees the descriptor at once.
-    std::string out;
-    writeErrorResponse(503, "too many connections, try again later", false, out);
-    ::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (!refusal_.empty()) ::send(fd, refusal_.data(), refusal_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     ::close(fd);
     std::int64_t now = Reactor::monotonicMs();
     if (now - lastShortageLogMs_ > 10'000) {
@@ -93,26 +85,25 @@ void Listener::acceptOne(int fd) {
     return;
   }
   Poco::Net::StreamSocket socket(new Poco::Net::StreamSocketImpl(fd));
-  Reactor& target = reactorAt(next_);
-  next_ = (next_ + 1) % reactors().size();
-  if (&target == Reactor::current()) return startConnection(socket, target);
-  target.post([socket, &target]() mutable { startConnection(socket, target); });
-}
-
-void Listener::startConnection(Poco::Net::StreamSocket& socket, Reactor& reactor) {
-  try {
-    new HttpConnection(socket, reactor);  // owns itself from here; deletes itself on close
-  } catch (const std::exception& e) {
-    // The peer vanished between accept and setup (e.g. getpeername: ENOTCONN).
-    log::debug(std::string("dropped a connection during setup: ") + e.what());
-  }
+  Reactor& target = *reactors_[next_];
+  next_ = (next_ + 1) % reactors_.size();
+  auto start = [this, &target](Poco::Net::StreamSocket& s) {
+    try {
+      starter_(s, target);
+    } catch (const std::exception& e) {
+      // The peer vanished between accept and setup (e.g. getpeername: ENOTCONN).
+      log::debug(std::string("dropped a connection during setup: ") + e.what());
+    }
+  };
+  if (&target == Reactor::current()) return start(socket);
+  target.post([socket, start]() mutable { start(socket); });
 }
 
 void Listener::pause(std::int64_t nowMs) {
   int error = errno;  // before anything below can change it
   // Out of descriptors: the listening socket stays readable, so stop watching it for a
   // moment instead of spinning; connections closing meanwhile free descriptors.
-  acceptReactor_->removeEventHandler(socket(), AcceptObserver(*this, &Listener::onAcceptable));
+  acceptReactor_->removeEventHandler(socket_, AcceptObserver(*this, &Listener::onAcceptable));
   acceptReactor_->runAt(nowMs + kPauseOnShortageMs, [this] { resume(); });
   if (nowMs - lastShortageLogMs_ > 10'000) {
     lastShortageLogMs_ = nowMs;
@@ -123,7 +114,7 @@ void Listener::pause(std::int64_t nowMs) {
 }
 
 void Listener::resume() {
-  if (accepting_) acceptReactor_->addEventHandler(socket(), AcceptObserver(*this, &Listener::onAcceptable));
+  if (accepting_) acceptReactor_->addEventHandler(socket_, AcceptObserver(*this, &Listener::onAcceptable));
 }
 
 }  // namespace microserver::core

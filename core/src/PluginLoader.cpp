@@ -154,7 +154,8 @@ std::shared_ptr<LoadedPlugin> PluginLoader::load(const std::string& file, std::s
   return std::make_shared<LoadedPlugin>(file, identity, handle, descriptor);
 }
 
-PluginScan PluginLoader::scan(const std::string& folder, const PluginSet& previous, bool required) {
+PluginScan PluginLoader::scan(const std::string& folder, const PluginSet& previous, bool required,
+                              const PluginSet& pinned) {
   PluginScan result;
   DIR* dir = ::opendir(folder.c_str());
   if (!dir) {
@@ -183,6 +184,13 @@ PluginScan PluginLoader::scan(const std::string& folder, const PluginSet& previo
     }
     for (const auto& [name, old] : previous)
       if (old->file() == file && old->identity() == identity) plugin = old;
+    for (const auto& [name, running] : pinned) {
+      if (running->file() != file) continue;
+      if (!(running->identity() == identity))
+        result.warnings.push_back(file + ": changed on disk, but plugin '" + name +
+                                  "' runs a TCP service: it keeps the loaded version until the server restarts");
+      plugin = running;
+    }
     if (!plugin) plugin = load(file, error);
     if (!plugin) {
       result.errors.push_back(error);

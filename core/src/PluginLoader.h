@@ -58,7 +58,8 @@ using PluginSet = std::map<std::string, std::shared_ptr<LoadedPlugin>>;  // by p
 
 struct PluginScan {
   PluginSet plugins;
-  std::vector<std::string> errors;  // one line each, starting with the file's path
+  std::vector<std::string> errors;    // one line each, starting with the file's path
+  std::vector<std::string> warnings;  // e.g. a pinned plugin whose file changed
 };
 
 class PluginLoader {
@@ -70,8 +71,10 @@ class PluginLoader {
   PluginLoader& operator=(const PluginLoader&) = delete;
 
   // Loads every lib*.so in `folder`, reusing unchanged libraries from `previous`.
-  // A folder that does not exist is an error only if `required`.
-  PluginScan scan(const std::string& folder, const PluginSet& previous, bool required);
+  // A folder that does not exist is an error only if `required`. `pinned` plugins (those
+  // whose TCP service runs) keep their loaded generation even if their file changed, so
+  // their HTTP routes and their service go on sharing one copy of the code and its state.
+  PluginScan scan(const std::string& folder, const PluginSet& previous, bool required, const PluginSet& pinned = {});
 
   // Loads one library file (the scan's single step; public for tests).
   std::shared_ptr<LoadedPlugin> load(const std::string& file, std::string& error);

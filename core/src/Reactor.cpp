@@ -27,6 +27,13 @@ bool ReactorMailbox::post(std::function<void()> task) {
   return true;
 }
 
+bool ReactorMailbox::markReady(std::shared_ptr<ReadyTarget> target) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!reactor_) return false;
+  reactor_->markReady(std::move(target));
+  return true;
+}
+
 void ReactorMailbox::close() {
   std::lock_guard<std::mutex> lock(mutex_);
   reactor_ = nullptr;
@@ -66,7 +73,19 @@ void Reactor::post(std::function<void()> task) {
     std::lock_guard<std::mutex> lock(taskMutex_);
     tasks_.push_back(std::move(task));
   }
-  // One datagram per batch of tasks is enough: the loop drains the whole queue.
+  wake();
+}
+
+void Reactor::markReady(std::shared_ptr<ReadyTarget> target) {
+  {
+    std::lock_guard<std::mutex> lock(taskMutex_);
+    ready_.push_back(std::move(target));
+  }
+  wake();
+}
+
+void Reactor::wake() {
+  // One datagram per batch is enough: the loop drains everything queued.
   if (!wakePending_.exchange(true)) {
     char byte = 1;
     ::send(wakeSocket_.impl()->sockfd(), &byte, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -89,9 +108,18 @@ void Reactor::onWake(Poco::Net::ReadableNotification* notification) {
 
 void Reactor::runTasks() {
   std::vector<std::function<void()>> batch;
+  std::vector<std::shared_ptr<ReadyTarget>> ready;
   {
     std::lock_guard<std::mutex> lock(taskMutex_);
     batch.swap(tasks_);
+    ready.swap(ready_);
+  }
+  for (auto& target : ready) {
+    try {
+      target->onReady();
+    } catch (const std::exception& e) {
+      log::error(std::string("a reactor client failed: ") + e.what());
+    }
   }
   for (auto& task : batch) {
     try {

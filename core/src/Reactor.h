@@ -54,6 +54,14 @@ class ReactorClient {
   ReactorClient* next_ = nullptr;
 };
 
+// Something that has work to do on its reactor's thread, signalled from any thread
+// without allocating a task per signal (a broadcast marks hundreds at once).
+class ReadyTarget {
+ public:
+  virtual ~ReadyTarget() = default;
+  virtual void onReady() = 0;
+};
+
 // A way to post to a reactor that stays safe after the reactor is gone (then the task is
 // dropped). Held by work that may outlive the loop, like a stuck blocking handler.
 class ReactorMailbox {
@@ -61,6 +69,7 @@ class ReactorMailbox {
   explicit ReactorMailbox(Reactor* reactor) : reactor_(reactor) {}
   // False if the reactor has stopped; the task is then destroyed unrun.
   bool post(std::function<void()> task);
+  bool markReady(std::shared_ptr<ReadyTarget> target);
   void close();
 
  private:
@@ -90,6 +99,8 @@ class Reactor : public Poco::Net::SocketReactor {
 
   // Runs `task` on this reactor's thread soon. Any thread.
   void post(std::function<void()> task);
+  // Calls target->onReady() on this reactor's thread soon. Any thread.
+  void markReady(std::shared_ptr<ReadyTarget> target);
   const std::shared_ptr<ReactorMailbox>& mailbox() const { return mailbox_; }
   // Stops the loop now (not after the next poll timeout). Any thread.
   void stopNow();
@@ -135,6 +146,7 @@ class Reactor : public Poco::Net::SocketReactor {
  private:
   void onWake(Poco::Net::ReadableNotification* notification);
   void runTasks();
+  void wake();
   void startPass();
   void refreshSite();
   void flushAccessLog();
@@ -144,6 +156,7 @@ class Reactor : public Poco::Net::SocketReactor {
   std::shared_ptr<ReactorMailbox> mailbox_;
   std::mutex taskMutex_;
   std::vector<std::function<void()>> tasks_;
+  std::vector<std::shared_ptr<ReadyTarget>> ready_;  // guarded by taskMutex_
   std::atomic<bool> wakePending_{false};
   ReactorClient* clients_ = nullptr;
   std::atomic<std::size_t> clientCount_{0};

@@ -3,13 +3,14 @@
 
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SocketAddress.h>
-
 #include <signal.h>
 
 #include <algorithm>
 #include <thread>
 
 #include "Log.h"
+#include "ResponseWriter.h"
+#include "ServicePeer.h"
 
 namespace microserver::core {
 
@@ -19,6 +20,27 @@ constexpr int kListenBacklog = 4096;  // the kernel caps it at net.core.somaxcon
 std::string hostForUrl(const Poco::Net::SocketAddress& address) {
   std::string host = address.host().toString();
   return address.family() == Poco::Net::SocketAddress::IPv6 ? "[" + host + "]" : host;
+}
+
+// Binds a listening socket, or throws a message that says what to do.
+Poco::Net::ServerSocket bindListener(const std::string& host, std::uint16_t port, const std::string& key,
+                                     const std::string& file) {
+  std::string where = host + ":" + std::to_string(port);
+  try {
+    Poco::Net::ServerSocket socket;
+    // SO_REUSEADDR (restart while old connections linger) but not SO_REUSEPORT, which
+    // Poco turns on with the two-argument bind: a second server must fail, not share.
+    socket.bind(Poco::Net::SocketAddress(host, port), true, false);
+    socket.listen(kListenBacklog);
+    return socket;
+  } catch (const Poco::Exception& e) {
+    std::string hint = e.code() == EADDRINUSE ? " (another process uses this port: stop it, or pick another in " + key +
+                                                    " in " + file + (key == "server.listen" ? " or with --listen" : "") +
+                                                    ")"
+                       : e.code() == EACCES ? " (ports below 1024 need privileges: use a port above 1024)"
+                                            : " (check " + key + " in " + file + ")";
+    throw std::runtime_error("cannot listen on " + where + ": " + e.displayText() + hint);
+  }
 }
 }  // namespace
 
@@ -34,47 +56,113 @@ Server::Server(std::shared_ptr<const Site> site, std::unique_ptr<AccessLog> acce
       context_(std::make_unique<ServerContext>(std::move(site), accessLog_.get(), workers_.get())) {}
 
 Server::~Server() {
-  if (listener_) stop(std::chrono::milliseconds(0));
+  if (reactors_) stop(std::chrono::milliseconds(0));
 }
 
 void Server::start() {
   ::signal(SIGPIPE, SIG_IGN);  // sendfile(2) has no MSG_NOSIGNAL: a vanished peer must not kill us
   std::shared_ptr<const Site> site = context_->site();
   const ServerConfig& server = site->config().server;
-  std::string where = server.listenHost + ":" + std::to_string(server.listenPort);
-  try {
-    Poco::Net::SocketAddress address(server.listenHost, server.listenPort);
-    // SO_REUSEADDR (restart while old connections linger) but not SO_REUSEPORT, which
-    // Poco turns on with the two-argument bind: a second server must fail, not share.
-    socket_.bind(address, true, false);
-    socket_.listen(kListenBacklog);
-  } catch (const Poco::Exception& e) {
-    std::string hint = e.code() == EADDRINUSE ? " (another process uses this port: stop it, or pick another with "
-                                                "--listen HOST:PORT or server.listen in " + site->config().file + ")"
-                     : e.code() == EACCES ? " (ports below 1024 need privileges: use a port above 1024)"
-                                          : " (check server.listen in " + site->config().file + ")";
-    throw std::runtime_error("cannot listen on " + where + ": " + e.displayText() + hint);
-  }
+  socket_ = bindListener(server.listenHost, server.listenPort, "server.listen", site->config().file);
   reactorCount_ = resolveReactorCount(server.reactors);
-  listener_ = std::make_unique<Listener>(socket_, reactorCount_, *context_, server.limits.maxConnections);
+  reactors_ = std::make_unique<ReactorPool>(socket_, reactorCount_, *context_);
+  std::string busy;
+  writeErrorResponse(503, "too many connections, try again later", false, busy);
+  listener_ = std::make_unique<Listener>(socket_, reactors_->all(), *context_, server.limits.maxConnections, busy,
+                                         [](Poco::Net::StreamSocket& socket, Reactor& reactor) {
+                                           new HttpConnection(socket, reactor);  // owns itself
+                                         });
+  startServices();
+  listener_->startAccepting();
   url_ = "http://" + hostForUrl(socket_.address()) + ":" + std::to_string(socket_.address().port());
+}
+
+void Server::startServices() {
+  std::shared_ptr<const Site> site = context_->site();
+  const Config& config = site->config();
+  std::vector<std::string> errors;
+  for (std::size_t i = 0; i < config.services.size(); ++i) {
+    const ServiceConfig& sc = config.services[i];
+    std::string key = "services[" + std::to_string(i) + "]";
+    std::string place = config.file + ":" + std::to_string(sc.pluginMark.line) + ":" +
+                        std::to_string(sc.pluginMark.column) + ": " + key + ".plugin: ";
+    auto found = site->plugins().find(sc.plugin);
+    if (found == site->plugins().end() || !found->second->descriptor().createService) {
+      errors.push_back(place + (found == site->plugins().end() ? "no plugin '" + sc.plugin + "' in " + config.server.plugins
+                                                               : "plugin '" + sc.plugin + "' offers no TCP service"));
+      continue;
+    }
+    RunningService running;
+    running.name = sc.plugin;
+    running.plugin = found->second;
+    running.logger = std::make_unique<PluginLogger>(sc.plugin);
+    try {
+      PluginContext pluginContext{sc.plugin, sc.config, *running.logger};
+      Service* raw = running.plugin->descriptor().createService(pluginContext);
+      if (!raw) throw std::runtime_error("createService returned nothing");
+      std::shared_ptr<LoadedPlugin> plugin = running.plugin;
+      // The deleter keeps the library loaded until the service object is gone.
+      running.service = std::shared_ptr<Service>(raw, [plugin](Service* s) { plugin->descriptor().destroyService(s); });
+    } catch (const ConfigError& e) {
+      errors.push_back(e.what());
+      continue;
+    } catch (const std::exception& e) {
+      errors.push_back(place + "plugin '" + sc.plugin + "' refused to start its service: " + e.what());
+      continue;
+    }
+    Poco::Net::ServerSocket socket = bindListener(sc.listenHost, sc.listenPort, key + ".listen", config.file);
+    running.where = hostForUrl(socket.address()) + ":" + std::to_string(socket.address().port());
+    std::shared_ptr<Service> service = running.service;
+    std::shared_ptr<LoadedPlugin> plugin = running.plugin;
+    running.listener = std::make_unique<Listener>(
+        socket, reactors_->all(), *context_, config.server.limits.maxConnections, std::string(),
+        [service, plugin](Poco::Net::StreamSocket& s, Reactor& reactor) {
+          ServicePeer::start(s, reactor, service, plugin, ServiceConnection::Transport::Tcp,
+                             s.peerAddress().toString(), {});
+        });
+    services_.push_back(std::move(running));
+  }
+  if (!errors.empty()) throw ConfigLoadError(errors);
+  for (RunningService& s : services_) {
+    s.service->start();
+    s.listener->startAccepting();
+  }
 }
 
 std::string Server::url() const { return url_; }
 
+std::vector<std::string> Server::serviceDescriptions() const {
+  std::vector<std::string> out;
+  for (const RunningService& s : services_) out.push_back(s.name + " on " + s.where);
+  return out;
+}
+
+PluginSet Server::servicePlugins() const {
+  PluginSet out;
+  for (const RunningService& s : services_) out[s.name] = s.plugin;
+  return out;
+}
+
 void Server::reload(std::shared_ptr<const Site> site) { context_->setSite(std::move(site)); }
 
 void Server::stop(std::chrono::milliseconds grace) {
-  if (!listener_) return;
+  if (!reactors_) return;
   listener_->stopAccepting();
+  for (RunningService& s : services_) s.listener->stopAccepting();
   // Closed now, not at the end: a client connecting during the drain is refused at once
   // instead of waiting in the kernel's queue for a server that will never answer.
   socket_.close();
+  for (RunningService& s : services_) s.listener->socket().close();
   context_->draining = true;
-  for (std::size_t i = 0; i < listener_->reactorCount(); ++i) {
-    Reactor& reactor = listener_->reactorAt(i);
-    reactor.post([&reactor] { reactor.drainAll(); });
+  // Services first: they may still want to tell their clients (a chat says goodbye).
+  for (RunningService& s : services_) {
+    try {
+      s.service->stop();
+    } catch (const std::exception& e) {
+      log::error("service " + s.name + " failed to stop: " + e.what());
+    }
   }
+  for (Reactor* reactor : reactors_->all()) reactor->post([reactor] { reactor->drainAll(); });
   // Wait for in-flight requests; the count only falls from here on (no accepts).
   auto deadline = std::chrono::steady_clock::now() + grace;
   while (context_->openConnections.load() > 0 && std::chrono::steady_clock::now() < deadline)
@@ -88,10 +176,12 @@ void Server::stop(std::chrono::milliseconds grace) {
   if (left > 0)
     log::warning(std::to_string(left) + " connection(s) still busy after the " + std::to_string(grace.count()) +
                  " ms shutdown grace; closing them (server.limits.shutdown_grace sets the grace)");
-  for (std::size_t i = 0; i < listener_->reactorCount(); ++i) listener_->reactorAt(i).stopNow();
-  // Every loop must have ended (and closed what was left) before the Listener goes.
-  for (std::size_t i = 0; i < listener_->reactorCount(); ++i) listener_->reactorAt(i).waitUntilStopped();
-  listener_.reset();  // joins the reactor threads
+  for (Reactor* reactor : reactors_->all()) reactor->stopNow();
+  // Every loop must have ended (and closed what was left) before listeners and services go.
+  for (Reactor* reactor : reactors_->all()) reactor->waitUntilStopped();
+  listener_.reset();
+  services_.clear();
+  reactors_.reset();  // joins the reactor threads
 }
 
 }  // namespace microserver::core

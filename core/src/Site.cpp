@@ -19,8 +19,12 @@ std::string namesOf(const PluginSet& plugins) {
 }
 }  // namespace
 
-BoundHandler::BoundHandler(std::shared_ptr<LoadedPlugin> plugin, Handler* handler, bool blocking, std::string route)
-    : plugin_(std::move(plugin)), handler_(handler), blocking_(blocking), route_(std::move(route)) {}
+BoundHandler::BoundHandler(std::shared_ptr<LoadedPlugin> plugin, const RouteConfig& route, std::string routeName)
+    : plugin_(std::move(plugin)), logger_(plugin_->name()), blocking_(route.blocking), route_(std::move(routeName)) {
+  PluginContext context{route.handler, route.config, logger_};
+  handler_ = plugin_->descriptor().createHandler(context);
+  if (!handler_) throw std::runtime_error("createHandler returned nothing");
+}
 
 BoundHandler::~BoundHandler() { plugin_->descriptor().destroyHandler(handler_); }
 
@@ -74,13 +78,8 @@ std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& p
         errors.push_back(place(config, route.handlerMark) + key + ".handler: plugin '" + route.handler +
                          "' has no HTTP handler (it only offers a TCP service)");
       } else {
-        PluginLogger logger(route.handler);
-        PluginContext context{route.handler, route.config, logger};
         try {
-          Handler* handler = found->second->descriptor().createHandler(context);
-          if (!handler) throw std::runtime_error("createHandler returned nothing");
-          target.handler = std::make_unique<BoundHandler>(found->second, handler, route.blocking,
-                                                          key + " '" + route.path + "'");
+          target.handler = std::make_unique<BoundHandler>(found->second, route, key + " '" + route.path + "'");
         } catch (const ConfigError& e) {
           errors.push_back(e.what());  // already says file:line:col: key.path: what
         } catch (const std::exception& e) {

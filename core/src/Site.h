@@ -27,20 +27,24 @@ namespace microserver::core {
 // A route's handler, as a plugin created it for that route's `config:`.
 class BoundHandler {
  public:
-  BoundHandler(std::shared_ptr<LoadedPlugin> plugin, Handler* handler, bool blocking, std::string route);
+  // Creates the handler through the plugin's factory. Throws what the factory throws
+  // (ConfigError for a bad `config:`).
+  BoundHandler(std::shared_ptr<LoadedPlugin> plugin, const RouteConfig& route, std::string routeName);
   ~BoundHandler();
   BoundHandler(const BoundHandler&) = delete;
   BoundHandler& operator=(const BoundHandler&) = delete;
 
   bool blocking() const { return blocking_; }
   const std::string& pluginName() const { return plugin_->name(); }
+  const std::shared_ptr<LoadedPlugin>& plugin() const { return plugin_; }
   // Calls the handler. An exception becomes a 500 for this request and a log line naming
   // the plugin and the request; the server goes on.
   void run(const Request& request, Response& response) const;
 
  private:
   std::shared_ptr<LoadedPlugin> plugin_;  // keeps the code of handler_ loaded
-  Handler* handler_;
+  PluginLogger logger_;                   // handed to the plugin: lives as long as its handler
+  Handler* handler_ = nullptr;
   bool blocking_;
   std::string route_;                     // "routes[2] '^/hello/...'" for log lines
 };

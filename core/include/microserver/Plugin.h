@@ -36,10 +36,11 @@ namespace microserver {
 
 class Service;  // TCP services (see Service.h); plugins without one leave its hooks null
 
-// What the server hands to a plugin's factories.
+// What the server hands to a plugin's factories. `config` is valid during the factory
+// call only (copy what you need); `logger` lives as long as what the factory creates.
 struct PluginContext {
   std::string_view pluginName;  // as in routes.yaml
-  const ConfigNode& config;     // the route's `config:` node (Null when absent)
+  const ConfigNode& config;     // the route's or service's `config:` node (Null when absent)
   const Logger& logger;         // lines are prefixed with the plugin's name
 };
 

@@ -19,6 +19,8 @@
 
 namespace microserver {
 
+class Service;  // see Service.h
+
 // A body produced piece by piece (generated data, a proxy, a large export), sent with
 // `Transfer-Encoding: chunked` to HTTP/1.1 clients and until the connection closes to
 // HTTP/1.0 ones, so it never has to be in memory at once.
@@ -49,6 +51,7 @@ class Response {
       fileOffset_ = other.fileOffset_;
       fileLength_ = other.fileLength_;
       stream_ = std::move(other.stream_);
+      webSocket_ = std::move(other.webSocket_);
       keepAlive_ = other.keepAlive_;
       omitBody_ = other.omitBody_;
       other.fileFd_ = -1;
@@ -148,6 +151,13 @@ class Response {
   // Hands the stream to the caller (the server's write queue).
   std::unique_ptr<BodyStream> releaseStream() { return std::move(stream_); }
 
+  // Turns this connection into a WebSocket served by `service` (its accept() creates the
+  // session). The server checks that the request is a valid opening handshake and then
+  // answers 101 itself (or 400/426 if it is not); status, headers and body set here are
+  // not sent. Not available on `blocking: true` routes.
+  void acceptWebSocket(std::shared_ptr<Service> service) { webSocket_ = std::move(service); }
+  const std::shared_ptr<Service>& webSocketService() const { return webSocket_; }
+
   // Ask the server to close the connection after this response.
   void setKeepAlive(bool keep) { keepAlive_ = keep; }
   bool keepAlive() const { return keepAlive_; }
@@ -162,6 +172,7 @@ class Response {
   void reset() {
     closeFile();
     stream_.reset();
+    webSocket_.reset();
     status_ = 200;
     contentType_.clear();
     headers_.clear();
@@ -188,6 +199,7 @@ class Response {
   std::uint64_t fileOffset_ = 0;
   std::uint64_t fileLength_ = 0;
   std::unique_ptr<BodyStream> stream_;
+  std::shared_ptr<Service> webSocket_;
   bool keepAlive_ = true;
   bool omitBody_ = false;
 };
