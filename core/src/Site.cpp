@@ -60,7 +60,10 @@ std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& p
   for (std::size_t i = 0; i < config.routes.size(); ++i) {
     const RouteConfig& route = config.routes[i];
     std::string key = "routes[" + std::to_string(i) + "]";
-    specs.push_back({route.path, route.methods});
+    // A static folder only ever answers GET and HEAD (405 otherwise), so that is what it
+    // takes: another method falls through to later routes, and a 405's Allow lists them.
+    bool staticAnyMethod = !route.staticDir.empty() && route.methods.empty();
+    specs.push_back({route.path, staticAnyMethod ? std::vector<std::string>{"GET", "HEAD"} : route.methods});
     Target target;
     if (!route.staticDir.empty()) {
       try {

@@ -22,7 +22,7 @@
 // ?headers=0 (`false`); anything else is a 400. `max_body` (bytes, optional) answers
 // larger bodies with 413.
 //
-// JSON strings (see JsonString.h): quotes and backslashes escaped, control characters as
+// JSON strings (see microserver/Text.h): quotes and backslashes escaped, control characters as
 // \u00XX, well-formed UTF-8 kept, and bytes that are not UTF-8 replaced by U+FFFD, so the
 // answer is valid JSON for any body. The JSON form is for reading; for the exact bytes,
 // ask without ?headers=1.
@@ -34,7 +34,7 @@
 #include <string_view>
 
 #include "EchoConfig.h"
-#include "JsonString.h"
+#include <microserver/Text.h>
 
 namespace echo {
 namespace {
@@ -62,7 +62,7 @@ class EchoHandler : public microserver::Handler {
         describe = false;
       } else {
         std::string body = R"({"error":"headers must be 1 or 0","headers":)";
-        appendJsonString(body, choice);
+        microserver::appendJsonString(body, choice);
         body.push_back('}');
         return answerError(response, 400, body);
       }
@@ -86,23 +86,23 @@ class EchoHandler : public microserver::Handler {
     std::string& out = response.body();
     out.reserve(request.body().size() + request.target().size() + 256);
     out.append(R"({"method":)");
-    appendJsonString(out, request.method());
+    microserver::appendJsonString(out, request.method());
     out.append(R"(,"path":)");
-    appendJsonString(out, request.path());
+    microserver::appendJsonString(out, request.path());
     out.append(R"(,"query":)");
-    appendJsonString(out, request.query());
+    microserver::appendJsonString(out, request.query());
     out.append(R"(,"headers":[)");
     bool first = true;
     for (const microserver::Header& header : request.headers()) {
       out.append(first ? "[" : ",[");
       first = false;
-      appendJsonString(out, header.name);
+      microserver::appendJsonString(out, header.name);
       out.push_back(',');
-      appendJsonString(out, header.value);
+      microserver::appendJsonString(out, header.value);
       out.push_back(']');
     }
     out.append(R"(],"body":)");
-    appendJsonString(out, request.body());
+    microserver::appendJsonString(out, request.body());
     out.append("}\n");
     response.setContentType(kJson);
   }

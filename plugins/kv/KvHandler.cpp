@@ -46,7 +46,7 @@
 #include <string>
 #include <string_view>
 
-#include "JsonString.h"
+#include <microserver/Text.h>
 #include "KvConfig.h"
 #include "KvStore.h"
 
@@ -59,8 +59,8 @@ constexpr std::size_t kMaxKeyLength = 128;
 bool validKey(std::string_view key) {
   if (key.empty() || key.size() > kMaxKeyLength) return false;
   for (char c : key) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-';
+    bool ok =
+        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -72,12 +72,12 @@ std::string keyJson(std::string_view field, std::string_view key, std::string_vi
   std::string out = "{";
   if (!error.empty()) {
     out.append(R"("error":)");
-    appendJsonString(out, error);
+    microserver::appendJsonString(out, error);
     out.push_back(',');
   }
-  appendJsonString(out, field);
+  microserver::appendJsonString(out, field);
   out.push_back(':');
-  appendJsonString(out, key);
+  microserver::appendJsonString(out, key);
   out.append("}\n");
   return out;
 }
@@ -119,7 +119,7 @@ class KvHandler : public microserver::Handler {
     for (const std::string& key : store_->keys()) {
       if (!first) out.push_back(',');
       first = false;
-      appendJsonString(out, key);
+      microserver::appendJsonString(out, key);
     }
     out.append("]}\n");
     answerJson(response, 200, std::move(out));
@@ -162,7 +162,7 @@ class KvHandler : public microserver::Handler {
   static void methodNotAllowed(microserver::Response& response, std::string_view allow) {
     response.addHeader("Allow", allow);
     std::string body = R"({"error":"method not allowed","allow":)";
-    appendJsonString(body, allow);
+    microserver::appendJsonString(body, allow);
     body.append("}\n");
     answerJson(response, 405, std::move(body));
   }

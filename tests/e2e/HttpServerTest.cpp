@@ -260,14 +260,15 @@ TEST_F(HttpServerTest, ChunkedBodyIsConsumedAndTheNextRequestFollows) {
   EXPECT_EQ(next.body, "body { color: black; }\n");
 }
 
-TEST_F(HttpServerTest, ExpectContinueGetsAnInterimResponseBeforeTheBody) {
+TEST_F(HttpServerTest, ExpectContinueForARequestNoRouteTakesGetsTheFinalAnswerAtOnce) {
+  // RFC 9110 10.1.1: rather than 100 Continue and an upload for nothing, the final status.
   auto server = startServer(site);
   Connection c(server->port());
   c.sendAll("PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
-  HttpResponse interim = c.readResponse();
-  EXPECT_EQ(interim.status, 100);
-  c.sendAll("hello");
-  EXPECT_EQ(c.readResponse().status, 405);
+  HttpResponse r = c.readResponse();
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET, HEAD");
+  EXPECT_EQ(r.header("Connection"), "close");
 }
 
 TEST_F(HttpServerTest, SlowlorisIsClosedWithinTheTimeoutWhileOthersAreServed) {

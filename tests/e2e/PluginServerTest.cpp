@@ -288,5 +288,29 @@ TEST(PluginServerTest, AFiftyMebibyteBodyArrivesWhole) {
   EXPECT_EQ(httpGet(server->port(), "/stream/1").status, 200) << "the server is unharmed";
 }
 
+TEST(PluginServerTest, ExpectContinueGetsAnInterimResponseBeforeTheBody) {
+  PluginSetup setup;
+  setup.writeConfig("server: { www: " + setup.www + " }\nroutes:\n  - { path: '^/echo$', methods: [PUT], handler: echo }\n");
+  auto server = setup.start(kPlugins);
+  Connection c(server->port());
+  c.sendAll("PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(c.readResponse().status, 100);
+  c.sendAll("hello");
+  HttpResponse r = c.readResponse();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "hello");
+}
+
+TEST(PluginServerTest, A405ListsTheMethodsOfEveryRouteForThePath) {
+  PluginSetup setup;
+  setup.writeConfig("server: { www: " + setup.www + " }\nroutes:\n"
+                    "  - { path: '^/api/kv/(?P<key>[^/]+)$', methods: [GET, PUT, DELETE], handler: kv }\n"
+                    "  - { path: '^/', static: " + setup.www + " }\n");
+  auto server = setup.start(kPlugins);
+  HttpResponse r = httpRequest(server->port(), "POST", "/api/kv/x", {}, "v");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET, HEAD, PUT, DELETE") << "the static catch-all must not hide the kv route";
+}
+
 }  // namespace
 }  // namespace e2e

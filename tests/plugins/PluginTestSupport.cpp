@@ -21,9 +21,18 @@ LoadedHandler::LoadedHandler(const std::string& plugin, const std::string& confi
   std::string error;
   plugin_ = loader_.load(std::string(MICROSERVER_PLUGIN_DIR) + "/lib" + plugin + ".so", error);
   if (!plugin_) throw std::runtime_error(error);
+  createHandler(configYaml);
+}
+
+LoadedHandler::LoadedHandler(const LoadedHandler& sameLibrary, const std::string& configYaml)
+    : plugin_(sameLibrary.plugin_) {
+  createHandler(configYaml);
+}
+
+void LoadedHandler::createHandler(const std::string& configYaml) {
   config_ = microserver::core::loadConfigText(routesYaml(configYaml), "routes.yaml", "/");
-  logger_ = std::make_unique<microserver::core::PluginLogger>(plugin);
-  microserver::PluginContext context{plugin, config_.routes.at(0).config, *logger_};
+  logger_ = std::make_unique<microserver::core::PluginLogger>(plugin_->name());
+  microserver::PluginContext context{plugin_->name(), config_.routes.at(0).config, *logger_};
   try {
     handler_ = plugin_->descriptor().createHandler(context);
   } catch (const microserver::ConfigError& e) {

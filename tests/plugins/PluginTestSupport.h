@@ -33,7 +33,13 @@ class LoadedHandler {
   // Loads lib<plugin>.so from the build's plugin folder; `configYaml` is the route's
   // `config:` value as YAML ("" for none). Throws ConfigError if the plugin refuses it.
   LoadedHandler(const std::string& plugin, const std::string& configYaml);
+  // Another handler from the library `sameLibrary` loaded, as a reload of routes.yaml
+  // makes while the library file is unchanged: the two share the library's state (its
+  // statics), which a fresh LoadedHandler(plugin, ...) would not (each load is a copy).
+  LoadedHandler(const LoadedHandler& sameLibrary, const std::string& configYaml);
   ~LoadedHandler();
+  LoadedHandler(const LoadedHandler&) = delete;
+  LoadedHandler& operator=(const LoadedHandler&) = delete;
 
   microserver::Response call(const TestRequest& request);
   const microserver::PluginDescriptor& descriptor() const { return plugin_->descriptor(); }
@@ -44,6 +50,8 @@ class LoadedHandler {
   microserver::core::Config config_;
   std::unique_ptr<microserver::core::PluginLogger> logger_;
   microserver::Handler* handler_ = nullptr;
+
+  void createHandler(const std::string& configYaml);
 };
 
 // The `config:` node of a one-route routes.yaml, as the server would build it.

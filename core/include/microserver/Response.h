@@ -105,6 +105,9 @@ class Response {
   std::string& body() { return body_; }
   const std::string& body() const { return body_; }
   void setBody(std::string_view text) { body_.assign(text.data(), text.size()); }
+  // Takes a string the handler built (no copy; the reused buffer's capacity is given up).
+  void setBody(std::string&& text) { body_ = std::move(text); }
+  void setBody(const char* text) { setBody(std::string_view(text)); }
   void append(std::string_view text) { body_.append(text.data(), text.size()); }
 
   // Sends (part of) a file as the body, with sendfile(2). Returns false if it cannot be

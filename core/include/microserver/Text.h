@@ -1,0 +1,98 @@
+// Text: handling arbitrary bytes as text, safely. Request bodies, headers, paths and chat
+// lines are whatever a client sent; these helpers make them valid UTF-8 and valid JSON.
+//
+// Bytes that are not well-formed UTF-8 (stray continuation bytes, overlong forms,
+// surrogates, code points above U+10FFFF, truncated sequences) become U+FFFD, one per
+// "maximal subpart", as Unicode 15 section 3.9 and the WHATWG decoder do. Not \u00XX of
+// the byte in JSON: that would read as the Latin-1 character U+00XX, so an invalid 0xE9
+// and a real "é" would look the same. U+FFFD says plainly that something was not text.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace microserver {
+
+namespace detail {
+// Walks `text`, calling valid(run) for each run of well-formed UTF-8 and invalid() for each
+// maximal ill-formed subpart. `stop(c)` marks ASCII bytes the caller wants to see alone
+// (they end a run and come as a one-byte run).
+template <typename Stop, typename Valid, typename Invalid>
+void scanUtf8(std::string_view text, Stop stop, Valid valid, Invalid invalid) {
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  while (i < n) {
+    std::size_t run = i;  // plain ASCII in one piece: the common case
+    while (run < n) {
+      unsigned char c = static_cast<unsigned char>(text[run]);
+      if (c >= 0x80 || stop(c)) break;
+      ++run;
+    }
+    if (run > i) valid(text.substr(i, run - i));
+    i = run;
+    if (i == n) break;
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      valid(text.substr(i, 1));
+      ++i;
+      continue;
+    }
+    // A multi-byte sequence: how many continuation bytes, and the range allowed for the
+    // first of them (Unicode Table 3-7 rules out overlongs, surrogates and > U+10FFFF).
+    std::size_t need = 0;  // lead bytes 0x80..0xC1 and 0xF5..0xFF start nothing
+    if (c >= 0xC2 && c <= 0xDF) need = 1;
+    if (c >= 0xE0 && c <= 0xEF) need = 2;
+    if (c >= 0xF0 && c <= 0xF4) need = 3;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c == 0xE0) lo = 0xA0;  // below: overlong
+    if (c == 0xED) hi = 0x9F;  // above: UTF-16 surrogates
+    if (c == 0xF0) lo = 0x90;  // below: overlong
+    if (c == 0xF4) hi = 0x8F;  // above: beyond U+10FFFF
+    std::size_t j = i + 1, got = 0;
+    while (got < need && j < n) {
+      unsigned char d = static_cast<unsigned char>(text[j]);
+      if (d < (got == 0 ? lo : 0x80) || d > (got == 0 ? hi : 0xBF)) break;
+      ++j;
+      ++got;
+    }
+    if (need != 0 && got == need) valid(text.substr(i, j - i));
+    else invalid();  // the maximal subpart [i, j); go on at the byte that broke it
+    i = j;
+  }
+}
+constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
+}  // namespace detail
+
+// Appends `text` with every ill-formed UTF-8 subpart replaced by U+FFFD.
+inline void appendValidUtf8(std::string& out, std::string_view text) {
+  detail::scanUtf8(
+      text, [](unsigned char) { return false; }, [&](std::string_view run) { out.append(run.data(), run.size()); },
+      [&] { out.append(detail::kReplacementCharacter); });
+}
+
+// Appends `text` as a JSON string literal (with the quotes) that is valid whatever bytes
+// it holds: '"' and '\' escaped, control characters as \u00xx, ill-formed UTF-8 as U+FFFD.
+inline void appendJsonString(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  detail::scanUtf8(
+      text, [](unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; },
+      [&](std::string_view run) {
+        unsigned char c = static_cast<unsigned char>(run[0]);
+        if (run.size() == 1 && (c == '"' || c == '\\')) {
+          out.push_back('\\');
+          out.push_back(static_cast<char>(c));
+        } else if (run.size() == 1 && c < 0x20) {
+          out.append("\\u00");
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xF]);
+        } else {
+          out.append(run.data(), run.size());
+        }
+      },
+      [&] { out.append(detail::kReplacementCharacter); });
+  out.push_back('"');
+}
+
+}  // namespace microserver
