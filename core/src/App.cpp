@@ -215,6 +215,9 @@ int App::main(const std::vector<std::string>&) {
   for (const std::string& w : site->warnings()) log::warning(w);
 
   warnIfDescriptorsAreShort(site->config().server.limits.maxConnections);
+  // Watching starts before the server is announced ready: a change made by someone who
+  // waited for the ready line must not be missed.
+  ChangeWatcher watcher(absolute(configFile_), site->config().server.plugins);
   try {
     server_ = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog));
     server_->start();
@@ -231,7 +234,6 @@ int App::main(const std::vector<std::string>&) {
   for (const std::string& service : server->serviceDescriptions()) std::cout << "service " << service << std::endl;
   std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
             << (server->reactorCount() == 1 ? " reactor)" : " reactors)") << std::endl;
-  ChangeWatcher watcher(absolute(configFile_), site->config().server.plugins);
 
   while (true) {
     int received = 0;
