@@ -151,9 +151,12 @@ std::string escapeBytes(std::string_view bytes, std::size_t max) {
 // ---------------------------------------------------------------------------------------
 // Connection: lifetime
 
-Connection::Connection(int port, std::chrono::milliseconds timeout) : port_(port), timeout_(timeout) {
+Connection::Connection(int port, std::chrono::milliseconds timeout, int receiveBuffer)
+    : port_(port), timeout_(timeout) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) throw std::runtime_error(std::string("socket(): ") + std::strerror(errno));
+  // Before connect(), or the window already advertised makes a later shrink crawl.
+  if (receiveBuffer > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
   // Set before connect(): on Linux SO_SNDTIMEO also bounds a blocking connect().
   setTimeout(timeout);
   // Small writes go out at once: pipelined and byte-by-byte tests depend on it.

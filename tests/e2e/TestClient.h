@@ -58,7 +58,8 @@ class Connection {
   static constexpr std::chrono::milliseconds kDefaultTimeout = 10s;
 
   // Connects to 127.0.0.1:port. Throws (with the reason) if the connection fails.
-  explicit Connection(int port, std::chrono::milliseconds timeout = kDefaultTimeout);
+  // `receiveBuffer` > 0 sets SO_RCVBUF (a small one makes a client that does not read fill up fast).
+  explicit Connection(int port, std::chrono::milliseconds timeout = kDefaultTimeout, int receiveBuffer = 0);
   ~Connection();
   Connection(Connection&& other) noexcept;
   Connection& operator=(Connection&& other) noexcept;
