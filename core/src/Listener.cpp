@@ -84,19 +84,21 @@ void Listener::acceptOne(int fd) {
     }
     return;
   }
-  Poco::Net::StreamSocket socket(new Poco::Net::StreamSocketImpl(fd));
   Reactor& target = *reactors_[next_];
   next_ = (next_ + 1) % reactors_.size();
-  auto start = [this, &target](Poco::Net::StreamSocket& s) {
+  // Only the descriptor crosses threads: the Socket object (reference-counted inside
+  // Poco) is made on the thread that owns it from then on.
+  auto start = [this, &target, fd] {
     try {
-      starter_(s, target);
+      Poco::Net::StreamSocket socket(new Poco::Net::StreamSocketImpl(fd));
+      starter_(socket, target);
     } catch (const std::exception& e) {
       // The peer vanished between accept and setup (e.g. getpeername: ENOTCONN).
       log::debug(std::string("dropped a connection during setup: ") + e.what());
     }
   };
-  if (&target == Reactor::current()) return start(socket);
-  target.post([socket, start]() mutable { start(socket); });
+  if (&target == Reactor::current()) return start();
+  target.post(start);
 }
 
 void Listener::pause(std::int64_t nowMs) {
