@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -200,7 +201,7 @@ void ServerProcess::launch(const ServerOptions& opts) {
   std::future<void> done = spawned->get_future();
   reader_ = std::thread([this, spawned, &argv, &envp, &opts] {
     try {
-      spawn(argv.data(), envp.data(), opts.binary);
+      spawn(argv.data(), envp.data(), opts.binary, opts.maxOpenFiles);
     } catch (...) {
       spawned->set_exception(std::current_exception());
       return;
@@ -212,7 +213,7 @@ void ServerProcess::launch(const ServerOptions& opts) {
 }
 
 // Runs on the reader thread: starts the child and waits until it has exec'd.
-void ServerProcess::spawn(char* const* argv, char* const* envp, const std::string& binary) {
+void ServerProcess::spawn(char* const* argv, char* const* envp, const std::string& binary, int maxOpenFiles) {
   // All of ours are close-on-exec, so no other child started meanwhile inherits them.
   int outPipe[2], errPipe[2], execPipe[2];
   if (pipe2(outPipe, O_CLOEXEC) != 0) throwErrno("pipe2");
@@ -252,6 +253,10 @@ void ServerProcess::spawn(char* const* argv, char* const* envp, const std::strin
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (maxOpenFiles > 0) {
+      struct rlimit limit {static_cast<rlim_t>(maxOpenFiles), static_cast<rlim_t>(maxOpenFiles)};
+      setrlimit(RLIMIT_NOFILE, &limit);  // async-signal-safe, like everything here
+    }
     execve(argv[0], argv, envp);
     int err = errno;
     ssize_t ignored = write(execPipe[1], &err, sizeof err);

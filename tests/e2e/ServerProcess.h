@@ -60,6 +60,7 @@ struct ServerOptions {
   std::vector<std::pair<std::string, std::string>> env;  // added to (or replacing in) ours
   std::chrono::milliseconds readyTimeout = 10s;  // until the ready line
   std::chrono::milliseconds stopTimeout = 10s;   // SIGTERM grace in stop() before SIGKILL
+  int maxOpenFiles = 0;                          // > 0: the child's RLIMIT_NOFILE (soft and hard)
 };
 
 // One line the child printed; `fromStderr` tells the two pipes apart.
@@ -123,7 +124,7 @@ class ServerProcess {
  private:
   ServerProcess() = default;
   void launch(const ServerOptions& opts);
-  void spawn(char* const* argv, char* const* envp, const std::string& binary);
+  void spawn(char* const* argv, char* const* envp, const std::string& binary, int maxOpenFiles);
   void readerLoop();
   void appendOutput(int stream, const char* data, std::size_t size);  // with mu_ held
   void flushPartial(int stream);                                       // with mu_ held
