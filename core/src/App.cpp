@@ -207,9 +207,15 @@ int App::main(const std::vector<std::string>&) {
     return kExitFailed;
   }
   if (checkOnly_) {
+    std::vector<std::string> serviceErrors = checkServices(*site);
+    if (!serviceErrors.empty()) {
+      printErrors(serviceErrors);
+      return kExitBadConfig;
+    }
     for (const std::string& w : site->warnings()) std::cout << "warning: " << w << '\n';
-    std::cout << configFile_ << ": OK (" << site->config().routes.size() << " routes, " << site->plugins().size()
-              << " plugins)" << std::endl;
+    std::cout << configFile_ << ": OK (" << site->config().routes.size() << " routes, "
+              << site->config().services.size() << " services, " << site->plugins().size() << " plugins)"
+              << std::endl;
     return kExitOk;
   }
   for (const std::string& w : site->warnings()) log::warning(w);

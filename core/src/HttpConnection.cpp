@@ -343,6 +343,7 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
       long sent = OutputQueue::sendFileDirect(fd(), file, offset, length);
       if (sent < 0) {
         ::close(file);
+        if (sent == -2) logFileShrank();
         peerGone_ = true;  // gone, or the file shrank: either way this response is lost
         return;
       }
@@ -567,7 +568,7 @@ void HttpConnection::handleWritable() {
   OutputQueue::Result result = queue_->drain(fd());
   if (result == OutputQueue::Result::PeerGone) return destroy();
   if (result == OutputQueue::Result::FileShrank) {
-    log::warning("connection " + remote_ + ": a file got shorter while it was being sent; closing the connection");
+    logFileShrank();
     return destroy();
   }
   if (result == OutputQueue::Result::WouldBlock) {
@@ -578,6 +579,11 @@ void HttpConnection::handleWritable() {
   queue_.reset();
   startReading();
   serve();
+}
+
+void HttpConnection::logFileShrank() const {
+  // The Content-Length already sent cannot be honoured: closing is the only honest end.
+  log::warning("connection " + remote_ + ": a file got shorter while it was being sent; closing the connection");
 }
 
 void HttpConnection::pauseReading() {

@@ -87,6 +87,7 @@ class HttpConnection : public ReactorClient {
   void resumeReading();
   void closeAfterOutput();
   void becomeIdle();
+  void logFileShrank() const;
   void destroy();
   int fd() const;
 

@@ -73,7 +73,12 @@ std::string layoutText(const SdkLayout& l) {
 }  // namespace
 
 LoadedPlugin::LoadedPlugin(std::string file, Identity identity, void* handle, const PluginDescriptor* descriptor)
-    : file_(std::move(file)), name_(descriptor->name), identity_(identity), handle_(handle), descriptor_(descriptor) {}
+    : file_(std::move(file)),
+      name_(descriptor->name),
+      identity_(identity),
+      handle_(handle),
+      descriptor_(descriptor),
+      logger_(name_) {}
 
 LoadedPlugin::~LoadedPlugin() {
   if (handle_) ::dlclose(handle_);

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "PluginLogger.h"
 #include "microserver/Plugin.h"
 
 namespace microserver::core {
@@ -45,6 +46,9 @@ class LoadedPlugin {
   const std::string& name() const { return name_; }
   const PluginDescriptor& descriptor() const { return *descriptor_; }
   const Identity& identity() const { return identity_; }
+  // The plugin's logger: lives as long as the library, so anything the plugin creates
+  // (handlers, services, the objects those hand out) may keep it.
+  const PluginLogger& logger() const { return logger_; }
 
  private:
   std::string file_;
@@ -52,6 +56,7 @@ class LoadedPlugin {
   Identity identity_;
   void* handle_;
   const PluginDescriptor* descriptor_;
+  PluginLogger logger_;
 };
 
 using PluginSet = std::map<std::string, std::shared_ptr<LoadedPlugin>>;  // by plugin name

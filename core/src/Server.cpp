@@ -77,40 +77,60 @@ void Server::start() {
   url_ = "http://" + hostForUrl(socket_.address()) + ":" + std::to_string(socket_.address().port());
 }
 
+namespace {
+// Creates the service of `config.services[index]` through its plugin (which checks its
+// `config:`); on failure returns nullptr and adds the error, with its place.
+std::shared_ptr<Service> createService(const Config& config, std::size_t index, const PluginSet& plugins,
+                                       std::vector<std::string>& errors) {
+  const ServiceConfig& sc = config.services[index];
+  std::string key = "services[" + std::to_string(index) + "]";
+  std::string place = config.file + ":" + std::to_string(sc.pluginMark.line) + ":" + std::to_string(sc.pluginMark.column) +
+                      ": " + key + ".plugin: ";
+  auto found = plugins.find(sc.plugin);
+  if (found == plugins.end()) {
+    errors.push_back(place + "no plugin '" + sc.plugin + "' in " + config.server.plugins);
+    return nullptr;
+  }
+  std::shared_ptr<LoadedPlugin> plugin = found->second;
+  if (!plugin->descriptor().createService) {
+    errors.push_back(place + "plugin '" + sc.plugin + "' offers no TCP service");
+    return nullptr;
+  }
+  try {
+    PluginContext context{sc.plugin, sc.config, plugin->logger()};
+    Service* raw = plugin->descriptor().createService(context);
+    if (!raw) throw std::runtime_error("createService returned nothing");
+    // The deleter keeps the library loaded until the service object is gone.
+    return std::shared_ptr<Service>(raw, [plugin](Service* s) { plugin->descriptor().destroyService(s); });
+  } catch (const ConfigError& e) {
+    errors.push_back(e.what());
+  } catch (const std::exception& e) {
+    errors.push_back(place + "plugin '" + sc.plugin + "' refused to start its service: " + e.what());
+  }
+  return nullptr;
+}
+}  // namespace
+
+std::vector<std::string> checkServices(const Site& site) {
+  std::vector<std::string> errors;
+  for (std::size_t i = 0; i < site.config().services.size(); ++i)
+    createService(site.config(), i, site.plugins(), errors);  // created, checked, destroyed
+  return errors;
+}
+
 void Server::startServices() {
   std::shared_ptr<const Site> site = context_->site();
   const Config& config = site->config();
   std::vector<std::string> errors;
   for (std::size_t i = 0; i < config.services.size(); ++i) {
     const ServiceConfig& sc = config.services[i];
-    std::string key = "services[" + std::to_string(i) + "]";
-    std::string place = config.file + ":" + std::to_string(sc.pluginMark.line) + ":" +
-                        std::to_string(sc.pluginMark.column) + ": " + key + ".plugin: ";
-    auto found = site->plugins().find(sc.plugin);
-    if (found == site->plugins().end() || !found->second->descriptor().createService) {
-      errors.push_back(place + (found == site->plugins().end() ? "no plugin '" + sc.plugin + "' in " + config.server.plugins
-                                                               : "plugin '" + sc.plugin + "' offers no TCP service"));
-      continue;
-    }
     RunningService running;
     running.name = sc.plugin;
-    running.plugin = found->second;
-    running.logger = std::make_unique<PluginLogger>(sc.plugin);
-    try {
-      PluginContext pluginContext{sc.plugin, sc.config, *running.logger};
-      Service* raw = running.plugin->descriptor().createService(pluginContext);
-      if (!raw) throw std::runtime_error("createService returned nothing");
-      std::shared_ptr<LoadedPlugin> plugin = running.plugin;
-      // The deleter keeps the library loaded until the service object is gone.
-      running.service = std::shared_ptr<Service>(raw, [plugin](Service* s) { plugin->descriptor().destroyService(s); });
-    } catch (const ConfigError& e) {
-      errors.push_back(e.what());
-      continue;
-    } catch (const std::exception& e) {
-      errors.push_back(place + "plugin '" + sc.plugin + "' refused to start its service: " + e.what());
-      continue;
-    }
-    Poco::Net::ServerSocket socket = bindListener(sc.listenHost, sc.listenPort, key + ".listen", config.file);
+    running.service = createService(config, i, site->plugins(), errors);
+    if (!running.service) continue;
+    running.plugin = site->plugins().at(sc.plugin);
+    Poco::Net::ServerSocket socket =
+        bindListener(sc.listenHost, sc.listenPort, "services[" + std::to_string(i) + "].listen", config.file);
     running.where = hostForUrl(socket.address()) + ":" + std::to_string(socket.address().port());
     std::shared_ptr<Service> service = running.service;
     std::shared_ptr<LoadedPlugin> plugin = running.plugin;

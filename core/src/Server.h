@@ -56,7 +56,6 @@ class Server {
     std::string name;
     std::string where;
     std::shared_ptr<LoadedPlugin> plugin;
-    std::unique_ptr<PluginLogger> logger;
     std::shared_ptr<Service> service;
     std::unique_ptr<Listener> listener;
   };
@@ -72,6 +71,10 @@ class Server {
   unsigned reactorCount_ = 0;
   std::string url_;
 };
+
+// Creates (and destroys) every service of the snapshot's configuration without starting
+// it, so each plugin checks its `config:`: what --check does. Returns the errors.
+std::vector<std::string> checkServices(const Site& site);
 
 // "auto" (0) -> the number of cores.
 unsigned resolveReactorCount(unsigned configured);

@@ -142,10 +142,10 @@ void ServicePeer::start(Poco::Net::StreamSocket socket, Reactor& reactor, std::s
   }
   reactor.addEventHandler(peer->socket_, ReadableObserver(*peer, &ServicePeer::onReadable));
   if (!peer->session_) {
-    // Refused: whatever the service sent as a reason goes out first.
-    peer->closing_ = true;
-    peer->closeReason_ = ServiceConnection::CloseReason::ClosedByService;
-    return peer->onHandleReady();
+    // Refused: whatever the service sent as a reason goes out first, then (on a
+    // WebSocket) a close frame: 1013, "try again later".
+    peer->takeQueued();
+    return peer->closeGracefully(ServiceConnection::CloseReason::ClosedByService, 1013);
   }
   if (!peer->out_.empty()) reactor.markReady(handle);  // written when the loop comes back
   if (!input.empty()) peer->deliver(input);             // last: it may end the peer
@@ -255,17 +255,22 @@ void ServicePeer::enqueue(SharedBytes payload, WebSocketOpcode opcode) {
   out_.push_back(std::move(item));
 }
 
+PeerHandle::Taken ServicePeer::takeQueued() {
+  PeerHandle::Taken taken = handle_->take();
+  for (SharedBytes& message : taken.messages) {
+    enqueue(std::move(message), WebSocketOpcode::Text);
+    out_.back().counted = true;
+  }
+  return taken;
+}
+
 void ServicePeer::onHandleReady() {
   if (finished_) return;
-  PeerHandle::Taken taken = handle_->take();
+  PeerHandle::Taken taken = takeQueued();
   if (taken.tooSlow) {
     log::warning("closing " + std::string(handle_->remoteAddress()) + " (service " + plugin_->name() +
                  "): it fell more than its send limit behind (it stopped reading); the others go on");
     return finish(ServiceConnection::CloseReason::TooSlow);
-  }
-  for (SharedBytes& message : taken.messages) {
-    enqueue(std::move(message), WebSocketOpcode::Text);
-    out_.back().counted = true;
   }
   if (taken.closeRequested && !closing_) return closeGracefully(ServiceConnection::CloseReason::ClosedByService, 1000);
   write();

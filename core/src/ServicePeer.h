@@ -107,6 +107,8 @@ class ServicePeer : public ReactorClient {
   void deliver(std::string_view bytes);
   void deliverWebSocket(const char* data, std::size_t len);
   void enqueue(SharedBytes payload, WebSocketOpcode opcode);
+  // Moves what send() queued on the handle into out_ (no I/O).
+  PeerHandle::Taken takeQueued();
   void take();
   void write();
   void startWriting();

@@ -20,8 +20,8 @@ std::string namesOf(const PluginSet& plugins) {
 }  // namespace
 
 BoundHandler::BoundHandler(std::shared_ptr<LoadedPlugin> plugin, const RouteConfig& route, std::string routeName)
-    : plugin_(std::move(plugin)), logger_(plugin_->name()), blocking_(route.blocking), route_(std::move(routeName)) {
-  PluginContext context{route.handler, route.config, logger_};
+    : plugin_(std::move(plugin)), blocking_(route.blocking), route_(std::move(routeName)) {
+  PluginContext context{route.handler, route.config, plugin_->logger()};
   handler_ = plugin_->descriptor().createHandler(context);
   if (!handler_) throw std::runtime_error("createHandler returned nothing");
 }

@@ -43,7 +43,6 @@ class BoundHandler {
 
  private:
   std::shared_ptr<LoadedPlugin> plugin_;  // keeps the code of handler_ loaded
-  PluginLogger logger_;                   // handed to the plugin: lives as long as its handler
   Handler* handler_ = nullptr;
   bool blocking_;
   std::string route_;                     // "routes[2] '^/hello/...'" for log lines

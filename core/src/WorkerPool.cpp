@@ -17,6 +17,7 @@ struct WorkerPool::State {
   std::deque<std::function<void()>> queue;
   std::size_t maxQueued = 0;
   unsigned running = 0;              // worker threads alive
+  unsigned busy = 0;                 // jobs running right now
   bool stopping = false;
 };
 
@@ -49,7 +50,8 @@ bool WorkerPool::shutdown(std::chrono::milliseconds wait) {
   std::unique_lock<std::mutex> lock(state_->mutex);
   state_->stopping = true;
   state_->work.notify_all();
-  return state_->finished.wait_for(lock, wait, [this] { return state_->running == 0; });
+  // Idle threads leave on their own; what matters is that no job is still running.
+  return state_->finished.wait_for(lock, wait, [this] { return state_->busy == 0 && state_->queue.empty(); });
 }
 
 void WorkerPool::workerLoop(std::shared_ptr<State> state) {
@@ -59,6 +61,7 @@ void WorkerPool::workerLoop(std::shared_ptr<State> state) {
     if (state->queue.empty()) break;  // stopping, and nothing left to do
     std::function<void()> job = std::move(state->queue.front());
     state->queue.pop_front();
+    ++state->busy;
     lock.unlock();
     try {
       job();
@@ -67,6 +70,8 @@ void WorkerPool::workerLoop(std::shared_ptr<State> state) {
     }
     job = nullptr;  // release what the job captured before waiting again
     lock.lock();
+    --state->busy;
+    state->finished.notify_all();
   }
   --state->running;
   state->finished.notify_all();

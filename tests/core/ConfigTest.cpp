@@ -110,14 +110,25 @@ TEST(ConfigTest, DefaultRoutesYamlLoads) {
   EXPECT_EQ(limits.shutdownGrace, defaults.shutdownGrace);
   EXPECT_EQ(limits.maxConnections, defaults.maxConnections);
   // The example plugins' routes, then the static site catching everything else.
-  ASSERT_EQ(config.routes.size(), 6u);
+  ASSERT_EQ(config.routes.size(), 7u);
   EXPECT_EQ(config.routes[0].path, "^/hello/(?P<name>[A-Za-z]+)$");
   EXPECT_EQ(config.routes[0].handler, "hello");
   EXPECT_EQ(config.routes[4].handler, "slow");
   EXPECT_TRUE(config.routes[4].blocking);
+  EXPECT_EQ(config.routes[5].handler, "chat");
+  EXPECT_EQ(config.routes[5].path, "^/chat/(?P<action>ws|history|messages|members)$");
+  ASSERT_NE(config.routes[5].config.find("room"), nullptr);
+  EXPECT_EQ(config.routes[5].config.find("room")->scalar(), "lobby");
   EXPECT_EQ(config.routes.back().path, "^/");
   EXPECT_EQ(config.routes.back().staticDir, root + "/www");
   EXPECT_TRUE(config.routes.back().handler.empty());
+  // The chat room on its own port, its room shared with the chat route.
+  ASSERT_EQ(config.services.size(), 1u);
+  EXPECT_EQ(config.services[0].plugin, "chat");
+  EXPECT_EQ(config.services[0].listenHost, "127.0.0.1");
+  EXPECT_EQ(config.services[0].listenPort, 9999);
+  ASSERT_NE(config.services[0].config.find("room"), nullptr);
+  EXPECT_EQ(config.services[0].config.find("room")->scalar(), "lobby");
 }
 
 // The commented-out examples in the default file must be valid once uncommented, or the
@@ -131,7 +142,7 @@ TEST(ConfigTest, DefaultRoutesYamlExamplesAreValidWhenUncommented) {
     text += (example ? "  " + line.substr(4) : line) + "\n";
   }
   const Config config = load(text);
-  EXPECT_EQ(config.routes.size(), 6u);
+  EXPECT_EQ(config.routes.size(), 7u);
   ASSERT_EQ(config.services.size(), 1u);
   EXPECT_EQ(config.services[0].plugin, "chat");
   EXPECT_EQ(config.services[0].listenPort, 9999);

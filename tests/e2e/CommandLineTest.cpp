@@ -105,5 +105,23 @@ TEST(CommandLineTest, CheckWarnsAboutARouteThatCanNeverMatch) {
       << r.output;
 }
 
+TEST(CommandLineTest, CheckAlsoChecksEachServicesConfig) {
+  TempDir dir;
+  dir.write("www/index.html", "hi");
+  ServerOptions options;
+  options.configText = "server: { www: " + dir.path() + "/www }\nroutes: []\nservices:\n"
+                       "  - { plugin: broadcast, listen: '127.0.0.1:0', config: { sendlimit: 5 } }\n";
+  options.plugins = std::string(MICROSERVER_FIXTURE_DIR) + "/good";
+  options.extraArgs = {"--check"};
+  try {
+    ServerProcess::start(options);
+    FAIL() << "--check accepted a service config with an unknown key";
+  } catch (const std::runtime_error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("exited with status 2"), std::string::npos) << what;
+    EXPECT_NE(what.find("services[0].config.sendlimit: unknown key 'sendlimit'"), std::string::npos) << what;
+  }
+}
+
 }  // namespace
 }  // namespace e2e

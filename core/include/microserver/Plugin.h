@@ -37,7 +37,8 @@ namespace microserver {
 class Service;  // TCP services (see Service.h); plugins without one leave its hooks null
 
 // What the server hands to a plugin's factories. `config` is valid during the factory
-// call only (copy what you need); `logger` lives as long as what the factory creates.
+// call only (copy what you need); `logger` lives as long as the plugin's library, so
+// anything the plugin creates may keep it.
 struct PluginContext {
   std::string_view pluginName;  // as in routes.yaml
   const ConfigNode& config;     // the route's or service's `config:` node (Null when absent)

@@ -1,0 +1,110 @@
+// ChatHandler: see ChatHandler.h.
+#include "ChatHandler.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <microserver/Text.h>
+
+namespace chat {
+
+namespace {
+
+constexpr std::string_view kJson = "application/json; charset=utf-8";
+// A POST body may hold this many lines' worth of bytes: enough to paste a page, small
+// enough that one request cannot flood the room's queues.
+constexpr std::size_t kBodyLines = 64;
+
+void answerJson(microserver::Response& response, int status, std::string body) {
+  response.setStatus(status);
+  response.setContentType(kJson);
+  response.body() = std::move(body);
+}
+
+void error(microserver::Response& response, int status, std::string_view what, std::string extra = {}) {
+  std::string body = R"({"error":)";
+  microserver::appendJsonString(body, what);
+  body.append(extra).append("}\n");
+  answerJson(response, status, std::move(body));
+}
+
+void methodNotAllowed(microserver::Response& response, std::string_view allow) {
+  response.addHeader("Allow", allow);
+  std::string extra = R"(,"allow":)";
+  microserver::appendJsonString(extra, allow);
+  error(response, 405, "method not allowed", std::move(extra));
+}
+
+// Collects a body's lines first, so that a body with one bad line sends nothing.
+struct BodyLines : LineSink {
+  std::vector<std::string> lines;
+  bool tooLong = false;
+  bool onLine(std::string_view line) override {
+    lines.emplace_back(line);
+    return true;
+  }
+  void onTooLong() override { tooLong = true; }
+};
+
+}  // namespace
+
+ChatHandler::ChatHandler(const microserver::PluginContext& context)
+    : config_(parseHandlerConfig(context.config)),
+      logger_(context.logger),
+      room_(Room::named(config_.room)),
+      endpoint_(std::make_shared<RoomEndpoint>(room_)) {
+  room_->log().attach(&logger_);
+}
+
+ChatHandler::~ChatHandler() { room_->log().detach(&logger_); }
+
+void ChatHandler::handle(const microserver::Request& request, microserver::Response& response) {
+  std::string_view action = request.capture("action");
+  if (action.empty()) action = request.path().substr(request.path().rfind('/') + 1);
+  std::string_view method = request.method();
+  const bool read = method == "GET" || method == "HEAD";
+
+  if (action == "ws") {
+    if (method != "GET") return methodNotAllowed(response, "GET");
+    return response.acceptWebSocket(endpoint_);  // the server checks the handshake
+  }
+  if (action == "history") {
+    if (!read) return methodNotAllowed(response, "GET, HEAD");
+    return answerJson(response, 200, room_->historyJson());
+  }
+  if (action == "members") {
+    if (!read) return methodNotAllowed(response, "GET, HEAD");
+    return answerJson(response, 200, room_->membersJson());
+  }
+  if (action == "messages") {
+    if (method != "POST") return methodNotAllowed(response, "POST");
+    return post(request, response);
+  }
+  std::string extra = R"(,"path":)";
+  microserver::appendJsonString(extra, request.path());
+  error(response, 404, "no such chat endpoint (there are ws, history, messages and members)", std::move(extra));
+}
+
+void ChatHandler::post(const microserver::Request& request, microserver::Response& response) const {
+  std::string_view body = request.body();
+  const RoomSettings settings = room_->settings();
+  if (body.empty()) return error(response, 400, "empty body: send the message as text, one line per message");
+  const std::size_t maxBody = settings.maxLineBytes * kBodyLines;
+  if (body.size() > maxBody)
+    return error(response, 413, "body too large",
+                 R"(,"size":)" + std::to_string(body.size()) + R"(,"max_bytes":)" + std::to_string(maxBody));
+  LineFramer framer(settings.maxLineBytes);
+  BodyLines collected;
+  framer.feed(body, collected);
+  framer.finish(collected);
+  if (collected.tooLong)
+    return error(response, 413, "line too long: nothing was sent",
+                 R"(,"max_line_bytes":)" + std::to_string(settings.maxLineBytes));
+  if (collected.lines.empty()) return error(response, 400, "no text: every line of the body is empty");
+  // Sent as lines from the poster's address; `quit` is only a command for members.
+  for (const std::string& line : collected.lines) room_->say(request.remoteAddress(), line);
+  answerJson(response, 202, R"({"sent":)" + std::to_string(collected.lines.size()) + "}\n");
+}
+
+}  // namespace chat

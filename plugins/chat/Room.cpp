@@ -1,0 +1,326 @@
+// Room: see Room.h.
+#include "Room.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include <microserver/Text.h>
+
+#include "Timestamp.h"
+
+namespace chat {
+
+namespace {
+
+const char* transportName(Room::Connection::Transport transport) {
+  return transport == Room::Connection::Transport::WebSocket ? "websocket" : "tcp";
+}
+
+const char* kindName(Room::Kind kind) {
+  switch (kind) {
+    case Room::Kind::Join:
+      return "join";
+    case Room::Kind::Leave:
+      return "leave";
+    case Room::Kind::Message:
+      break;
+  }
+  return "message";
+}
+
+// Why a member left, for the log.
+const char* departure(Room::Connection::CloseReason reason) {
+  switch (reason) {
+    case Room::Connection::CloseReason::PeerClosed:
+      return "it closed the connection";
+    case Room::Connection::CloseReason::Error:
+      return "connection error";
+    case Room::Connection::CloseReason::ClosedByService:
+      return "quit";
+    case Room::Connection::CloseReason::TooSlow:
+      return "too slow";
+    case Room::Connection::CloseReason::ServerStopping:
+      return "server stopping";
+  }
+  return "?";
+}
+
+std::string memberCount(std::size_t n) { return std::to_string(n) + (n == 1 ? " member" : " members"); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// RoomLog
+
+void RoomLog::attach(const microserver::Logger* logger) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  loggers_.push_back(logger);
+}
+
+void RoomLog::detach(const microserver::Logger* logger) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = std::find(loggers_.begin(), loggers_.end(), logger);
+  if (it != loggers_.end()) loggers_.erase(it);
+}
+
+void RoomLog::info(std::string_view message) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!loggers_.empty()) loggers_.front()->info(message);
+}
+
+void RoomLog::debug(std::string_view message) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!loggers_.empty()) loggers_.front()->debug(message);
+}
+
+// ---------------------------------------------------------------------------------------
+// Room
+
+std::shared_ptr<Room> Room::named(const std::string& name) {
+  // Statics of this library: created on first use, gone when it is unloaded (after every
+  // service and handler holding a room is). Handlers are created on the main thread while
+  // members join on reactors, hence the lock.
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<Room>> rooms;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::shared_ptr<Room>& room = rooms[name];
+  if (!room) room = std::make_shared<Room>(name);
+  return room;
+}
+
+Room::Room(std::string name, RoomSettings settings)
+    : name_(std::move(name)), members_(std::make_shared<const MemberList>()), settings_(settings) {
+  ring_.resize(settings.history);
+}
+
+void Room::configure(const RoomSettings& settings) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    settings_ = settings;
+  }
+  std::lock_guard<std::mutex> lock(historyMutex_);
+  rebound(settings.history);
+}
+
+RoomSettings Room::settings() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return settings_;
+}
+
+void Room::rebound(std::size_t capacity) {
+  if (capacity == ring_.size()) return;
+  std::vector<Entry> kept(capacity);
+  std::size_t keep = std::min(count_, capacity);
+  // The newest `keep` entries, oldest first, from the start of the new ring.
+  for (std::size_t i = 0; i < keep; ++i) kept[i] = std::move(ring_[(next_ + ring_.size() - keep + i) % ring_.size()]);
+  ring_.swap(kept);
+  count_ = keep;
+  next_ = capacity == 0 ? 0 : keep % capacity;
+}
+
+microserver::SharedBytes Room::notice(std::string_view text) {
+  std::string line;
+  line.reserve(kTimestampLength + 4 + text.size());
+  appendTimestamp(line, std::chrono::system_clock::now());
+  line.append(" * ").append(text.data(), text.size()).push_back('\n');
+  return microserver::makeShared(std::move(line));
+}
+
+std::shared_ptr<const Room::Member> Room::join(const std::shared_ptr<Connection>& connection) {
+  auto member = std::make_shared<Member>();
+  member->connection = connection;
+  member->id = connection->id();
+  member->address = std::string(connection->remoteAddress());
+  member->transport = connection->transport();
+  member->joined = timestamp();
+  const std::string text = member->address + " joined";
+  microserver::SharedBytes line = notice(text);
+
+  std::shared_ptr<const MemberList> before;  // everyone else; released after the lock
+  std::size_t count = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    count = members_->size();
+    if (count < settings_.maxClients) {
+      // Its own "joined" is queued before it can be in any broadcast's snapshot, so it is
+      // the first line it gets: a client (the chat page) can learn its own address from it.
+      // One send() under the lock: it never blocks.
+      connection->send(line);
+      auto next = std::make_shared<MemberList>();
+      next->reserve(count + 1);
+      next->assign(members_->begin(), members_->end());
+      next->push_back(member);
+      before = std::exchange(members_, std::move(next));
+      ++count;
+    }
+  }
+  if (!before) {
+    connection->send(notice("the room is full (" + memberCount(count) + "); try again later"));
+    log_.info("room " + name_ + ": turned " + member->address + " away: the room is full (" + memberCount(count) +
+              "; max_clients raises the limit)");
+    return nullptr;
+  }
+
+  Entry entry{line, Kind::Join};
+  entry.fromPos = static_cast<std::uint32_t>(kTimestampLength + 3);
+  entry.fromLen = static_cast<std::uint32_t>(member->address.size());
+  entry.textPos = entry.fromPos + entry.fromLen + 1;
+  entry.textLen = static_cast<std::uint32_t>(text.size() - member->address.size() - 1);
+  remember(std::move(entry));
+  // The others: exactly the members before it (whoever joins after it hears nothing of it,
+  // as it joined first; /chat/members lists it).
+  for (const std::shared_ptr<const Member>& other : *before) other->connection->send(line);
+  log_.info("room " + name_ + ": " + member->address + " joined over " + transportName(member->transport) + " (" +
+            memberCount(count) + ")");
+  return member;
+}
+
+void Room::leave(const Member& member, Connection::CloseReason reason) {
+  std::shared_ptr<const MemberList> old;
+  std::size_t count = 0;
+  std::size_t queueLimit = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const MemberList& now = *members_;
+    auto it = std::find_if(now.begin(), now.end(), [&](const auto& m) { return m->id == member.id; });
+    if (it == now.end()) return;  // already gone (quit, then the close)
+    auto next = std::make_shared<MemberList>();
+    next->reserve(now.size() - 1);
+    next->insert(next->end(), now.begin(), it);
+    next->insert(next->end(), it + 1, now.end());
+    count = next->size();
+    queueLimit = settings_.maxQueueBytes;
+    old = std::exchange(members_, std::move(next));
+  }
+  const std::string what =
+      "room " + name_ + ": " + member.address + " (" + transportName(member.transport) + ") left: " + departure(reason);
+  if (reason == Connection::CloseReason::ServerStopping) {
+    log_.debug(what + " (" + memberCount(count) + " left)");
+    return;
+  }
+  const bool tooSlow = reason == Connection::CloseReason::TooSlow;
+  std::string text = member.address + (tooSlow ? " left (too slow)" : " left");
+  microserver::SharedBytes line = notice(text);
+  Entry entry{line, Kind::Leave};
+  entry.fromPos = static_cast<std::uint32_t>(kTimestampLength + 3);
+  entry.fromLen = static_cast<std::uint32_t>(member.address.size());
+  entry.textPos = entry.fromPos + entry.fromLen + 1;
+  entry.textLen = static_cast<std::uint32_t>(text.size() - member.address.size() - 1);
+  remember(std::move(entry));
+  broadcast(line);
+  if (tooSlow) {
+    slow_.fetch_add(1, std::memory_order_relaxed);
+    log_.info(what + ": it fell more than max_queue_bytes (" + std::to_string(queueLimit) +
+              " bytes) behind and was cut off; the others go on (" + memberCount(count) + ")");
+  } else {
+    log_.info(what + " (" + memberCount(count) + ")");
+  }
+}
+
+void Room::say(std::string_view from, std::string_view text) {
+  std::string line;
+  line.reserve(kTimestampLength + from.size() + text.size() + 3);
+  appendTimestamp(line, std::chrono::system_clock::now());
+  line.push_back(' ');
+  line.append(from.data(), from.size()).push_back(' ');
+  const std::size_t textPos = line.size();
+  microserver::appendValidUtf8(line, text);
+  const std::size_t textLen = line.size() - textPos;
+  line.push_back('\n');
+  Entry entry{microserver::makeShared(std::move(line)), Kind::Message};
+  entry.fromPos = static_cast<std::uint32_t>(kTimestampLength + 1);
+  entry.fromLen = static_cast<std::uint32_t>(from.size());
+  entry.textPos = static_cast<std::uint32_t>(textPos);
+  entry.textLen = static_cast<std::uint32_t>(textLen);
+  microserver::SharedBytes bytes = entry.line;
+  remember(std::move(entry));
+  broadcast(bytes);
+  messages_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Room::announceStopping() {
+  if (stopping_.exchange(true)) return;
+  broadcast(notice("the server is stopping"));
+}
+
+void Room::broadcast(const microserver::SharedBytes& line) const {
+  std::shared_ptr<const MemberList> snapshot = members();
+  // A false send() means that member is closed or too far behind: the server cuts it off
+  // and its session's onClose() removes it. Nothing to do here, nobody waits for it.
+  for (const std::shared_ptr<const Member>& member : *snapshot) member->connection->send(line);
+}
+
+void Room::remember(Entry entry) {
+  std::lock_guard<std::mutex> lock(historyMutex_);
+  if (ring_.empty()) return;  // history: 0
+  // The entry replaced here is freed under the lock, but that is at most a decrement:
+  // its bytes are usually still queued for some member.
+  ring_[next_] = std::move(entry);
+  next_ = (next_ + 1) % ring_.size();
+  count_ = std::min(count_ + 1, ring_.size());
+}
+
+std::shared_ptr<const Room::MemberList> Room::members() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return members_;
+}
+
+std::string Room::historyJson() const {
+  std::vector<Entry> entries;
+  {
+    std::lock_guard<std::mutex> lock(historyMutex_);
+    entries.reserve(count_);
+    for (std::size_t i = 0; i < count_; ++i)
+      entries.push_back(ring_[(next_ + ring_.size() - count_ + i) % ring_.size()]);
+  }
+  std::string out = R"({"room":)";
+  microserver::appendJsonString(out, name_);
+  out.append(R"(,"messages":[)");
+  bool first = true;
+  for (const Entry& e : entries) {
+    std::string_view line = *e.line;
+    out.append(first ? "{" : ",{");
+    first = false;
+    out.append(R"("time":)");
+    microserver::appendJsonString(out, line.substr(0, kTimestampLength));
+    out.append(R"(,"from":)");
+    microserver::appendJsonString(out, line.substr(e.fromPos, e.fromLen));
+    out.append(R"(,"text":)");
+    microserver::appendJsonString(out, line.substr(e.textPos, e.textLen));
+    out.append(R"(,"kind":")").append(kindName(e.kind)).append("\"}");
+  }
+  out.append("]}\n");
+  return out;
+}
+
+std::string Room::membersJson() const {
+  std::shared_ptr<const MemberList> snapshot = members();
+  std::string out = R"({"room":)";
+  microserver::appendJsonString(out, name_);
+  out.append(R"(,"count":)").append(std::to_string(snapshot->size())).append(R"(,"members":[)");
+  bool first = true;
+  for (const std::shared_ptr<const Member>& m : *snapshot) {
+    out.append(first ? "{" : ",{");
+    first = false;
+    out.append(R"("address":)");
+    microserver::appendJsonString(out, m->address);
+    out.append(R"(,"transport":")").append(transportName(m->transport)).append(R"(","joined":)");
+    microserver::appendJsonString(out, m->joined);
+    out.push_back('}');
+  }
+  out.append("]}\n");
+  return out;
+}
+
+Room::Summary Room::takeSummary() {
+  Summary summary;
+  std::shared_ptr<const MemberList> snapshot = members();
+  for (const std::shared_ptr<const Member>& m : *snapshot)
+    (m->transport == Connection::Transport::WebSocket ? summary.webSocket : summary.tcp)++;
+  summary.messages = messages_.exchange(0, std::memory_order_relaxed);
+  summary.slow = slow_.exchange(0, std::memory_order_relaxed);
+  return summary;
+}
+
+}  // namespace chat

@@ -1,0 +1,142 @@
+// Room: one chat room: who is in it, what was said lately, and the one way a line reaches
+// everyone. TCP members (the service's listener), WebSocket members (GET /chat/ws) and
+// HTTP posters (POST /chat/messages) all meet here, found by the room's name.
+//
+// Threads: every method may be called from any thread at once (members live on different
+// reactor threads). The member list is copy-on-write: join and leave build a new list and
+// swap it in under `mutex_`; a broadcast takes the current list under that lock (one
+// pointer copy) and sends outside it, so no lock is held while thousands of sends run, and
+// a member joining or leaving never waits for a broadcast. ServiceConnection::send() never
+// blocks: a member too far behind fails the send and the server cuts it off (TooSlow),
+// which comes back here as leave(). Each broadcast line is formatted once into one
+// SharedBytes that every member's queue (and the history) shares: no copy per member.
+//
+// Order: a member's lines are broadcast by its one reactor thread, in the order it sent
+// them, and each member's queue keeps the order of the send() calls, so everyone sees a
+// sender's lines in its order. Lines of different senders interleave as they come.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <microserver/Logger.h>
+#include <microserver/Service.h>
+
+#include "ChatConfig.h"
+
+namespace chat {
+
+// The loggers a room writes through. A room outlives any one handler (it is kept by the
+// library, see Room::named), and the SDK's loggers live only as long as the handler or
+// service they were given to: each attaches its logger while it lives, and the room uses
+// whichever is still there (they all write `plugin chat: ...`). A line is dropped only
+// when none is left (a WebSocket member outliving every handler and service).
+class RoomLog {
+ public:
+  void attach(const microserver::Logger* logger);
+  void detach(const microserver::Logger* logger);
+  void info(std::string_view message) const;
+  void debug(std::string_view message) const;
+
+ private:
+  mutable std::mutex mutex_;  // held while a line is written: the logger must not go meanwhile
+  std::vector<const microserver::Logger*> loggers_;
+};
+
+class Room {
+ public:
+  using Connection = microserver::ServiceConnection;
+
+  enum class Kind { Message, Join, Leave };
+
+  struct Member {
+    std::shared_ptr<Connection> connection;
+    std::uint64_t id = 0;
+    std::string address;  // "ip:port"
+    Connection::Transport transport = Connection::Transport::Tcp;
+    std::string joined;  // timestamp
+  };
+  using MemberList = std::vector<std::shared_ptr<const Member>>;
+
+  // Counts for the periodic summary; messages and slow are since the last call.
+  struct Summary {
+    std::size_t tcp = 0, webSocket = 0, messages = 0, slow = 0;
+  };
+
+  // The room called `name`, created with the default settings on first use.
+  //
+  // Why a registry (as kv's stores): the service (created once at start-up) and the HTTP
+  // routes (a new handler per route at every reload of routes.yaml) are created apart, by
+  // the server, and must share one room. The registry belongs to the library, so the room,
+  // its members and its history survive reloads while libchat.so is unchanged.
+  static std::shared_ptr<Room> named(const std::string& name);
+
+  explicit Room(std::string name, RoomSettings settings = {});
+
+  const std::string& name() const { return name_; }
+  // A service's settings; the history keeps its newest lines when its bound shrinks.
+  // Members keep the line and queue limits they joined with.
+  void configure(const RoomSettings& settings);
+  RoomSettings settings() const;
+  RoomLog& log() { return log_; }
+
+  // Adds the connection's member and announces it to everyone, itself included (its own
+  // "joined" is the first line it gets). When the room already holds max_clients members,
+  // tells the client so and returns nullptr.
+  std::shared_ptr<const Member> join(const std::shared_ptr<Connection>& connection);
+  // Removes the member and announces it ("left", or "left (too slow)" for TooSlow; nothing
+  // when the server is stopping: everyone is leaving). Only the first call for a member
+  // does anything, so a quit followed by the close is one departure.
+  void leave(const Member& member, Connection::CloseReason reason);
+  // Broadcasts one line of text from `from` ("ip:port"): `<timestamp> <from> <text>\n`,
+  // with ill-formed UTF-8 replaced by U+FFFD. The caller has framed and limited it.
+  void say(std::string_view from, std::string_view text);
+  // Tells every member the server is stopping (once).
+  void announceStopping();
+
+  // `<timestamp> * <text>\n`: the room's own lines.
+  static microserver::SharedBytes notice(std::string_view text);
+
+  std::shared_ptr<const MemberList> members() const;
+  // {"room":"lobby","messages":[{"time","from","text","kind"}...]}, oldest first.
+  std::string historyJson() const;
+  // {"room":"lobby","count":N,"members":[{"address","transport","joined"}...]}.
+  std::string membersJson() const;
+  Summary takeSummary();
+
+ private:
+  // One remembered line: the broadcast bytes themselves, and where its parts are in them.
+  struct Entry {
+    microserver::SharedBytes line;
+    Kind kind = Kind::Message;
+    std::uint32_t fromPos = 0, fromLen = 0, textPos = 0, textLen = 0;
+  };
+
+  void broadcast(const microserver::SharedBytes& line) const;
+  void remember(Entry entry);
+  void rebound(std::size_t capacity);  // historyMutex_ held
+
+  const std::string name_;
+  RoomLog log_;
+
+  mutable std::mutex mutex_;  // members_ and settings_
+  std::shared_ptr<const MemberList> members_;
+  RoomSettings settings_;
+
+  mutable std::mutex historyMutex_;  // the ring below
+  std::vector<Entry> ring_;          // capacity = settings' history
+  std::size_t next_ = 0;             // where the next entry goes
+  std::size_t count_ = 0;            // entries held, <= ring_.size()
+
+  std::atomic<std::size_t> messages_{0};  // since the last summary
+  std::atomic<std::size_t> slow_{0};
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace chat
