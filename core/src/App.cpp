@@ -19,6 +19,7 @@
 #include "ChangeWatcher.h"
 #include "Config.h"
 #include "Log.h"
+#include "Metrics.h"
 #include "Server.h"
 #include "Site.h"
 
@@ -250,11 +251,13 @@ int App::main(const std::vector<std::string>&) {
         for (const std::string& w : next->warnings()) log::warning(w);
         warnAboutRestartOnlySettings(server->context().site()->config(), next->config());
         server->reload(next);
+        Metrics::instance().countReload(true);
         log::info("reloaded " + configFile_ + " (" + std::to_string(next->config().routes.size()) + " routes, " +
                   std::to_string(next->plugins().size()) + " plugins)");
       } catch (const ConfigLoadError& e) {
         for (const std::string& line : e.errors()) log::error(line);
         log::error("reload failed: still serving the previous configuration");
+        Metrics::instance().countReload(false);
       }
       continue;
     }

@@ -4,7 +4,7 @@
 namespace microserver::core {
 
 BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested, std::shared_ptr<const Site> snapshot,
-                           const BoundHandler* boundHandler)
+                           const BoundHandler* boundHandler, std::uint32_t route, std::uint64_t start)
     : method(parts.method),
       target(parts.target),
       path(parts.path),
@@ -13,6 +13,8 @@ BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested,
       remoteAddress(parts.remoteAddress),
       versionMinor(parts.versionMinor),
       keepAlive(keepAliveRequested),
+      routeId(route),
+      startNs(start),
       site(std::move(snapshot)),
       handler(boundHandler) {
   Request original(parts);
@@ -40,7 +42,7 @@ Request BlockingCall::request() const {
 }
 
 ResponseContext BlockingCall::responseContext() const {
-  return {method, target, referer, userAgent, versionMinor, keepAlive};
+  return {method, target, referer, userAgent, versionMinor, keepAlive, routeId, startNs};
 }
 
 }  // namespace microserver::core

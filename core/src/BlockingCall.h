@@ -29,11 +29,13 @@ struct ResponseContext {
   std::string_view method, target, referer, userAgent;
   int versionMinor = 1;
   bool keepAlive = true;
+  std::uint32_t routeId = 0;    // for GET /metrics
+  std::uint64_t startNs = 0;    // when the request was complete, for its duration
 };
 
 struct BlockingCall {
   BlockingCall(const Request::Parts& parts, bool keepAlive, std::shared_ptr<const Site> site,
-               const BoundHandler* handler);
+               const BoundHandler* handler, std::uint32_t routeId, std::uint64_t startNs);
 
   Request request() const;
   ResponseContext responseContext() const;
@@ -45,6 +47,8 @@ struct BlockingCall {
   std::vector<Capture> captures;
   int versionMinor = 1;
   bool keepAlive = true;
+  std::uint32_t routeId = 0;
+  std::uint64_t startNs = 0;
 
   std::shared_ptr<const Site> site;  // keeps the handler's plugin loaded
   const BoundHandler* handler;

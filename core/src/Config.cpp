@@ -166,8 +166,9 @@ std::string duplicateGroupName(const RE2& re) {
 }
 
 const std::initializer_list<std::string_view> kTopKeys = {"server", "routes", "services"};
-const std::initializer_list<std::string_view> kServerKeys = {"listen",     "reactors",  "workers", "www",   "plugins",
-                                                             "access_log", "log_level", "limits"};
+const std::initializer_list<std::string_view> kServerKeys = {
+    "listen",    "reactors",    "workers",    "www",          "plugins", "access_log",
+    "log_level", "health_path", "ready_path", "metrics_path", "limits"};
 const std::initializer_list<std::string_view> kLimitKeys = {
     "header_bytes",  "uri_bytes",      "header_count",    "body_bytes",      "header_timeout", "body_timeout",
     "idle_timeout",  "send_timeout",   "shutdown_grace",  "max_connections", "handler_timeout", "worker_queue"};
@@ -348,6 +349,9 @@ class Reader {
       else if (f.key == "plugins") readFolder(f, server.plugins);
       else if (f.key == "access_log") readAccessLog(f, server.accessLog);
       else if (f.key == "log_level") readLogLevel(f, server.logLevel);
+      else if (f.key == "health_path") readEndpoint(f, server.healthPath);
+      else if (f.key == "ready_path") readEndpoint(f, server.readyPath);
+      else if (f.key == "metrics_path") readEndpoint(f, server.metricsPath);
       else readLimits(f, server.limits);
     }
   }
@@ -369,6 +373,13 @@ class Reader {
     std::uint64_t n = 0;
     if (parseDigits(text, kMaxWorkers, n) && n > 0) workers = static_cast<unsigned>(n);
     else error(f.mark(), f.path, "expected " + expected + ", got '" + text + "'");
+  }
+
+  void readEndpoint(const Field& f, std::string& path) {
+    std::string text;
+    if (!nonEmptyScalar(f, "a path such as /metrics, or off", text)) return;
+    if (text == "off" || (text[0] == '/' && text.find_first_of(" ?#") == std::string::npos)) path = text;
+    else error(f.mark(), f.path, "expected a path starting with '/' (no spaces, '?' or '#'), or off; got '" + text + "'");
   }
 
   void readAccessLog(const Field& f, std::string& accessLog) {

@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstring>
 
+#include "Builtins.h"
 #include "HttpStatus.h"
 #include "Log.h"
 #include "ResponseWriter.h"
@@ -37,6 +38,12 @@ constexpr std::int64_t kNoDeadline = INT64_MAX;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 std::int64_t ms(Duration d) { return static_cast<std::int64_t>(d.count()); }
+
+std::uint64_t monotonicNs() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
 
 void shrink(std::string& buffer, std::size_t keep) {
   if (buffer.capacity() > keep) std::string().swap(buffer);
@@ -116,6 +123,7 @@ void HttpConnection::handleReadable() {
   }
 
   std::size_t length = static_cast<std::size_t>(n);
+  reactor_.metrics().bytesIn.add(length);
   if (blocking_) {
     // Pipelined requests behind a blocking one wait in our buffer, up to one request's
     // worth; beyond that the client waits too (we stop reading until the answer is out).
@@ -250,6 +258,8 @@ bool HttpConnection::admitBody(const RequestHead& head) {
 void HttpConnection::respond(const RequestHead& head, std::string_view body) {
   ReactorScratch& scratch = reactor_.scratch();
   const Site& site = reactor_.site();
+  requestStartNs_ = monotonicNs();
+  scratch.route.routeId = Metrics::kNoRoute;
   // The next request starts clean whatever happens below.
   phase_ = Phase::Idle;
   scan_.reset();
@@ -272,6 +282,12 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body) {
 
   Response& response = scratch.response;
   response.reset();
+  if (answerBuiltin(parts, site.config().server, reactor_.context(), response)) {
+    Request request(parts);
+    return sendResponse({head.method, head.target, request.header("Referer"), request.header("User-Agent"),
+                         head.versionMinor, head.keepAlive, Metrics::kBuiltin, requestStartNs_},
+                        response);
+  }
   const BoundHandler* handler = nullptr;
   try {
     handler = site.route(parts, response, scratch.route);
@@ -289,7 +305,7 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body) {
   Request request(parts);
   if (handler && response.webSocketService()) return acceptWebSocket(request, head, *handler, response);
   sendResponse({head.method, head.target, request.header("Referer"), request.header("User-Agent"), head.versionMinor,
-                head.keepAlive},
+                head.keepAlive, scratch.route.routeId, requestStartNs_},
                response);
 }
 
@@ -305,9 +321,13 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   ConnectionHeader connection = !keepAlive                    ? ConnectionHeader::Close
                                 : request.versionMinor == 0 ? ConnectionHeader::KeepAlive
                                                             : ConnectionHeader::None;
+  std::size_t headStart = scratch.output.size();
   writeResponse(response, connection, scratch.output);
 
   bool sendsBody = !response.omitBody() && !statusHasNoBody(response.status());
+  ReactorMetrics& metrics = reactor_.metrics();
+  metrics.countRequest(request.routeId, response.status(), monotonicNs() - request.startNs);
+  metrics.bytesOut.add(scratch.output.size() - headStart + (sendsBody && (response.hasFile()) ? response.contentLength() : 0));
   if (AccessLog* log = context.accessLog()) {
     log->record({std::string_view(remote_).substr(0, remoteIpLength_), request.method, request.target,
                  request.versionMinor, response.status(), sendsBody ? response.contentLength() : 0, request.referer,
@@ -367,8 +387,9 @@ void HttpConnection::acceptWebSocket(const Request& request, const RequestHead& 
   bool valid = checkWebSocketHandshake(
       head.method, head.versionMinor, [&](std::string_view name) { return request.header(name); }, acceptKey, status,
       reason);
-  ResponseContext context{head.method, head.target, request.header("Referer"), request.header("User-Agent"),
-                          head.versionMinor, head.keepAlive};
+  ResponseContext context{head.method,         head.target,     request.header("Referer"),
+                          request.header("User-Agent"), head.versionMinor, head.keepAlive,
+                          reactor_.scratch().route.routeId, requestStartNs_};
   std::shared_ptr<Service> service = response.webSocketService();
   if (!valid) {
     response.reset();
@@ -415,7 +436,8 @@ void HttpConnection::completeUpgrade(std::string_view input) {
 }
 
 void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler) {
-  auto call = std::make_shared<BlockingCall>(parts, keepAlive, reactor_.siteShared(), &handler);
+  auto call = std::make_shared<BlockingCall>(parts, keepAlive, reactor_.siteShared(), &handler,
+                                             reactor_.scratch().route.routeId, requestStartNs_);
   call->connection = this;
   call->mailbox = reactor_.mailbox();
   bool queued = reactor_.context().workers().submit([call] {
@@ -485,7 +507,10 @@ void HttpConnection::answerTimedOutHandler() {
 
 void HttpConnection::refuse(int status, const char* reason) {
   ReactorScratch& scratch = reactor_.scratch();
+  std::size_t headStart = scratch.output.size();
   writeErrorResponse(status, reason, false, scratch.output);
+  reactor_.metrics().countRequest(Metrics::kNoRoute, status, 0);
+  reactor_.metrics().bytesOut.add(scratch.output.size() - headStart);
   if (AccessLog* log = reactor_.context().accessLog())
     log->record({std::string_view(remote_).substr(0, remoteIpLength_), {}, {}, 1, status, 0, {}, {}});
   log::debug("refused a request from " + remote_ + ": " + std::to_string(status) + " " + reason);

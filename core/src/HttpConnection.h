@@ -110,6 +110,7 @@ class HttpConnection : public ReactorClient {
   std::unique_ptr<Upgrade> upgrade_;        // set once a WebSocket handshake was accepted
   std::int64_t deadlineMs_ = 0;    // of the current phase (or of writing)
   std::int64_t handlerDeadlineMs_ = 0;  // of blocking_
+  std::uint64_t requestStartNs_ = 0;    // when the current request was complete
   Phase phase_ = Phase::Head;
   bool writing_ = false;           // the writable observer is registered instead of readable
   bool readingPaused_ = false;     // no observer for input (see pauseReading)

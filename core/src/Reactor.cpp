@@ -55,9 +55,11 @@ Reactor::Reactor() : Poco::Net::SocketReactor(kPollTimeout), mailbox_(std::make_
   nowMs_ = monotonicMs();
   nextSweepMs_ = nowMs_ + kSweepIntervalMs;
   addEventHandler(wakeSocket_, WakeObserver(*this, &Reactor::onWake));
+  Metrics::instance().attach(&metrics_);
 }
 
 Reactor::~Reactor() {
+  Metrics::instance().detach(&metrics_);
   mailbox_->close();
   removeEventHandler(wakeSocket_, WakeObserver(*this, &Reactor::onWake));
 }

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "HttpParser.h"
+#include "Metrics.h"
 #include "Router.h"
 #include "ServerContext.h"
 #include "microserver/Response.h"
@@ -123,6 +124,7 @@ class Reactor : public Poco::Net::SocketReactor {
   static std::int64_t monotonicMs();
 
   ReactorScratch& scratch() { return scratch_; }
+  ReactorMetrics& metrics() { return metrics_; }
 
   // The routing snapshot this thread serves from (see the header comment).
   const Site& site() {
@@ -163,6 +165,7 @@ class Reactor : public Poco::Net::SocketReactor {
   std::int64_t nowMs_ = 0;
   std::int64_t nextSweepMs_ = 0;
   ReactorScratch scratch_;
+  ReactorMetrics metrics_;
   std::shared_ptr<const Site> site_;
   std::uint64_t siteGeneration_ = 0;
   std::vector<std::pair<std::int64_t, std::function<void()>>> timers_;

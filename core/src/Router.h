@@ -10,6 +10,7 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@ struct RouteSpec {
 
 // Per-thread working memory for match(), so matching allocates nothing once warm.
 struct RouteScratch {
+  std::uint32_t routeId = 0;  // the matched route's metrics id (set by Site::route)
   std::vector<int> matches;
   std::vector<re2::StringPiece> groups;
   std::vector<Capture> captures;

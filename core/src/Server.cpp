@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "Log.h"
+#include "Metrics.h"
 #include "ResponseWriter.h"
 #include "ServicePeer.h"
 
@@ -97,7 +98,7 @@ std::shared_ptr<Service> createService(const Config& config, std::size_t index, 
     return nullptr;
   }
   try {
-    PluginContext context{sc.plugin, sc.config, plugin->logger()};
+    PluginContext context{sc.plugin, sc.config, plugin->logger(), Metrics::instance()};
     Service* raw = plugin->descriptor().createService(context);
     if (!raw) throw std::runtime_error("createService returned nothing");
     // The deleter keeps the library loaded until the service object is gone.

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "Log.h"
+#include "Metrics.h"
 
 namespace microserver::core {
 
@@ -21,7 +22,7 @@ std::string namesOf(const PluginSet& plugins) {
 
 BoundHandler::BoundHandler(std::shared_ptr<LoadedPlugin> plugin, const RouteConfig& route, std::string routeName)
     : plugin_(std::move(plugin)), blocking_(route.blocking), route_(std::move(routeName)) {
-  PluginContext context{route.handler, route.config, plugin_->logger()};
+  PluginContext context{route.handler, route.config, plugin_->logger(), Metrics::instance()};
   handler_ = plugin_->descriptor().createHandler(context);
   if (!handler_) throw std::runtime_error("createHandler returned nothing");
 }
@@ -34,6 +35,7 @@ void BoundHandler::run(const Request& request, Response& response) const {
   } catch (const std::exception& e) {
     log::error("plugin " + plugin_->name() + " failed on " + std::string(request.method()) + " " +
                std::string(request.target()) + " (" + route_ + "): " + e.what() + "; answered 500");
+    Metrics::instance().countPluginError(plugin_->name());
     response.reset();
     response.setStatus(500);
     response.setContentType("text/plain; charset=utf-8");
@@ -41,6 +43,7 @@ void BoundHandler::run(const Request& request, Response& response) const {
   } catch (...) {
     log::error("plugin " + plugin_->name() + " threw a non-standard exception on " + std::string(request.method()) +
                " " + std::string(request.target()) + " (" + route_ + "); answered 500");
+    Metrics::instance().countPluginError(plugin_->name());
     response.reset();
     response.setStatus(500);
     response.setContentType("text/plain; charset=utf-8");
@@ -65,6 +68,7 @@ std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& p
     bool staticAnyMethod = !route.staticDir.empty() && route.methods.empty();
     specs.push_back({route.path, staticAnyMethod ? std::vector<std::string>{"GET", "HEAD"} : route.methods});
     Target target;
+    target.metricsId = Metrics::instance().routeId(route.path);
     if (!route.staticDir.empty()) {
       try {
         target.files = std::make_unique<StaticFiles>(StaticFilesOptions{route.staticDir});
@@ -123,6 +127,7 @@ bool Site::accepts(std::string_view method, std::string_view path, RouteScratch&
 
 const BoundHandler* Site::route(Request::Parts& parts, Response& response, RouteScratch& scratch) const {
   std::size_t index = 0, matchEnd = 0;
+  scratch.routeId = Metrics::kNoRoute;
   switch (router_->match(parts.method, parts.path, scratch, index, matchEnd)) {
     case Router::Outcome::NotFound:
       notFound_->notFound(response);
@@ -138,6 +143,7 @@ const BoundHandler* Site::route(Request::Parts& parts, Response& response, Route
   }
   parts.captures = Span<Capture>(scratch.captures.data(), scratch.captures.size());
   const Target& target = targets_[index];
+  scratch.routeId = target.metricsId;
   if (target.handler) return target.handler.get();
   target.files->serve(Request(parts), parts.path.substr(matchEnd), response);
   return nullptr;

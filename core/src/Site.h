@@ -76,6 +76,7 @@ class Site {
   struct Target {
     std::unique_ptr<StaticFiles> files;     // for `static:` routes
     std::unique_ptr<BoundHandler> handler;  // for `handler:` routes
+    std::uint32_t metricsId = 0;            // the route's label in GET /metrics
   };
   explicit Site(const Config& config, const PluginSet& plugins);
 

@@ -416,7 +416,7 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:2:1: routez: unknown key 'routez' (expected one of: server, routes, services)"},
     {"UnknownServerKey", "server:\n  listn: 127.0.0.1:80\n",
      "routes.yaml:2:3: server.listn: unknown key 'listn' (expected one of: listen, reactors, workers, www, "
-     "plugins, access_log, log_level, limits)"},
+     "plugins, access_log, log_level, health_path, ready_path, metrics_path, limits)"},
     {"UnknownLimitKey", "server:\n  limits: { body_size: 1 }\n",
      "routes.yaml:2:13: server.limits.body_size: unknown key 'body_size' (expected one of: header_bytes, uri_bytes, "
      "header_count, body_bytes, header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, "
@@ -439,7 +439,7 @@ const ErrorCase kErrorCases[] = {
     // Types
     {"ServerIsAList", "server: [1]\n",
      "routes.yaml:1:9: server: expected a map with keys listen, reactors, workers, www, plugins, access_log, "
-     "log_level, limits, got a list"},
+     "log_level, health_path, ready_path, metrics_path, limits, got a list"},
     {"LimitsIsAScalar", "server:\n  limits: 16k\n",
      "routes.yaml:2:11: server.limits: expected a map with keys header_bytes, uri_bytes, header_count, body_bytes, "
      "header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, max_connections, handler_timeout, "

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "Metrics.h"
 #include "PluginLogger.h"
 
 namespace microserver::core {
@@ -160,7 +161,7 @@ TEST(PluginLoaderTest, CreatedHandlersRunAndThrowAcrossTheBoundary) {
   ASSERT_TRUE(plugin) << error;
   ConfigNode config;
   PluginLogger logger("thrower");
-  Handler* handler = plugin->descriptor().createHandler({"thrower", config, logger});
+  Handler* handler = plugin->descriptor().createHandler({"thrower", config, logger, Metrics::instance()});
   Request::Parts parts;
   parts.path = "/throw";
   Response response;

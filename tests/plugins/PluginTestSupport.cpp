@@ -1,6 +1,8 @@
 // PluginTestSupport: see PluginTestSupport.h.
 #include "PluginTestSupport.h"
 
+#include "Metrics.h"
+
 #include <stdexcept>
 
 namespace plugintest {
@@ -32,7 +34,7 @@ LoadedHandler::LoadedHandler(const LoadedHandler& sameLibrary, const std::string
 void LoadedHandler::createHandler(const std::string& configYaml) {
   config_ = microserver::core::loadConfigText(routesYaml(configYaml), "routes.yaml", "/");
   logger_ = std::make_unique<microserver::core::PluginLogger>(plugin_->name());
-  microserver::PluginContext context{plugin_->name(), config_.routes.at(0).config, *logger_};
+  microserver::PluginContext context{plugin_->name(), config_.routes.at(0).config, *logger_, microserver::core::Metrics::instance()};
   try {
     handler_ = plugin_->descriptor().createHandler(context);
   } catch (const microserver::ConfigError& e) {

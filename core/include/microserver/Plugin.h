@@ -28,6 +28,7 @@
 #include "microserver/Logger.h"
 #include "microserver/Request.h"
 #include "microserver/Response.h"
+#include "microserver/Status.h"
 
 // Bumped whenever a change to the SDK breaks plugins built against the previous one.
 #define MICROSERVER_ABI_VERSION 1
@@ -43,6 +44,7 @@ struct PluginContext {
   std::string_view pluginName;  // as in routes.yaml
   const ConfigNode& config;     // the route's or service's `config:` node (Null when absent)
   const Logger& logger;         // lines are prefixed with the plugin's name
+  StatusRegistry& status;       // metrics, readiness and console lines (see Status.h)
 };
 
 // The sizes of the SDK's types as the plugin saw them: if any differs from the server's,

@@ -1,0 +1,72 @@
+# Runs one fuzzer for ctest (see CMakeLists.txt in this folder). Invoked as
+#   cmake -DFUZZER=<binary> -DSEEDS=<dir> -DREGRESSIONS=<dir> -DWORK=<dir> [-DDICT=<file>]
+#         -DMODE=replay|fuzz [-DSECONDS=30] -P RunFuzzer.cmake
+#
+# replay: runs every seed and every committed regression input once (a quick unit test:
+#         any crash input ever found fails it again if the bug comes back).
+# fuzz:   fuzzes for SECONDS on a working corpus in WORK: a copy of the seeds, kept between
+#         runs so a local build keeps what it learned, never written into the source tree.
+#         The regressions are read too (as a second, read-only corpus). Crash, leak and
+#         timeout inputs go to WORK/artifacts/.
+# libFuzzer exits non-zero on a crash, a sanitizer report, a leak, a timeout (-timeout) or
+# too much memory (-rss_limit_mb); that fails the test.
+cmake_minimum_required(VERSION 3.25)
+
+foreach(var FUZZER SEEDS WORK MODE)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "RunFuzzer.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+
+set(artifacts "${WORK}/artifacts")
+file(MAKE_DIRECTORY "${artifacts}")
+# -malloc_limit_mb below the RSS limit: a runaway allocation is then reported at once with its
+# stack, instead of through the RSS watchdog, whose heap profile can take minutes on a big heap.
+set(options -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 "-artifact_prefix=${artifacts}/")
+if(DICT AND EXISTS "${DICT}")
+  list(APPEND options -dict=${DICT})
+endif()
+
+if(MODE STREQUAL "replay")
+  file(GLOB_RECURSE inputs LIST_DIRECTORIES false "${SEEDS}/*")
+  if(REGRESSIONS AND IS_DIRECTORY "${REGRESSIONS}")
+    file(GLOB_RECURSE regression_inputs LIST_DIRECTORIES false "${REGRESSIONS}/*")
+    list(APPEND inputs ${regression_inputs})
+  endif()
+  list(FILTER inputs EXCLUDE REGEX "/README[^/]*$")
+  list(LENGTH inputs count)
+  if(count EQUAL 0)
+    message(FATAL_ERROR "no inputs in ${SEEDS}: a fuzzer needs a seed corpus")
+  endif()
+  message(STATUS "replaying ${count} inputs")
+  # Given files (not folders), libFuzzer runs each once and exits.
+  execute_process(COMMAND "${FUZZER}" ${options} ${inputs} WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE rc
+                  TIMEOUT 100)
+elseif(MODE STREQUAL "fuzz")
+  if(NOT DEFINED SECONDS)
+    set(SECONDS 30)
+  endif()
+  math(EXPR backstop "${SECONDS} + 90")
+  set(corpus "${WORK}/corpus")
+  file(MAKE_DIRECTORY "${corpus}")
+  file(GLOB seeds LIST_DIRECTORIES false "${SEEDS}/*")
+  list(FILTER seeds EXCLUDE REGEX "/README[^/]*$")
+  file(COPY ${seeds} DESTINATION "${corpus}")
+  set(dirs "${corpus}")
+  if(REGRESSIONS AND IS_DIRECTORY "${REGRESSIONS}")
+    list(APPEND dirs "${REGRESSIONS}")  # read only: libFuzzer writes new inputs to the first folder alone
+  endif()
+  execute_process(
+    COMMAND "${FUZZER}" ${options} -max_total_time=${SECONDS} -print_final_stats=1 ${dirs}
+    WORKING_DIRECTORY "${WORK}"
+    RESULT_VARIABLE rc
+    # The backstop for a fuzzer that hangs outside an input (libFuzzer's -timeout covers inputs).
+    TIMEOUT ${backstop})
+else()
+  message(FATAL_ERROR "RunFuzzer.cmake: MODE must be replay or fuzz, not '${MODE}'")
+endif()
+
+if(NOT rc EQUAL 0)  # a number, or a message such as "Process terminated due to timeout"
+  message(FATAL_ERROR "${FUZZER} failed (exit ${rc}); the input that failed is named above"
+                      " (artifacts in ${WORK}/artifacts/). Reproduce with: ${FUZZER} <input>")
+endif()
