@@ -17,6 +17,7 @@
 
 #include "AccessLog.h"
 #include "ChangeWatcher.h"
+#include "Console.h"
 #include "Config.h"
 #include "Log.h"
 #include "Metrics.h"
@@ -118,6 +119,26 @@ Config App::loadConfig() {
   if (plugins_) config.server.plugins = absolute(*plugins_);
   if (config.server.plugins.empty()) config.server.plugins = binaryFolder() + "plugins";
   return config;
+}
+
+std::string App::statusText() const {
+  std::string out;
+  auto site = server_->context().site();
+  const Config& config = site->config();
+  out += "listening   " + server_->url() + "\n";
+  for (const std::string& service : server_->serviceDescriptions()) out += "service     " + service + "\n";
+  out += "reactors    " + std::to_string(server_->reactorCount()) + ", workers " +
+         std::to_string(config.server.workers) + "\n";
+  out += "connections " + std::to_string(server_->context().openConnections.load()) + " open\n";
+  out += "config      " + config.file + ": " + std::to_string(config.routes.size()) + " routes\n";
+  for (const RouteConfig& route : config.routes)
+    out += "  " + route.path + " -> " + (route.handler.empty() ? "static " + route.staticDir : route.handler) +
+           (route.blocking ? " (blocking)" : "") + "\n";
+  out += "plugins     " + std::to_string(site->plugins().size()) + " in " + config.server.plugins + "\n";
+  for (const auto& [name, plugin] : site->plugins())
+    out += "  " + name + " " + plugin->descriptor().version + " (" + plugin->file() + ")\n";
+  for (const std::string& line : Metrics::instance().statusLines()) out += line + "\n";
+  return out;
 }
 
 std::shared_ptr<const Site> App::loadSite(const Site* previous) {
@@ -239,6 +260,7 @@ int App::main(const std::vector<std::string>&) {
   }
   Server* server = server_.get();
   for (const std::string& service : server->serviceDescriptions()) std::cout << "service " << service << std::endl;
+  auto console = std::make_unique<Console>([this] { return statusText(); });
   std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
             << (server->reactorCount() == 1 ? " reactor)" : " reactors)") << std::endl;
 
@@ -265,6 +287,7 @@ int App::main(const std::vector<std::string>&) {
               ": stopping (in-flight requests may finish)");
     break;
   }
+  console.reset();  // before the server it reports on goes
   server->stop(server->context().site()->config().server.limits.shutdownGrace);
   server_.reset();
   log::info("stopped");

@@ -40,6 +40,8 @@ class App : public Poco::Util::ServerApplication {
   // ConfigLoadError with every problem found.
   std::shared_ptr<const Site> loadSite(const Site* previous);
   Config loadConfig();
+  // The console's `status`.
+  std::string statusText() const;
 
   std::unique_ptr<PluginLoader> loader_;
   std::unique_ptr<Server> server_;

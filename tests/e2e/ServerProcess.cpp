@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <termios.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -197,11 +198,23 @@ void ServerProcess::launch(const ServerOptions& opts) {
   // fork() happens on the reader thread, which lives exactly as long as the child is
   // ours: PR_SET_PDEATHSIG fires when the forking *thread* exits, so forking here, on the
   // test's thread, would kill the server if a test started it from a short-lived thread.
+  int terminalSlave = -1;
+  if (opts.terminalStdin) {
+    terminal_ = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (terminal_ < 0 || grantpt(terminal_) != 0 || unlockpt(terminal_) != 0) throwErrno("posix_openpt");
+    terminalSlave = open(ptsname(terminal_), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (terminalSlave < 0) throwErrno("open pty");
+    // Raw-ish: no echo, so what we type does not come back as output to read past.
+    struct termios mode {};
+    tcgetattr(terminalSlave, &mode);
+    mode.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(terminalSlave, TCSANOW, &mode);
+  }
   auto spawned = std::make_shared<std::promise<void>>();
   std::future<void> done = spawned->get_future();
-  reader_ = std::thread([this, spawned, &argv, &envp, &opts] {
+  reader_ = std::thread([this, spawned, &argv, &envp, &opts, terminalSlave] {
     try {
-      spawn(argv.data(), envp.data(), opts.binary, opts.maxOpenFiles);
+      spawn(argv.data(), envp.data(), opts.binary, opts.maxOpenFiles, terminalSlave);
     } catch (...) {
       spawned->set_exception(std::current_exception());
       return;
@@ -213,7 +226,8 @@ void ServerProcess::launch(const ServerOptions& opts) {
 }
 
 // Runs on the reader thread: starts the child and waits until it has exec'd.
-void ServerProcess::spawn(char* const* argv, char* const* envp, const std::string& binary, int maxOpenFiles) {
+void ServerProcess::spawn(char* const* argv, char* const* envp, const std::string& binary, int maxOpenFiles,
+                          int stdinFd) {
   // All of ours are close-on-exec, so no other child started meanwhile inherits them.
   int outPipe[2], errPipe[2], execPipe[2];
   if (pipe2(outPipe, O_CLOEXEC) != 0) throwErrno("pipe2");
@@ -239,7 +253,8 @@ void ServerProcess::spawn(char* const* argv, char* const* envp, const std::strin
     // If the test binary dies (crash, ctest timeout), take the server with it.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);  // the parent died before prctl
-    if (devNull >= 0) moveFd(devNull, 0);
+    if (stdinFd >= 0) moveFd(stdinFd, 0);
+    else if (devNull >= 0) moveFd(devNull, 0);
     moveFd(outPipe[1], 1);
     moveFd(errPipe[1], 2);
     closeOtherFds(execPipe[1], maxFd);
@@ -269,6 +284,7 @@ void ServerProcess::spawn(char* const* argv, char* const* envp, const std::strin
   close(errPipe[1]);
   close(execPipe[1]);
   if (devNull >= 0) close(devNull);
+  if (stdinFd >= 0) close(stdinFd);
   if (pid < 0) {
     close(execPipe[0]);
     errno = forkErrno;
@@ -488,7 +504,7 @@ ServerProcess::~ServerProcess() {
       break;
     }
   }
-  for (int* fd : {&outFd_, &errFd_, &pidFd_})
+  for (int* fd : {&outFd_, &errFd_, &pidFd_, &terminal_})
     if (*fd >= 0) {
       close(*fd);
       *fd = -1;
@@ -562,6 +578,17 @@ std::optional<std::string> ServerProcess::waitForLine(std::string_view substring
   std::string needle(substring);
   return waitForLine([&needle](const std::string& line) { return line.find(needle) != std::string::npos; },
                      timeout, from);
+}
+
+void ServerProcess::typeOnTerminal(const std::string& text) {
+  if (terminal_ < 0) throw std::runtime_error("typeOnTerminal: start the server with terminalStdin");
+  std::size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = write(terminal_, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throwErrno("write to the terminal");
+    off += static_cast<std::size_t>(n);
+  }
 }
 
 double ServerProcess::cpuTimeSeconds() const {

@@ -61,6 +61,7 @@ struct ServerOptions {
   std::chrono::milliseconds readyTimeout = 10s;  // until the ready line
   std::chrono::milliseconds stopTimeout = 10s;   // SIGTERM grace in stop() before SIGKILL
   int maxOpenFiles = 0;                          // > 0: the child's RLIMIT_NOFILE (soft and hard)
+  bool terminalStdin = false;                    // stdin is a pseudo-terminal (see typeOnTerminal)
 };
 
 // One line the child printed; `fromStderr` tells the two pipes apart.
@@ -120,11 +121,13 @@ class ServerProcess {
   // CPU time (user + system) the server has used so far, from /proc/<pid>/stat.
   // Throws if it has already been reaped.
   double cpuTimeSeconds() const;
+  // With terminalStdin: types `text` at the server's terminal.
+  void typeOnTerminal(const std::string& text);
 
  private:
   ServerProcess() = default;
   void launch(const ServerOptions& opts);
-  void spawn(char* const* argv, char* const* envp, const std::string& binary, int maxOpenFiles);
+  void spawn(char* const* argv, char* const* envp, const std::string& binary, int maxOpenFiles, int stdinFd);
   void readerLoop();
   void appendOutput(int stream, const char* data, std::size_t size);  // with mu_ held
   void flushPartial(int stream);                                       // with mu_ held
@@ -146,6 +149,7 @@ class ServerProcess {
   int outFd_ = -1;
   int errFd_ = -1;
   int pidFd_ = -1;  // -1 if the kernel has no pidfd_open: the reader then polls waitpid
+  int terminal_ = -1;  // the pseudo-terminal's master side, when terminalStdin
   std::thread reader_;
 
   mutable std::mutex mu_;
