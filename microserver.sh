@@ -2,8 +2,10 @@
 # microserver.sh: the quick start's two commands, and a few more for developers.
 #
 #   ./microserver.sh run [ARGS...]     install what is missing, build, run the server on routes.yaml
-#   ./microserver.sh test              install what is missing, build, run every test
-#   ./microserver.sh test asan|tsan    the same under AddressSanitizer+UBSan / ThreadSanitizer
+#   ./microserver.sh test              install what is missing, build, run every test, then the
+#                                      fuzzers for FUZZ_SECONDS (default 30) each
+#   ./microserver.sh test asan|tsan    the suite under AddressSanitizer+UBSan / ThreadSanitizer
+#   ./microserver.sh test fuzz         only the fuzzers
 #   ./microserver.sh build [PRESET]    just build (presets: default, release, dev, ci, asan, tsan)
 #
 # Installing uses apt-get (through sudo when not root) and is a no-op when every package
@@ -53,11 +55,19 @@ case "$cmd" in
     ;;
   test)
     variant=${1:-ci}
-    case "$variant" in ci|asan|tsan) ;; *) echo "usage: $0 test [asan|tsan]" >&2; exit 2 ;; esac
+    case "$variant" in ci|asan|tsan|fuzz) ;; *) echo "usage: $0 test [asan|tsan|fuzz]" >&2; exit 2 ;; esac
     install_packages scripts/packages-build.txt scripts/packages-test.txt
-    build "$variant"
-    log "testing ($variant)"
-    ctest --preset "$variant" -j "$(nproc)"
+    if [[ "$variant" != fuzz ]]; then
+      build "$variant"
+      log "testing ($variant)"
+      ctest --preset "$variant" -j "$(nproc)"
+    fi
+    if [[ "$variant" == ci || "$variant" == fuzz ]]; then
+      log "fuzzing (${FUZZ_SECONDS:-30} s per target)"
+      cmake --preset fuzz -DMICROSERVER_FUZZ_SECONDS="${FUZZ_SECONDS:-30}" >/dev/null
+      cmake --build --preset fuzz -j "$(nproc)"
+      ctest --preset fuzz
+    fi
     ;;
   build)
     install_packages scripts/packages-build.txt scripts/packages-test.txt

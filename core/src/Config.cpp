@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <re2/re2.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include <cstring>
 #include <filesystem>
 #include <initializer_list>
+#include <sstream>
 #include <limits>
 #include <string_view>
 #include <utility>
@@ -694,22 +696,62 @@ std::string tabHint(const std::string& text, const YAML::Mark& mark) {
   return indent.find('\t') == std::string_view::npos ? "" : " (this line is indented with a tab; YAML needs spaces)";
 }
 
+// Where each YAML document of a stream starts (its first token) and where its root node is;
+// the rest of the events are ignored.
+class DocumentMarks : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts, roots;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { root(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { root(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override { root(mark); }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    root(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    root(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void root(const YAML::Mark& mark) {
+    if (roots.size() < starts.size()) roots.push_back(mark);
+  }
+};
+
 // Parses the text; a YAML syntax error becomes the only error, since nothing after it can
 // be trusted.
+//
+// Not YAML::LoadAll: in yaml-cpp 0.7 it loops forever on some invalid input ("," alone),
+// appending an empty document per turn until memory runs out (jbeder/yaml-cpp#1040, fixed
+// upstream after 0.8 by PR #1319). Only two documents matter here (the second only to refuse
+// it), so the stream's first two document starts are found with a bounded walk, and the
+// first document is built by YAML::Load, which parses one document and stops.
 Config loadFromText(const std::string& text, const std::string& fileName, const std::string& folder) {
   Config config;
   config.file = fileName;
   config.folder = absoluteFolder(folder);
   Reader reader(fileName, config.folder);
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.empty() || documents[0].IsNull()) {
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    DocumentMarks marks;
+    for (int i = 0; i < 2 && parser.HandleNextDocument(marks); ++i) {
+    }
+    const YAML::Node first = YAML::Load(text);
+    if (marks.starts.size() > 1 && marks.starts[1].pos == marks.starts[0].pos) {
+      // The parser made no progress: a token no document can start with.
+      reader.error(marks.starts[0], "", "invalid YAML: unexpected '" + text.substr(marks.starts[0].pos, 1) + "'");
+    } else if (first.IsNull()) {
       reader.error(YAML::Mark(), "",
                    "the file is empty (expected a map with keys " + joinNames(kTopKeys, ", ") + " at the top level)");
-    } else if (documents.size() > 1) {
-      reader.error(documents[1].Mark(), "", "a second YAML document; the file must hold exactly one");
+    } else if (marks.starts.size() > 1) {
+      reader.error(marks.roots.size() > 1 ? marks.roots[1] : marks.starts[1], "",
+                   "a second YAML document; the file must hold exactly one");
     } else {
-      reader.readDocument(documents[0], config);
+      reader.readDocument(first, config);
     }
   } catch (const YAML::Exception& e) {
     reader.error(e.mark, "", "invalid YAML: " + e.msg + tabHint(text, e.mark));

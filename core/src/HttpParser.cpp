@@ -1,6 +1,7 @@
 // HttpParser: see HttpParser.h for the rules and why each was chosen.
 #include "HttpParser.h"
 
+#include <cstdint>
 #include <cstring>
 
 namespace microserver::core {
@@ -175,12 +176,45 @@ bool parseRequestLine(std::string_view line, const ParserLimits& limits, Request
   return splitAbsoluteForm(out.target, out, error);
 }
 
+// The first line has not ended yet: refuse as soon as the bytes so far can only be refused,
+// whatever follows. Each rule fires at a prefix length: a line starting with a space (no
+// method: 400) at its first byte; a method over 64 bytes (501) at its 65th byte; more bytes
+// after the method than a target within uriBytes and a version can take (414); a line longer
+// than the whole head may be (414) at byte headerBytes + 1. The verdict is the rule that fired
+// at the shortest prefix, so it is the same however the bytes were cut into reads, and
+// checkRequestLine() applies it to a complete line first. Only bytes not seen before are
+// searched.
+bool checkUnfinishedRequestLine(const char* data, std::size_t len, std::size_t start, const ParserLimits& limits,
+                                HeadScanState& state, ParseError& error) {
+  std::size_t methodEnd = state.methodEnd;  // 0: no space yet (a space at `start` is never stored)
+  if (methodEnd == 0) {
+    std::size_t from = state.scanned > start ? state.scanned : start;
+    const char* sp = static_cast<const char*>(std::memchr(data + from, ' ', len - from));
+    if (sp) methodEnd = static_cast<std::size_t>(sp - data);
+  }
+  std::size_t firedAt = SIZE_MAX;
+  auto rule = [&](std::size_t at, ParseError why) {
+    if (at <= len && at < firedAt) firedAt = at, error = why;
+  };
+  const bool methodEnded = methodEnd != 0 || (len > start && data[start] == ' ');
+  if (methodEnded && methodEnd == start) rule(start + 1, {400, "malformed request line"});
+  if (!methodEnded || methodEnd - start > kMaxMethodBytes) rule(start + kMaxMethodBytes + 1, {501, "method too long"});
+  if (methodEnded) rule(methodEnd + 1 + limits.uriBytes + kVersionSlack + 1, {414, "request-target too long"});
+  rule(limits.headerBytes + 1, {414, "request-target too long"});
+  if (firedAt != SIZE_MAX) return false;
+  state.methodEnd = methodEnd;
+  return true;
+}
+
 // Validates the first line as soon as it is complete, so garbage (a TLS handshake, a
 // binary protocol) is refused after one line rather than after 16 KiB of waiting.
 bool checkRequestLine(const char* data, std::size_t len, const ParserLimits& limits, ParseError& error) {
   std::size_t start = skipLeadingEmptyLines(data, len);
   const char* nl = static_cast<const char*>(std::memchr(data + start, '\n', len - start));
   if (!nl) return true;
+  // What the reads before the line end would have refused, this refuses alike.
+  HeadScanState fresh;
+  if (!checkUnfinishedRequestLine(data, static_cast<std::size_t>(nl - data), start, limits, fresh, error)) return false;
   std::string_view line;
   if (!lineWithoutEnding(data + start, nl, line)) {
     error = {400, "bare CR in request line"};
@@ -188,29 +222,6 @@ bool checkRequestLine(const char* data, std::size_t len, const ParserLimits& lim
   }
   RequestLine rl;
   return parseRequestLine(line, limits, rl, error);
-}
-
-// The first line has not ended yet: refuse as soon as its method or target is already
-// too long, without waiting for the rest. Only bytes not seen before are searched.
-bool checkUnfinishedRequestLine(const char* data, std::size_t len, std::size_t start, const ParserLimits& limits,
-                                HeadScanState& state, ParseError& error) {
-  if (state.methodEnd == 0) {
-    std::size_t from = state.scanned > start ? state.scanned : start;
-    const char* sp = static_cast<const char*>(std::memchr(data + from, ' ', len - from));
-    if (sp) state.methodEnd = static_cast<std::size_t>(sp - data);
-  }
-  if (state.methodEnd == 0) {
-    if (len - start > kMaxMethodBytes) {
-      error = {501, "method too long"};
-      return false;
-    }
-    return true;
-  }
-  if (len - state.methodEnd - 1 > limits.uriBytes + kVersionSlack) {
-    error = {414, "request-target too long"};
-    return false;
-  }
-  return true;
 }
 
 bool parseDigits(std::string_view text, std::uint64_t& value) {
@@ -426,10 +437,8 @@ HeadStatus findHeadEnd(const char* data, std::size_t len, const ParserLimits& li
   if (!state.requestLineChecked && !checkUnfinishedRequestLine(data, len, start, limits, state, error))
     return HeadStatus::Error;
   state.scanned = len;
-  if (len > limits.headerBytes) {
-    bool inRequestLine = std::memchr(data + start, '\n', len - start) == nullptr;
-    error = inRequestLine ? ParseError{414, "request-target too long"}
-                          : ParseError{431, "request header fields too large"};
+  if (len > limits.headerBytes) {  // in the headers: the request line was checked above
+    error = {431, "request header fields too large"};
     return HeadStatus::Error;
   }
   return HeadStatus::Incomplete;

@@ -33,8 +33,8 @@ namespace fuzz {
 
 }  // namespace fuzz
 
-#define FUZZ_CHECK(condition) \
-  do {                        \
+#define FUZZ_CHECK(condition)                                         \
+  do {                                                                \
     if (!(condition)) ::fuzz::failAt(__FILE__, __LINE__, #condition); \
   } while (0)
 #define FUZZ_FAIL(what) ::fuzz::failAt(__FILE__, __LINE__, what)

@@ -13,7 +13,10 @@
 //    path gets the static path "/");
 //  - what parsed agrees with itself: tokens are tokens, header values hold no CR/LF/NUL,
 //    Content-Length is within the limit, framing matches the headers;
-//  - pipelined parsing always advances, so it terminates.
+//  - pipelined parsing always advances, so it terminates;
+//  - the WebSocket opening-handshake check (WebSocketCodec.cpp) over every parsed head, as
+//    HttpConnection calls it: 101 with a 28-byte Sec-WebSocket-Accept, or 400/426 with a reason;
+//  - percent-decoding the path (as the connection does before routing) never reads past it.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -25,6 +28,7 @@
 #include "ChunkedDecoder.h"
 #include "FuzzInput.h"
 #include "HttpParser.h"
+#include "WebSocketCodec.h"
 
 using namespace microserver::core;
 
@@ -33,20 +37,42 @@ namespace {
 ParserLimits limitsFor(unsigned flavour) {
   ParserLimits l;  // flavour 0..7: the defaults (16 KiB head, 8 KiB URI, 100 headers, 1 MiB body)
   switch (flavour) {
-    case 8: case 9: case 10: l = {512, 128, 8, 64}; break;
-    case 11: case 12: l = {64, 32, 3, 0}; break;
-    case 13: l = {4096, 4096, 1000, std::numeric_limits<std::uint64_t>::max()}; break;
-    case 14: l = {24, 8, 1, 1}; break;
-    case 15: l = {1024, 16, 2, 10}; break;
-    default: break;
+    case 8:
+    case 9:
+    case 10:
+      l = {512, 128, 8, 64};
+      break;
+    case 11:
+    case 12:
+      l = {64, 32, 3, 0};
+      break;
+    case 13:
+      l = {4096, 4096, 1000, std::numeric_limits<std::uint64_t>::max()};
+      break;
+    case 14:
+      l = {24, 8, 1, 1};
+      break;
+    case 15:
+      l = {1024, 16, 2, 10};
+      break;
+    default:
+      break;
   }
   return l;
 }
 
 bool isErrorStatus(int status) {
   switch (status) {
-    case 400: case 413: case 414: case 417: case 431: case 501: case 505: return true;
-    default: return false;
+    case 400:
+    case 413:
+    case 414:
+    case 417:
+    case 431:
+    case 501:
+    case 505:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -74,9 +100,15 @@ void checkHead(const RequestHead& h, const char* buf, std::size_t headBytes, con
   }
   FUZZ_CHECK(h.contentLength <= limits.bodyBytes);
   switch (h.framing) {
-    case BodyFraming::None: FUZZ_CHECK(h.contentLength == 0); break;
-    case BodyFraming::ContentLength: FUZZ_CHECK(h.contentLength > 0); break;
-    case BodyFraming::Chunked: FUZZ_CHECK(h.contentLength == 0 && h.versionMinor == 1); break;
+    case BodyFraming::None:
+      FUZZ_CHECK(h.contentLength == 0);
+      break;
+    case BodyFraming::ContentLength:
+      FUZZ_CHECK(h.contentLength > 0);
+      break;
+    case BodyFraming::Chunked:
+      FUZZ_CHECK(h.contentLength == 0 && h.versionMinor == 1);
+      break;
   }
   if (h.expectContinue) FUZZ_CHECK(h.versionMinor == 1);
 }
@@ -96,46 +128,38 @@ void checkSameHead(const RequestHead& a, const char* abuf, std::size_t alen, con
   same(a.query, b.query);
   same(a.authority, b.authority);
   FUZZ_CHECK(a.versionMinor == b.versionMinor && a.framing == b.framing && a.contentLength == b.contentLength &&
-        a.keepAlive == b.keepAlive && a.expectContinue == b.expectContinue && a.headBytes == b.headBytes &&
-        a.headers.size() == b.headers.size());
+             a.keepAlive == b.keepAlive && a.expectContinue == b.expectContinue && a.headBytes == b.headBytes &&
+             a.headers.size() == b.headers.size());
   for (std::size_t i = 0; i < a.headers.size(); ++i) {
     same(a.headers[i].name, b.headers[i].name);
     same(a.headers[i].value, b.headers[i].value);
   }
 }
 
-// Known divergences, reported to the lead (see README.md, "Findings"). While the request
-// line is unfinished, findHeadEnd() refuses early (checkUnfinishedRequestLine): a method over
-// 64 bytes with 501, a target over uriBytes with 414. That check depends on how the bytes
-// arrived: (a) a read that brings the space after a long method never checks the method's
-// length (Incomplete, where byte-by-byte reads get 501); (b) HeadScanState::methodEnd == 0
-// means "no space yet", so a line starting with a space is searched again from the start
-// in one read (501 "method too long" for an empty method) but from the last scanned byte
-// over several reads; (c) once the line has ended, parseRequestLine() calls a line without
-// a space, or with a long junk version, malformed (400 where the early check said 501/414).
-// Such differences are tolerated (never a Complete on one side) unless MICROSERVER_FUZZ_STRICT
-// is set in the environment: set it in the fuzz test once core is fixed.
-bool strictMode() {
-  static const bool strict = std::getenv("MICROSERVER_FUZZ_STRICT") != nullptr;
-  return strict;
-}
+// What HttpConnection does with a head before routing it.
+void checkDownstream(const RequestHead& h) {
+  std::string decoded;
+  if (microserver::percentDecode(h.path, decoded)) FUZZ_CHECK(decoded.size() <= h.path.size());
 
-// Did the request line end within buf? (Skips the leading empty lines the parser skips.)
-bool requestLineEnded(const char* buf, std::size_t len) {
-  std::size_t pos = 0;
-  for (int lines = 0; lines < 8; ++lines) {
-    if (pos < len && buf[pos] == '\n') pos += 1;
-    else if (pos + 1 < len && buf[pos] == '\r' && buf[pos + 1] == '\n') pos += 2;
-    else break;
+  auto header = [&](std::string_view name) -> std::string_view {  // as Request::header: the first
+    for (const microserver::Header& hd : h.headers)
+      if (microserver::equalsIgnoreCase(hd.name, name)) return hd.value;
+    return {};
+  };
+  std::string acceptKey, reason;
+  int status = 0;
+  if (checkWebSocketHandshake(h.method, h.versionMinor, header, acceptKey, status, reason)) {
+    FUZZ_CHECK(status == 101 && acceptKey.size() == 28 && acceptKey.back() == '=' && reason.empty());
+    FUZZ_CHECK(h.method == "GET" && h.versionMinor == 1);
+  } else {
+    FUZZ_CHECK((status == 400 || status == 426) && !reason.empty());
   }
-  return std::memchr(buf + pos, '\n', len - pos) != nullptr;
 }
 
 struct Outcome {
   HeadStatus status = HeadStatus::Incomplete;
   std::size_t headBytes = 0;
   int errorStatus = 0;
-  bool earlyLineError = false;  // refused by the unfinished-request-line check
 };
 
 }  // namespace
@@ -170,7 +194,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (inc.status == HeadStatus::Error) {
         FUZZ_CHECK(isErrorStatus(error.status) && error.reason && *error.reason);
         inc.errorStatus = error.status;
-        inc.earlyLineError = (error.status == 501 || error.status == 414) && !requestLineEnded(buf.data(), buf.size());
         break;
       }
       if (inc.status == HeadStatus::Complete) {
@@ -191,19 +214,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const fuzz::ExactCopy all(payload + pos, len - pos);
     ParseError oneShotError;
     const HeadStatus oneShot = parseRequest(all.data(), all.size(), limits, oneShotHead, oneShotError);
-    const bool same = oneShot == inc.status &&
-                      (oneShot != HeadStatus::Error || oneShotError.status == inc.errorStatus);
-    if (!same) {
-      const bool oneShotEarly = oneShot == HeadStatus::Error &&
-                                (oneShotError.status == 501 || oneShotError.status == 414) &&
-                                !requestLineEnded(all.data(), all.size());
-      FUZZ_CHECK(!strictMode() && (inc.earlyLineError || oneShotEarly));
-      FUZZ_CHECK(oneShot != HeadStatus::Complete && inc.status != HeadStatus::Complete);
-      break;
-    }
+    const bool same = oneShot == inc.status && (oneShot != HeadStatus::Error || oneShotError.status == inc.errorStatus);
+    // The same bytes get the same verdict however they were cut into reads.
+    FUZZ_CHECK(same);
     if (oneShot != HeadStatus::Complete) break;  // the connection waits for more, or answers and closes
     FUZZ_CHECK(oneShotHead.headBytes == inc.headBytes);
     checkHead(oneShotHead, all.data(), oneShotHead.headBytes, limits);
+    checkDownstream(oneShotHead);
     {
       // Compare with the head parsed incrementally: same fields at the same offsets.
       const fuzz::ExactCopy again(payload + pos, end - pos);

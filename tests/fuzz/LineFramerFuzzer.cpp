@@ -19,7 +19,6 @@
 #include "FuzzInput.h"
 #include "chat/LineFramer.h"
 
-
 namespace {
 
 std::size_t maxLineFor(unsigned flavour) {

@@ -40,11 +40,18 @@ bool validUtf8(const std::string& s) {
     unsigned c = p[i];
     std::size_t n;
     std::uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07;
-    else return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((c & 0xE0) == 0xC0)
+      n = 1, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+      n = 2, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+      n = 3, cp = c & 0x07;
+    else
+      return false;
     if (n >= s.size() - i) return false;  // cut short
     for (std::size_t k = 1; k <= n; ++k) {
       if ((p[i + k] & 0xC0) != 0x80) return false;
@@ -115,8 +122,10 @@ std::vector<Record> decode(const char* data, const std::vector<std::size_t>& cut
           const std::uint16_t code = decoder.closeCode();
           FUZZ_CHECK(validReceivedCloseCode(code));
           FUZZ_CHECK(decoder.payload().size() != 1);
-          if (code == 1005) FUZZ_CHECK(decoder.payload().empty() && decoder.closeReason().empty());
-          else FUZZ_CHECK(decoder.closeReason().size() + 2 == decoder.payload().size());
+          if (code == 1005)
+            FUZZ_CHECK(decoder.payload().empty() && decoder.closeReason().empty());
+          else
+            FUZZ_CHECK(decoder.closeReason().size() + 2 == decoder.payload().size());
           FUZZ_CHECK(validUtf8(std::string(decoder.closeReason())));
           events.push_back({e, decoder.payload(), code});
           closed = true;
