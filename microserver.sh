@@ -74,7 +74,7 @@ case "$cmd" in
     build "${1:-default}"
     ;;
   *)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     [[ "$cmd" == help || "$cmd" == -h || "$cmd" == --help ]] || exit 2
     ;;
 esac
