@@ -67,8 +67,8 @@ void raiseDescriptorLimit() {
 void warnIfDescriptorsAreShort(std::size_t maxConnections) {
   struct rlimit limit {};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
-  // Each connection may also hold a file open while sending it; keep room for the rest.
-  std::size_t needed = 2 * maxConnections + 64;
+  // One descriptor per connection, and room for the rest (files being sent, plugins).
+  std::size_t needed = maxConnections + 256;
   if (limit.rlim_cur < needed)
     log::warning("the open-file limit is " + std::to_string(limit.rlim_cur) + ", below the " +
                  std::to_string(needed) + " that server.limits.max_connections (" + std::to_string(maxConnections) +
