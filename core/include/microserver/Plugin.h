@@ -110,24 +110,31 @@ void destroyHandler(Handler* handler) {
 #define MICROSERVER_COMPILER "unknown compiler"
 #endif
 
+// The entry point and its descriptor; MICROSERVER_PLUGIN and MICROSERVER_PLUGIN_WITH_SERVICE
+// (Service.h) fill it in.
+#define MICROSERVER_PLUGIN_DESCRIPTOR(NAME, VERSION, DESCRIPTION, CREATE_HANDLER, DESTROY_HANDLER, CREATE_SERVICE, \
+                                      DESTROY_SERVICE)                                                          \
+  extern "C" __attribute__((visibility("default"))) const ::microserver::PluginDescriptor*                      \
+  MICROSERVER_PLUGIN_ENTRY_POINT() {                                                                            \
+    static const ::microserver::PluginDescriptor descriptor = {                                                 \
+        sizeof(::microserver::PluginDescriptor),                                                                \
+        MICROSERVER_ABI_VERSION,                                                                                \
+        MICROSERVER_BUILD_SIGNATURE,                                                                            \
+        MICROSERVER_SDK_LAYOUT,                                                                                 \
+        MICROSERVER_COMPILER,                                                                                   \
+        NAME,                                                                                                   \
+        VERSION,                                                                                                \
+        DESCRIPTION,                                                                                            \
+        CREATE_HANDLER,                                                                                         \
+        DESTROY_HANDLER,                                                                                        \
+        CREATE_SERVICE,                                                                                         \
+        DESTROY_SERVICE,                                                                                        \
+        {}};                                                                                                    \
+    return &descriptor;                                                                                         \
+  }
+
 // Declares the plugin: its name, version, a one-line description, and the Handler class
 // (constructed from a `const microserver::PluginContext&`) that answers its routes.
-#define MICROSERVER_PLUGIN(NAME, VERSION, DESCRIPTION, HANDLER_CLASS)                                   \
-  extern "C" __attribute__((visibility("default"))) const ::microserver::PluginDescriptor*              \
-  MICROSERVER_PLUGIN_ENTRY_POINT() {                                                                    \
-    static const ::microserver::PluginDescriptor descriptor = {                                         \
-        sizeof(::microserver::PluginDescriptor),                                                        \
-        MICROSERVER_ABI_VERSION,                                                                        \
-        MICROSERVER_BUILD_SIGNATURE,                                                                    \
-        MICROSERVER_SDK_LAYOUT,                                                                         \
-        MICROSERVER_COMPILER,                                                                           \
-        NAME,                                                                                           \
-        VERSION,                                                                                        \
-        DESCRIPTION,                                                                                    \
-        &::microserver::detail::createHandler<HANDLER_CLASS>,                                           \
-        &::microserver::detail::destroyHandler<HANDLER_CLASS>,                                          \
-        nullptr,                                                                                        \
-        nullptr,                                                                                        \
-        {}};                                                                                            \
-    return &descriptor;                                                                                 \
-  }
+#define MICROSERVER_PLUGIN(NAME, VERSION, DESCRIPTION, HANDLER_CLASS)                                         \
+  MICROSERVER_PLUGIN_DESCRIPTOR(NAME, VERSION, DESCRIPTION, &::microserver::detail::createHandler<HANDLER_CLASS>, \
+                                &::microserver::detail::destroyHandler<HANDLER_CLASS>, nullptr, nullptr)

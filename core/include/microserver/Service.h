@@ -85,22 +85,8 @@ void destroyService(Service* service) {
 
 // Declares a plugin with both an HTTP handler and a TCP service (each constructed from a
 // `const microserver::PluginContext&`). MICROSERVER_PLUGIN declares one with a handler only.
-#define MICROSERVER_PLUGIN_WITH_SERVICE(NAME, VERSION, DESCRIPTION, HANDLER_CLASS, SERVICE_CLASS)        \
-  extern "C" __attribute__((visibility("default"))) const ::microserver::PluginDescriptor*              \
-  MICROSERVER_PLUGIN_ENTRY_POINT() {                                                                    \
-    static const ::microserver::PluginDescriptor descriptor = {                                         \
-        sizeof(::microserver::PluginDescriptor),                                                        \
-        MICROSERVER_ABI_VERSION,                                                                        \
-        MICROSERVER_BUILD_SIGNATURE,                                                                    \
-        MICROSERVER_SDK_LAYOUT,                                                                         \
-        MICROSERVER_COMPILER,                                                                           \
-        NAME,                                                                                           \
-        VERSION,                                                                                        \
-        DESCRIPTION,                                                                                    \
-        &::microserver::detail::createHandler<HANDLER_CLASS>,                                           \
-        &::microserver::detail::destroyHandler<HANDLER_CLASS>,                                          \
-        &::microserver::detail::createService<SERVICE_CLASS>,                                           \
-        &::microserver::detail::destroyService<SERVICE_CLASS>,                                          \
-        {}};                                                                                            \
-    return &descriptor;                                                                                 \
-  }
+#define MICROSERVER_PLUGIN_WITH_SERVICE(NAME, VERSION, DESCRIPTION, HANDLER_CLASS, SERVICE_CLASS)                  \
+  MICROSERVER_PLUGIN_DESCRIPTOR(NAME, VERSION, DESCRIPTION, &::microserver::detail::createHandler<HANDLER_CLASS>, \
+                                &::microserver::detail::destroyHandler<HANDLER_CLASS>,                            \
+                                &::microserver::detail::createService<SERVICE_CLASS>,                             \
+                                &::microserver::detail::destroyService<SERVICE_CLASS>)
