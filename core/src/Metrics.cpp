@@ -65,8 +65,9 @@ std::vector<std::shared_ptr<const StatusProvider>> Metrics::providers() const {
   providers_.erase(std::remove_if(providers_.begin(), providers_.end(),
                                   [&](const std::weak_ptr<const StatusProvider>& weak) {
                                     auto p = weak.lock();
-                                    if (p) live.push_back(std::move(p));
-                                    return !p;
+                                    if (!p) return true;  // gone: forget it
+                                    live.push_back(std::move(p));
+                                    return false;
                                   }),
                    providers_.end());
   return live;

@@ -92,7 +92,7 @@ class ServicePeer : public ReactorClient {
  private:
   struct Outgoing {
     SharedBytes payload;
-    char header[10];          // a WebSocket frame header; empty on TCP
+    char header[10] = {};     // a WebSocket frame header; empty on TCP
     std::uint8_t headerLength = 0;
     bool counted = false;     // a send()ed message, counted against the send limit
     std::size_t offset = 0;   // bytes of header + payload already sent

@@ -103,8 +103,13 @@ void ChatHandler::post(const microserver::Request& request, microserver::Respons
                  R"(,"max_line_bytes":)" + std::to_string(settings.maxLineBytes));
   if (collected.lines.empty()) return error(response, 400, "no text: every line of the body is empty");
   // Sent as lines from the poster's address; `quit` is only a command for members.
-  for (const std::string& line : collected.lines) room_->say(request.remoteAddress(), line);
-  answerJson(response, 202, R"({"sent":)" + std::to_string(collected.lines.size()) + "}\n");
+  std::size_t sent = 0;
+  for (const std::string& line : collected.lines) sent += room_->say(request.remoteAddress(), line) ? 1 : 0;
+  if (sent < collected.lines.size())  // the link to the other instances is behind
+    return error(
+        response, 503, "the room is busy: some lines were dropped, send them again in a moment",
+        R"(,"sent":)" + std::to_string(sent) + R"(,"dropped":)" + std::to_string(collected.lines.size() - sent));
+  answerJson(response, 202, R"({"sent":)" + std::to_string(sent) + "}\n");
 }
 
 }  // namespace chat

@@ -7,8 +7,8 @@
 //     - { path: '^/chat/(?P<action>ws|history|messages|members)$', handler: chat, config: { room: lobby } }
 //
 // Service config (see ChatConfig.h): room, history, max_queue_bytes, max_line_bytes,
-// max_clients, summary_interval. Route config: room. They meet by the room's name; a room
-// that only routes name (no service) runs with the defaults.
+// max_clients, summary_interval, redis, instance. Route config: room. They meet by the
+// room's name; a room that only routes name (no service) runs with the defaults.
 //
 // The line protocol (TCP; a WebSocket text message is framed the same way, a message
 // without "\n" being one line):
@@ -59,6 +59,32 @@
 // Logs (`plugin chat: ...`): joins, leaves, members cut for slowness and refusals at info
 // level; every summary_interval seconds a debug-level summary (members by transport,
 // messages and slow members since the last one).
+//
+// One room across several instances (`redis: redis://127.0.0.1:6379/0`, `instance: node-a`;
+// see RedisLink.h for the keys, threads and faults): every instance configured with the
+// same Redis and room shares one room. Then a sender is shown with its instance, for
+// messages, joins and leaves alike:
+//   2026-11-26 14:03:07.512 127.0.0.1:53122@node-a hello
+//   2026-11-26 14:03:07.512 * 127.0.0.1:53122@node-a joined
+// (the time is the sender's instance's). Every member of every instance gets each line
+// once, each sender's lines in its order. GET /chat/history and /chat/members then cover
+// the whole room, from a view refreshed about every second ("scope":"fleet"; each item
+// also has "instance"); while Redis is unreachable they cover this instance
+// ("scope":"local"). While Redis is unreachable (at start-up or later) the instance keeps
+// running its room locally; lines sent meanwhile reach this instance's members only and
+// are not replayed later. Its members are told:
+//   ... * connection to the other instances lost (lines now reach this instance only)
+//   ... * connection to the other instances restored (lines sent meanwhile reached this instance only)
+//   ... * connected to the other instances (lines sent before reached this instance only)   (Redis back after a start
+//   without it)
+// A line that cannot even be queued for Redis (its queue full) is refused:
+//   ... * line dropped: the link to the other instances is behind; try again in a moment
+// (POST /chat/messages: 503 {"error":...,"sent":N,"dropped":M}).
+//
+// Operators (ChatStatus.h): /metrics has chat_members, chat_messages_in_total,
+// chat_messages_out_total, chat_members_cut_total and, with `redis:`, chat_redis_connected;
+// /readyz is 503 while a room with `redis:` is not linked; the console's status has a line
+// per room.
 //
 // Threads and speed: see Room.h (copy-on-write member list, one formatted buffer per
 // broadcast shared by every member, nothing slow under a lock) and ChatSession.h.

@@ -7,20 +7,47 @@
 namespace chat {
 
 ChatService::ChatService(const microserver::PluginContext& context)
-    : ChatService(parseServiceConfig(context.config), context.logger) {}
+    : ChatService(parseServiceConfig(context.config), context.logger, &context.status) {}
 
-ChatService::ChatService(const ServiceConfig& config, const microserver::Logger& logger)
-    : RoomEndpoint(Room::named(config.room)), config_(config), logger_(logger) {
+ChatService::ChatService(const ServiceConfig& config, const microserver::Logger& logger,
+                         microserver::StatusRegistry* status)
+    : RoomEndpoint(Room::named(config.room)),
+      config_(config),
+      logger_(logger),
+      status_(status),
+      instance_(config.instance.empty() ? defaultInstanceName() : config.instance) {
   room_->configure(config_.settings);
   room_->log().attach(&logger_);
 }
 
 ChatService::~ChatService() {
   stopSummary();
+  stopLink();
+  if (statusProvider_) ChatStatus::withdraw(this);
   room_->log().detach(&logger_);
 }
 
 void ChatService::start() {
+  std::shared_ptr<RedisLink> link;
+  if (config_.redis) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!link_) {
+      RedisLink::Options options;
+      options.redis = *config_.redis;
+      options.instance = instance_;
+      options.history = config_.settings.history;
+      options.maxTextBytes = 3 * config_.settings.maxLineBytes;
+      link_ = std::make_shared<RedisLink>(room_, options, logger_);
+      link = link_;
+    }
+  }
+  if (link) {
+    logger_.info("room " + room_->name() + ": spanning the instances that share Redis at " + config_.redis->display() +
+                 "; this one is '" + instance_ + "'");
+    link->start();
+    room_->setLink(link);
+  }
+  if (status_ && !statusProvider_) statusProvider_ = ChatStatus::enroll(this, {room_, this->link()}, *status_);
   if (config_.summaryInterval.count() == 0 || summary_.joinable()) return;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -32,6 +59,28 @@ void ChatService::start() {
 void ChatService::stop() {
   stopSummary();
   room_->announceStopping();
+  stopLink();
+  if (statusProvider_) {
+    ChatStatus::withdraw(this);
+    statusProvider_.reset();
+  }
+}
+
+void ChatService::stopLink() {
+  std::shared_ptr<RedisLink> link;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    link = std::move(link_);
+  }
+  if (!link) return;
+  // Detached first: from now on the room is local, and the link says goodbye for its members.
+  if (room_->link() == link) room_->setLink(nullptr);
+  link->stop();
+}
+
+std::shared_ptr<RedisLink> ChatService::link() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return link_;
 }
 
 void ChatService::stopSummary() {

@@ -3,9 +3,12 @@
 // goodbye to everyone when the server stops.
 //
 // Lifecycle and threads (see microserver/Service.h): constructed on the main thread at
-// start-up; start() and stop() on the main thread; accept() on reactor threads. The only
-// thread of its own is the summary's, which sleeps on a condition variable: stop() wakes
-// it at once, and a stop() without a start() (a failed start-up) is fine.
+// start-up (and once more to check the config, never started); start() and stop() on the
+// main thread; accept() on reactor threads. Its own threads: the summary's, which sleeps
+// on a condition variable (stop() wakes it at once), and with `redis:` those of its
+// RedisLink, made in start() and gone in stop(). A stop() without a start() (a failed
+// start-up) is fine. start() also enrolls the room in ChatStatus (metrics, readiness,
+// console); stop() withdraws it.
 #pragma once
 
 #include <condition_variable>
@@ -17,13 +20,17 @@
 
 #include "ChatConfig.h"
 #include "ChatSession.h"
+#include "ChatStatus.h"
+#include "RedisLink.h"
 
 namespace chat {
 
 class ChatService : public RoomEndpoint {
  public:
   explicit ChatService(const microserver::PluginContext& context);
-  ChatService(const ServiceConfig& config, const microserver::Logger& logger);
+  // `status`: where to register the room's metrics (none: not registered).
+  ChatService(const ServiceConfig& config, const microserver::Logger& logger,
+              microserver::StatusRegistry* status = nullptr);
   ~ChatService() override;
   ChatService(const ChatService&) = delete;
   ChatService& operator=(const ChatService&) = delete;
@@ -33,14 +40,23 @@ class ChatService : public RoomEndpoint {
 
   // The summary line, as logged every summary_interval.
   static std::string summaryLine(const std::string& room, const Room::Summary& summary, std::chrono::seconds interval);
+  // The link to the other instances while started with `redis:`, else nullptr.
+  std::shared_ptr<RedisLink> link() const;
+  // The instance name this service uses (configured, or the default).
+  const std::string& instance() const { return instance_; }
 
  private:
   void summarize();
   void stopSummary();
+  void stopLink();
 
   const ServiceConfig config_;
   const microserver::Logger& logger_;
-  std::mutex mutex_;
+  microserver::StatusRegistry* const status_;
+  const std::string instance_;
+  std::shared_ptr<ChatStatus> statusProvider_;  // main thread only
+  mutable std::mutex mutex_;
+  std::shared_ptr<RedisLink> link_;  // guarded by mutex_
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_
   std::thread summary_;

@@ -22,7 +22,9 @@ void ChatSession::onClose(microserver::ServiceConnection::CloseReason reason) { 
 
 bool ChatSession::onLine(std::string_view line) {
   if (line != "quit") {
-    room_->say(member_->address, line);
+    if (!room_->say(member_->address, line))
+      member_->connection->send(
+          Room::notice("line dropped: the link to the other instances is behind; try again in a moment"));
     return true;
   }
   // Leave at once rather than when the connection is finally gone: the client may keep

@@ -135,7 +135,19 @@ std::shared_ptr<const Room::Member> Room::join(const std::shared_ptr<Connection>
   member->transport = connection->transport();
   member->joined = timestamp();
   const std::string text = member->address + " joined";
-  microserver::SharedBytes line = notice(text);
+  std::shared_ptr<RoomLink> link = this->link();
+  Envelope envelope;  // with a link: what the others will hear
+  microserver::SharedBytes line;
+  if (link) {
+    envelope.kind = Envelope::Kind::Join;
+    envelope.instance = link->instance();
+    envelope.time = member->joined;
+    envelope.from = member->address;
+    envelope.member = member->id;
+    line = renderEnvelope(envelope).bytes;
+  } else {
+    line = notice(text);
+  }
 
   std::shared_ptr<const MemberList> before;  // everyone else; released after the lock
   std::size_t count = 0;
@@ -146,7 +158,7 @@ std::shared_ptr<const Room::Member> Room::join(const std::shared_ptr<Connection>
       // Its own "joined" is queued before it can be in any broadcast's snapshot, so it is
       // the first line it gets: a client (the chat page) can learn its own address from it.
       // One send() under the lock: it never blocks.
-      connection->send(line);
+      if (connection->send(line)) messagesOut_.fetch_add(1, std::memory_order_relaxed);
       auto next = std::make_shared<MemberList>();
       next->reserve(count + 1);
       next->assign(members_->begin(), members_->end());
@@ -162,15 +174,23 @@ std::shared_ptr<const Room::Member> Room::join(const std::shared_ptr<Connection>
     return nullptr;
   }
 
-  Entry entry{line, Kind::Join};
-  entry.fromPos = static_cast<std::uint32_t>(kTimestampLength + 3);
-  entry.fromLen = static_cast<std::uint32_t>(member->address.size());
-  entry.textPos = entry.fromPos + entry.fromLen + 1;
-  entry.textLen = static_cast<std::uint32_t>(text.size() - member->address.size() - 1);
-  remember(std::move(entry));
-  // The others: exactly the members before it (whoever joins after it hears nothing of it,
-  // as it joined first; /chat/members lists it).
-  for (const std::shared_ptr<const Member>& other : *before) other->connection->send(line);
+  if (link) {
+    // The others (here and on every instance) hear it through the link; deliver() skips
+    // this member, which has its line already.
+    link->publish(std::move(envelope));
+  } else {
+    Entry entry{line, Kind::Join};
+    entry.fromPos = static_cast<std::uint32_t>(kTimestampLength + 3);
+    entry.fromLen = static_cast<std::uint32_t>(member->address.size());
+    entry.textPos = entry.fromPos + entry.fromLen + 1;
+    entry.textLen = static_cast<std::uint32_t>(text.size() - member->address.size() - 1);
+    remember(std::move(entry));
+    // The others: exactly the members before it (whoever joins after it hears nothing of
+    // it, as it joined first; /chat/members lists it).
+    std::uint64_t sent = 0;
+    for (const std::shared_ptr<const Member>& other : *before) sent += other->connection->send(line) ? 1 : 0;
+    messagesOut_.fetch_add(sent, std::memory_order_relaxed);
+  }
   log_.info("room " + name_ + ": " + member->address + " joined over " + transportName(member->transport) + " (" +
             memberCount(count) + ")");
   return member;
@@ -200,17 +220,27 @@ void Room::leave(const Member& member, Connection::CloseReason reason) {
     return;
   }
   const bool tooSlow = reason == Connection::CloseReason::TooSlow;
-  std::string text = member.address + (tooSlow ? " left (too slow)" : " left");
-  microserver::SharedBytes line = notice(text);
-  Entry entry{line, Kind::Leave};
-  entry.fromPos = static_cast<std::uint32_t>(kTimestampLength + 3);
-  entry.fromLen = static_cast<std::uint32_t>(member.address.size());
-  entry.textPos = entry.fromPos + entry.fromLen + 1;
-  entry.textLen = static_cast<std::uint32_t>(text.size() - member.address.size() - 1);
-  remember(std::move(entry));
-  broadcast(line);
+  if (std::shared_ptr<RoomLink> link = this->link()) {
+    Envelope envelope;
+    envelope.kind = tooSlow ? Envelope::Kind::Slow : Envelope::Kind::Leave;
+    envelope.time = timestamp();
+    envelope.from = member.address;
+    envelope.member = member.id;
+    link->publish(std::move(envelope));
+  } else {
+    std::string text = member.address + (tooSlow ? " left (too slow)" : " left");
+    microserver::SharedBytes line = notice(text);
+    Entry entry{line, Kind::Leave};
+    entry.fromPos = static_cast<std::uint32_t>(kTimestampLength + 3);
+    entry.fromLen = static_cast<std::uint32_t>(member.address.size());
+    entry.textPos = entry.fromPos + entry.fromLen + 1;
+    entry.textLen = static_cast<std::uint32_t>(text.size() - member.address.size() - 1);
+    remember(std::move(entry));
+    broadcast(line);
+  }
   if (tooSlow) {
     slow_.fetch_add(1, std::memory_order_relaxed);
+    cut_.fetch_add(1, std::memory_order_relaxed);
     log_.info(what + ": it fell more than max_queue_bytes (" + std::to_string(queueLimit) +
               " bytes) behind and was cut off; the others go on (" + memberCount(count) + ")");
   } else {
@@ -218,7 +248,17 @@ void Room::leave(const Member& member, Connection::CloseReason reason) {
   }
 }
 
-void Room::say(std::string_view from, std::string_view text) {
+bool Room::say(std::string_view from, std::string_view text) {
+  messagesIn_.fetch_add(1, std::memory_order_relaxed);
+  messages_.fetch_add(1, std::memory_order_relaxed);
+  if (std::shared_ptr<RoomLink> link = this->link()) {
+    Envelope envelope;
+    envelope.kind = Envelope::Kind::Message;
+    envelope.time = timestamp();
+    envelope.from = std::string(from);
+    microserver::appendValidUtf8(envelope.text, text);
+    return link->publish(std::move(envelope));
+  }
   std::string line;
   line.reserve(kTimestampLength + from.size() + text.size() + 3);
   appendTimestamp(line, std::chrono::system_clock::now());
@@ -236,7 +276,7 @@ void Room::say(std::string_view from, std::string_view text) {
   microserver::SharedBytes bytes = entry.line;
   remember(std::move(entry));
   broadcast(bytes);
-  messages_.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 void Room::announceStopping() {
@@ -244,11 +284,44 @@ void Room::announceStopping() {
   broadcast(notice("the server is stopping"));
 }
 
-void Room::broadcast(const microserver::SharedBytes& line) const {
+void Room::broadcast(const microserver::SharedBytes& line, std::uint64_t skipMember) const {
   std::shared_ptr<const MemberList> snapshot = members();
   // A false send() means that member is closed or too far behind: the server cuts it off
   // and its session's onClose() removes it. Nothing to do here, nobody waits for it.
-  for (const std::shared_ptr<const Member>& member : *snapshot) member->connection->send(line);
+  std::uint64_t sent = 0;
+  for (const std::shared_ptr<const Member>& member : *snapshot)
+    if (member->id != skipMember || skipMember == 0) sent += member->connection->send(line) ? 1 : 0;
+  messagesOut_.fetch_add(sent, std::memory_order_relaxed);
+}
+
+void Room::setLink(std::shared_ptr<RoomLink> link) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  link_ = std::move(link);
+}
+
+std::shared_ptr<RoomLink> Room::link() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return link_;
+}
+
+void Room::deliver(const Envelope& envelope, std::uint64_t skipMember) {
+  // After "the server is stopping" members get nothing more (as without a link).
+  if (stopping_.load(std::memory_order_relaxed)) return;
+  RenderedLine rendered = renderEnvelope(envelope);
+  Entry entry{rendered.bytes, envelope.kind == Envelope::Kind::Message ? Kind::Message
+                              : envelope.kind == Envelope::Kind::Join  ? Kind::Join
+                                                                       : Kind::Leave};
+  entry.fromPos = rendered.fromPos;
+  entry.fromLen = rendered.fromLen;
+  entry.textPos = rendered.textPos;
+  entry.textLen = rendered.textLen;
+  remember(std::move(entry));
+  broadcast(rendered.bytes, skipMember);
+}
+
+void Room::announceLocally(std::string_view text) {
+  if (stopping_.load(std::memory_order_relaxed)) return;
+  broadcast(notice(text));
 }
 
 void Room::remember(Entry entry) {
@@ -266,7 +339,38 @@ std::shared_ptr<const Room::MemberList> Room::members() const {
   return members_;
 }
 
+namespace {
+// One item of a history answer; `from` may be "<address>@<instance>" (a line that came
+// through a link), which is split in two.
+void appendHistoryItem(std::string& out, bool first, std::string_view time, std::string_view from,
+                       std::string_view text, const char* kind, bool withInstance) {
+  out.append(first ? "{" : ",{");
+  out.append(R"("time":)");
+  microserver::appendJsonString(out, time);
+  out.append(R"(,"from":)");
+  if (withInstance) {
+    const std::size_t at = from.rfind('@');
+    microserver::appendJsonString(out, from.substr(0, at));
+    out.append(R"(,"instance":)");
+    microserver::appendJsonString(out, at == std::string_view::npos ? std::string_view() : from.substr(at + 1));
+  } else {
+    microserver::appendJsonString(out, from);
+  }
+  out.append(R"(,"text":)");
+  microserver::appendJsonString(out, text);
+  out.append(R"(,"kind":")").append(kind).append("\"}");
+}
+}  // namespace
+
 std::string Room::historyJson() const {
+  std::shared_ptr<RoomLink> link = this->link();
+  if (link && link->linked()) {
+    if (std::shared_ptr<const RoomLink::FleetView> view = link->fleetView()) return view->historyJson;
+  }
+  return localHistoryJson(link != nullptr);
+}
+
+std::string Room::localHistoryJson(bool linkMode) const {
   std::vector<Entry> entries;
   {
     std::lock_guard<std::mutex> lock(historyMutex_);
@@ -276,39 +380,70 @@ std::string Room::historyJson() const {
   }
   std::string out = R"({"room":)";
   microserver::appendJsonString(out, name_);
+  if (linkMode) out.append(R"(,"scope":"local")");
   out.append(R"(,"messages":[)");
   bool first = true;
   for (const Entry& e : entries) {
     std::string_view line = *e.line;
-    out.append(first ? "{" : ",{");
+    appendHistoryItem(out, first, line.substr(0, kTimestampLength), line.substr(e.fromPos, e.fromLen),
+                      line.substr(e.textPos, e.textLen), kindName(e.kind), linkMode);
     first = false;
-    out.append(R"("time":)");
-    microserver::appendJsonString(out, line.substr(0, kTimestampLength));
-    out.append(R"(,"from":)");
-    microserver::appendJsonString(out, line.substr(e.fromPos, e.fromLen));
-    out.append(R"(,"text":)");
-    microserver::appendJsonString(out, line.substr(e.textPos, e.textLen));
-    out.append(R"(,"kind":")").append(kindName(e.kind)).append("\"}");
+  }
+  out.append("]}\n");
+  return out;
+}
+
+std::string Room::fleetHistoryJson(const std::string& room, const std::vector<Envelope>& lines) {
+  std::string out = R"({"room":)";
+  microserver::appendJsonString(out, room);
+  out.append(R"(,"scope":"fleet","messages":[)");
+  bool first = true;
+  for (const Envelope& e : lines) {
+    const RenderedLine rendered = renderEnvelope(e);
+    std::string_view line = *rendered.bytes;
+    const char* kind = e.kind == Envelope::Kind::Message ? "message"
+                       : e.kind == Envelope::Kind::Join  ? "join"
+                                                         : "leave";
+    appendHistoryItem(out, first, e.time, line.substr(rendered.fromPos, rendered.fromLen),
+                      line.substr(rendered.textPos, rendered.textLen), kind, true);
+    first = false;
   }
   out.append("]}\n");
   return out;
 }
 
 std::string Room::membersJson() const {
-  std::shared_ptr<const MemberList> snapshot = members();
+  std::shared_ptr<const MemberList> snapshot;
+  std::shared_ptr<RoomLink> link;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    snapshot = members_;
+    link = link_;
+  }
+  std::shared_ptr<const RoomLink::FleetView> view = link && link->linked() ? link->fleetView() : nullptr;
+  const std::size_t others = view ? view->members.size() : 0;
   std::string out = R"({"room":)";
   microserver::appendJsonString(out, name_);
-  out.append(R"(,"count":)").append(std::to_string(snapshot->size())).append(R"(,"members":[)");
+  if (link) out.append(view ? R"(,"scope":"fleet")" : R"(,"scope":"local")");
+  out.append(R"(,"count":)").append(std::to_string(snapshot->size() + others)).append(R"(,"members":[)");
   bool first = true;
-  for (const std::shared_ptr<const Member>& m : *snapshot) {
+  auto item = [&](std::string_view address, const std::string* instance, bool webSocket, std::string_view joined) {
     out.append(first ? "{" : ",{");
     first = false;
     out.append(R"("address":)");
-    microserver::appendJsonString(out, m->address);
-    out.append(R"(,"transport":")").append(transportName(m->transport)).append(R"(","joined":)");
-    microserver::appendJsonString(out, m->joined);
+    microserver::appendJsonString(out, address);
+    if (instance) {
+      out.append(R"(,"instance":)");
+      microserver::appendJsonString(out, *instance);
+    }
+    out.append(R"(,"transport":")").append(webSocket ? "websocket" : "tcp").append(R"(","joined":)");
+    microserver::appendJsonString(out, joined);
     out.push_back('}');
-  }
+  };
+  for (const std::shared_ptr<const Member>& m : *snapshot)
+    item(m->address, link ? &link->instance() : nullptr, m->transport == Connection::Transport::WebSocket, m->joined);
+  if (view)
+    for (const FleetMember& m : view->members) item(m.address, &m.instance, m.webSocket, m.joined);
   out.append("]}\n");
   return out;
 }
@@ -321,6 +456,17 @@ Room::Summary Room::takeSummary() {
   summary.messages = messages_.exchange(0, std::memory_order_relaxed);
   summary.slow = slow_.exchange(0, std::memory_order_relaxed);
   return summary;
+}
+
+Room::Totals Room::totals() const {
+  Totals totals;
+  std::shared_ptr<const MemberList> snapshot = members();
+  for (const std::shared_ptr<const Member>& m : *snapshot)
+    (m->transport == Connection::Transport::WebSocket ? totals.webSocket : totals.tcp)++;
+  totals.messagesIn = messagesIn_.load(std::memory_order_relaxed);
+  totals.messagesOut = messagesOut_.load(std::memory_order_relaxed);
+  totals.cut = cut_.load(std::memory_order_relaxed);
+  return totals;
 }
 
 }  // namespace chat

@@ -14,6 +14,13 @@
 // Order: a member's lines are broadcast by its one reactor thread, in the order it sent
 // them, and each member's queue keeps the order of the send() calls, so everyone sees a
 // sender's lines in its order. Lines of different senders interleave as they come.
+//
+// A room may have a link to the same room on other instances (RoomLink, the service's
+// RedisLink when `redis:` is configured). Then say(), join() and leave() only hand an
+// Envelope to the link (a queue: the reactor never waits) and the link calls deliver()
+// for every line of the fleet, this instance's own included, from its own threads, in
+// one order; a joiner still gets its own `joined` first and at once. History and members
+// over HTTP then come from the link's view of the fleet (RoomLink::fleetView).
 #pragma once
 
 #include <atomic>
@@ -29,6 +36,7 @@
 #include <microserver/Service.h>
 
 #include "ChatConfig.h"
+#include "Envelope.h"
 
 namespace chat {
 
@@ -49,6 +57,26 @@ class RoomLog {
   std::vector<const microserver::Logger*> loggers_;
 };
 
+// The room's side of a link to other instances (see RedisLink.h).
+class RoomLink {
+ public:
+  // What the link last learnt of the fleet (refreshed about every second).
+  struct FleetView {
+    std::string historyJson;           // the whole /chat/history answer, "scope":"fleet"
+    std::vector<FleetMember> members;  // the members of the OTHER instances
+  };
+
+  virtual ~RoomLink() = default;
+  virtual const std::string& instance() const = 0;
+  // Queues a line for the fleet (its instance, epoch and seq are the link's to fill in).
+  // Never blocks; false when the queue is full and the line was dropped.
+  virtual bool publish(Envelope envelope) = 0;
+  // True while lines reach the other instances.
+  virtual bool linked() const = 0;
+  // The fleet as last fetched, or nullptr (not linked, or nothing fetched yet).
+  virtual std::shared_ptr<const FleetView> fleetView() const = 0;
+};
+
 class Room {
  public:
   using Connection = microserver::ServiceConnection;
@@ -67,6 +95,13 @@ class Room {
   // Counts for the periodic summary; messages and slow are since the last call.
   struct Summary {
     std::size_t tcp = 0, webSocket = 0, messages = 0, slow = 0;
+  };
+  // Counts since the room was made, for the metrics.
+  struct Totals {
+    std::size_t tcp = 0, webSocket = 0;  // members now
+    std::uint64_t messagesIn = 0;        // lines members of this instance sent
+    std::uint64_t messagesOut = 0;       // lines queued to members of this instance
+    std::uint64_t cut = 0;               // members cut off as too slow
   };
 
   // The room called `name`, created with the default settings on first use.
@@ -96,12 +131,26 @@ class Room {
   void leave(const Member& member, Connection::CloseReason reason);
   // Broadcasts one line of text from `from` ("ip:port"): `<timestamp> <from> <text>\n`,
   // with ill-formed UTF-8 replaced by U+FFFD. The caller has framed and limited it.
-  void say(std::string_view from, std::string_view text);
+  // With a link: `<timestamp> <from>@<instance> <text>\n`, through the link; false if the
+  // link's queue is full and the line was dropped (the sender should be told).
+  bool say(std::string_view from, std::string_view text);
   // Tells every member the server is stopping (once).
   void announceStopping();
 
+  // The link to the other instances (nullptr: none). The link calls deliver() for every
+  // line of the fleet, in one order, from one thread at a time; `skipMember` (a connection
+  // id, or 0) does not get it: a joiner that already has its own `joined`.
+  void setLink(std::shared_ptr<RoomLink> link);
+  std::shared_ptr<RoomLink> link() const;
+  void deliver(const Envelope& envelope, std::uint64_t skipMember = 0);
+  // `<timestamp> * <text>\n` to the members of this instance only (not kept in history).
+  void announceLocally(std::string_view text);
+
   // `<timestamp> * <text>\n`: the room's own lines.
   static microserver::SharedBytes notice(std::string_view text);
+  // {"room":...,"scope":"fleet","messages":[{"time","from","instance","text","kind"}...]}:
+  // the answer of /chat/history for lines as they came through a link, oldest first.
+  static std::string fleetHistoryJson(const std::string& room, const std::vector<Envelope>& lines);
 
   std::shared_ptr<const MemberList> members() const;
   // {"room":"lobby","messages":[{"time","from","text","kind"}...]}, oldest first.
@@ -109,6 +158,7 @@ class Room {
   // {"room":"lobby","count":N,"members":[{"address","transport","joined"}...]}.
   std::string membersJson() const;
   Summary takeSummary();
+  Totals totals() const;
 
  private:
   // One remembered line: the broadcast bytes themselves, and where its parts are in them.
@@ -118,16 +168,18 @@ class Room {
     std::uint32_t fromPos = 0, fromLen = 0, textPos = 0, textLen = 0;
   };
 
-  void broadcast(const microserver::SharedBytes& line) const;
+  void broadcast(const microserver::SharedBytes& line, std::uint64_t skipMember = 0) const;
   void remember(Entry entry);
+  std::string localHistoryJson(bool linkMode) const;
   void rebound(std::size_t capacity);  // historyMutex_ held
 
   const std::string name_;
   RoomLog log_;
 
-  mutable std::mutex mutex_;  // members_ and settings_
+  mutable std::mutex mutex_;  // members_, settings_ and link_
   std::shared_ptr<const MemberList> members_;
   RoomSettings settings_;
+  std::shared_ptr<RoomLink> link_;
 
   mutable std::mutex historyMutex_;  // the ring below
   std::vector<Entry> ring_;          // capacity = settings' history
@@ -136,6 +188,8 @@ class Room {
 
   std::atomic<std::size_t> messages_{0};  // since the last summary
   std::atomic<std::size_t> slow_{0};
+  std::atomic<std::uint64_t> messagesIn_{0}, cut_{0};  // totals
+  mutable std::atomic<std::uint64_t> messagesOut_{0};
   std::atomic<bool> stopping_{false};
 };
 

@@ -19,9 +19,17 @@
 #include "chat/ChatConfig.h"
 #include "chat/ChatService.h"
 #include "chat/ChatSession.h"
+#include "chat/ChatStatus.h"
+#include "chat/Envelope.h"
 #include "chat/LineFramer.h"
+#include "chat/RedisLink.h"
 #include "chat/Room.h"
 #include "chat/Timestamp.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace {
 
@@ -690,7 +698,7 @@ TEST(ChatConfig, DefaultsAndEveryKey) {
 TEST(ChatConfig, MistakesAreErrorsWithTheirPlace) {
   EXPECT_EQ(serviceConfigError("{ histroy: 5 }"),
             "routes.yaml:4:15: routes[0].config.histroy: unknown key 'histroy' (expected one of: room, history, "
-            "max_queue_bytes, max_line_bytes, max_clients, summary_interval)");
+            "max_queue_bytes, max_line_bytes, max_clients, summary_interval, redis, instance)");
   EXPECT_EQ(serviceConfigError("{ history: 10001 }"),
             "routes.yaml:4:24: routes[0].config.history: value 10001 is out of range [0, 10000]");
   EXPECT_EQ(serviceConfigError("{ max_clients: 0 }"),
@@ -758,6 +766,673 @@ TEST(ChatService, StopWithoutStartIsFine) {
   config.room = "never-started-room";
   chat::ChatService service(config, logger);
   service.stop();
+}
+
+// ---------------------------------------------------------------------------------------
+// One room across instances: the `redis:` and `instance:` settings
+
+TEST(ChatConfig, RedisAndInstanceAreOptional) {
+  chat::ServiceConfig d = chat::parseServiceConfig(plugintest::configNode(""));
+  EXPECT_FALSE(d.redis.has_value()) << "without redis: the room stays local";
+  EXPECT_EQ(d.instance, "");
+  chat::ServiceConfig c =
+      chat::parseServiceConfig(plugintest::configNode("{ redis: 'redis://10.1.2.3:6380/2', instance: node-a }"));
+  ASSERT_TRUE(c.redis.has_value());
+  EXPECT_EQ(c.redis->host, "10.1.2.3");
+  EXPECT_EQ(c.redis->port, 6380);
+  EXPECT_EQ(c.redis->db, 2);
+  EXPECT_EQ(c.redis->display(), "10.1.2.3:6380/2");
+  EXPECT_EQ(c.instance, "node-a");
+}
+
+TEST(ChatConfig, RedisUrlsInEveryForm) {
+  chat::RedisAddress a = chat::parseRedisUrl("redis://localhost");
+  EXPECT_EQ(a.host, "localhost");
+  EXPECT_EQ(a.port, 6379);
+  EXPECT_EQ(a.db, 0);
+  EXPECT_EQ(a.display(), "localhost:6379");
+  a = chat::parseRedisUrl("redis://127.0.0.1:6379/0");
+  EXPECT_EQ(a.host, "127.0.0.1");
+  EXPECT_EQ(a.display(), "127.0.0.1:6379");
+  a = chat::parseRedisUrl("redis://redis.internal/15");
+  EXPECT_EQ(a.port, 6379);
+  EXPECT_EQ(a.db, 15);
+  a = chat::parseRedisUrl("redis://127.0.0.1:7000/");
+  EXPECT_EQ(a.port, 7000);
+  EXPECT_EQ(a.db, 0) << "an empty path is db 0";
+  a = chat::parseRedisUrl("redis://[::1]:6390/1");
+  EXPECT_EQ(a.host, "::1");
+  EXPECT_EQ(a.port, 6390);
+  EXPECT_EQ(a.display(), "[::1]:6390/1");
+  a = chat::parseRedisUrl("redis://:s3cr%40t@h:1");
+  EXPECT_EQ(a.user, "");
+  EXPECT_EQ(a.password, "s3cr@t");
+  EXPECT_EQ(a.display(), "h:1") << "never the password";
+  a = chat::parseRedisUrl("redis://chat:p:w@h");
+  EXPECT_EQ(a.user, "chat");
+  EXPECT_EQ(a.password, "p:w");
+}
+
+TEST(ChatConfig, BadRedisUrlsSayWhatIsWrong) {
+  auto error = [](const std::string& url) -> std::string {
+    try {
+      chat::parseRedisUrl(url);
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "(accepted)";
+  };
+  const std::string usage = " (expected redis://[[user]:password@]host[:port][/db])";
+  EXPECT_EQ(error("http://127.0.0.1"), "'http://127.0.0.1' is not a redis:// URL" + usage);
+  EXPECT_EQ(error("127.0.0.1:6379"), "'127.0.0.1:6379' is not a redis:// URL" + usage);
+  EXPECT_EQ(error("rediss://h"), "TLS (rediss://) is not supported: use redis:// on a trusted network or a TLS tunnel");
+  EXPECT_EQ(error("redis://"), "the host is missing" + usage);
+  EXPECT_EQ(error("redis://:6379"), "the host is missing" + usage);
+  EXPECT_EQ(error("redis://h:0"), "the port '0' is not a number in [1, 65535]");
+  EXPECT_EQ(error("redis://h:65536"), "the port '65536' is not a number in [1, 65535]");
+  EXPECT_EQ(error("redis://h:63x"), "the port '63x' is not a number in [1, 65535]");
+  EXPECT_EQ(error("redis://h:"), "the port after ':' is empty");
+  EXPECT_EQ(error("redis://h/x"), "the database 'x' is not a number in [0, 65535]");
+  EXPECT_EQ(error("redis://h/-1"), "the database '-1' is not a number in [0, 65535]");
+  EXPECT_EQ(error("redis://h/0?timeout=1"), "query and fragment are not supported in the redis URL" + usage);
+  EXPECT_EQ(error("redis://[::1"), "an IPv6 host needs its closing ']'");
+  EXPECT_EQ(error("redis://[::1]6379"), "expected ':port' after the IPv6 host");
+  EXPECT_EQ(error("redis://pass@h"), "give the password as :password@ (or user:password@)" + usage);
+  EXPECT_EQ(error("redis://u:@h"), "the password after ':' is empty");
+  EXPECT_EQ(error("redis://:p%zz@h"), "bad %-escape in the password");
+  EXPECT_EQ(error("redis://h h:1"), "the host 'h h' holds a character a host name cannot");
+}
+
+TEST(ChatConfig, RedisAndInstanceMistakesAreErrorsWithTheirPlace) {
+  EXPECT_EQ(serviceConfigError("{ redis: 'http://x' }"),
+            "routes.yaml:4:22: routes[0].config.redis: 'http://x' is not a redis:// URL (expected "
+            "redis://[[user]:password@]host[:port][/db])");
+  EXPECT_EQ(serviceConfigError("{ redis: 'redis://h:99999' }"),
+            "routes.yaml:4:22: routes[0].config.redis: the port '99999' is not a number in [1, 65535]");
+  EXPECT_EQ(serviceConfigError("{ redis: [a, b] }"),
+            "routes.yaml:4:22: routes[0].config.redis: expected a redis:// URL");
+  EXPECT_EQ(serviceConfigError("{ redis: 'redis://h', instance: 'node a' }"),
+            "routes.yaml:4:45: routes[0].config.instance: the instance name 'node a' must be 1 to 64 characters of "
+            "A-Z a-z 0-9 . _ : - (it follows the '@' in member addresses)");
+  EXPECT_NE(serviceConfigError("{ instance: 'a@b' }").find("config.instance: the instance name 'a@b' must be"),
+            std::string::npos);
+  EXPECT_NE(serviceConfigError("{ instance: '' }").find("the instance name '' must be"), std::string::npos);
+  EXPECT_EQ(serviceConfigError("{ redis: ~ }"), "(accepted)") << "null is the same as absent";
+}
+
+TEST(ChatConfig, InstanceNames) {
+  EXPECT_TRUE(chat::isInstanceName("node-a"));
+  EXPECT_TRUE(chat::isInstanceName("web1.example:9999"));
+  EXPECT_TRUE(chat::isInstanceName(std::string(64, 'x')));
+  EXPECT_FALSE(chat::isInstanceName(std::string(65, 'x')));
+  EXPECT_FALSE(chat::isInstanceName(""));
+  for (const char* bad : {"a@b", "a b", "a\tb", "a\nb", "a/b", "caf\xC3\xA9"})
+    EXPECT_FALSE(chat::isInstanceName(bad)) << bad;
+  const std::string d = chat::defaultInstanceName();
+  EXPECT_TRUE(chat::isInstanceName(d)) << d;
+  EXPECT_NE(d.find(":" + std::to_string(::getpid())), std::string::npos) << "host:pid, unique on one machine: " << d;
+}
+
+// ---------------------------------------------------------------------------------------
+// The envelope: what travels through Redis, and what members get from it
+
+chat::Envelope sampleEnvelope() {
+  chat::Envelope e;
+  e.instance = "node-a";
+  e.epoch = 0x1234abcdULL;
+  e.seq = 42;
+  e.kind = chat::Envelope::Kind::Message;
+  e.time = "2026-11-26 14:03:07.512";
+  e.from = "127.0.0.1:53122";
+  e.member = 7;
+  e.text = "hello\tworld";
+  return e;
+}
+
+TEST(ChatEnvelope, EncodesToOneLineOfTabSeparatedFields) {
+  EXPECT_EQ(chat::encodeEnvelope(sampleEnvelope()),
+            "chat1\tnode-a\t1234abcd\t42\tm\t2026-11-26 14:03:07.512\t127.0.0.1:53122\t7\thello\tworld");
+}
+
+TEST(ChatEnvelope, DecodesWhatItEncodesForEveryKind) {
+  for (auto kind : {chat::Envelope::Kind::Message, chat::Envelope::Kind::Join, chat::Envelope::Kind::Leave,
+                    chat::Envelope::Kind::Slow}) {
+    chat::Envelope e = sampleEnvelope();
+    e.kind = kind;
+    if (kind != chat::Envelope::Kind::Message) e.text.clear();
+    std::string error;
+    std::optional<chat::Envelope> d = chat::decodeEnvelope(chat::encodeEnvelope(e), 4096, &error);
+    ASSERT_TRUE(d.has_value()) << error;
+    EXPECT_EQ(d->instance, e.instance);
+    EXPECT_EQ(d->epoch, e.epoch);
+    EXPECT_EQ(d->seq, e.seq);
+    EXPECT_EQ(d->kind, e.kind);
+    EXPECT_EQ(d->time, e.time);
+    EXPECT_EQ(d->from, e.from);
+    EXPECT_EQ(d->member, e.member);
+    EXPECT_EQ(d->text, e.text);
+  }
+  chat::Envelope big = sampleEnvelope();
+  big.epoch = ~0ULL;
+  big.seq = ~0ULL;
+  big.member = ~0ULL;
+  big.from = "[2001:db8::1%eth0]:65535";
+  std::optional<chat::Envelope> d = chat::decodeEnvelope(chat::encodeEnvelope(big), 4096);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->epoch, ~0ULL);
+  EXPECT_EQ(d->seq, ~0ULL);
+  EXPECT_EQ(d->from, big.from);
+}
+
+// Anyone who can PUBLISH on the channel can send anything: nothing of it may reach a
+// member unchecked.
+TEST(ChatEnvelope, HostileInputIsRefusedWithAReason) {
+  const std::string ok = "chat1\tnode-a\tff\t1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\t";
+  struct Case {
+    std::string payload;
+    const char* why;
+  };
+  const std::vector<Case> cases = {
+      {"", "not a chat1 envelope"},
+      {"hello", "not a chat1 envelope"},
+      {"chat2\tnode-a\tff\t1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "not a chat1 envelope"},
+      {"CHAT1\tnode-a\tff\t1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "not a chat1 envelope"},
+      {"chat1\tnode-a\tff\t1\tm", "missing fields"},
+      {"chat1\tnode-a\tff\t1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0", "missing fields"},
+      {"chat1\t\tff\t1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "bad instance name"},
+      {"chat1\tno de\tff\t1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "bad instance name"},
+      {"chat1\t" + std::string(65, 'n') + "\tff\t1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi",
+       "bad instance name"},
+      {"chat1\tnode-a\tfg\t1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "bad epoch"},
+      {"chat1\tnode-a\t\t1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "bad epoch"},
+      {"chat1\tnode-a\t10000000000000000\t1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "bad epoch"},
+      {"chat1\tnode-a\tff\t0\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "bad seq"},
+      {"chat1\tnode-a\tff\t-1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "bad seq"},
+      {"chat1\tnode-a\tff\t18446744073709551616\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "bad seq"},
+      {"chat1\tnode-a\tff\t 1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "bad seq"},
+      {"chat1\tnode-a\tff\t1\tx\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "bad kind"},
+      {"chat1\tnode-a\tff\t1\tmm\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\thi", "bad kind"},
+      {"chat1\tnode-a\tff\t1\tm\t2026-11-26 14:03:07\t10.0.0.1:1\t0\thi", "bad time"},
+      {"chat1\tnode-a\tff\t1\tm\t2026-11-26T14:03:07.512\t10.0.0.1:1\t0\thi", "bad time"},
+      {"chat1\tnode-a\tff\t1\tm\t2026-11-26 14:03:07.512\t* admin\t0\thi", "bad sender address"},
+      {"chat1\tnode-a\tff\t1\tm\t2026-11-26 14:03:07.512\tx@evil\t0\thi", "bad sender address"},
+      {"chat1\tnode-a\tff\t1\tm\t2026-11-26 14:03:07.512\t\t0\thi", "bad sender address"},
+      {"chat1\tnode-a\tff\t1\tm\t2026-11-26 14:03:07.512\t10.0.0.1:1\tx\thi", "bad member id"},
+      {ok + "hi\n2026-11-26 14:03:07.512 * 10.0.0.9:9@node-b joined", "a newline in the text"},
+      {ok + "\n", "a newline in the text"},
+      {ok, "an empty message"},
+      {ok + std::string(101, 'x'), "the text is too long"},
+      {ok + std::string(40, '\xFF'), "the text is too long"},  // 40 x U+FFFD = 120 bytes
+      {"chat1\tnode-a\tff\t1\tj\t2026-11-26 14:03:07.512\t10.0.0.1:1\t0\tjoined", "text on a join or leave"},
+  };
+  for (const Case& c : cases) {
+    std::string why;
+    EXPECT_FALSE(chat::decodeEnvelope(c.payload, 100, &why).has_value()) << c.payload;
+    EXPECT_EQ(why, c.why) << c.payload;
+  }
+  // Not refused: invalid UTF-8 becomes U+FFFD, as for local lines; a tab or "\r" is text.
+  std::optional<chat::Envelope> e = chat::decodeEnvelope(ok + "caf\xE9\t\r!", 100);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->text, "caf\xEF\xBF\xBD\t\r!");
+  EXPECT_TRUE(chat::decodeEnvelope(ok + std::string(100, 'x'), 100).has_value()) << "exactly the limit";
+}
+
+TEST(ChatEnvelope, RendersTheLineMembersGetWithTheInstance) {
+  chat::Envelope e = sampleEnvelope();
+  chat::RenderedLine r = chat::renderEnvelope(e);
+  EXPECT_EQ(*r.bytes, "2026-11-26 14:03:07.512 127.0.0.1:53122@node-a hello\tworld\n");
+  EXPECT_EQ(r.bytes->substr(r.fromPos, r.fromLen), "127.0.0.1:53122@node-a");
+  EXPECT_EQ(r.bytes->substr(r.textPos, r.textLen), "hello\tworld");
+  e.text.clear();
+  e.kind = chat::Envelope::Kind::Join;
+  EXPECT_EQ(*chat::renderEnvelope(e).bytes, "2026-11-26 14:03:07.512 * 127.0.0.1:53122@node-a joined\n");
+  e.kind = chat::Envelope::Kind::Leave;
+  EXPECT_EQ(*chat::renderEnvelope(e).bytes, "2026-11-26 14:03:07.512 * 127.0.0.1:53122@node-a left\n");
+  e.kind = chat::Envelope::Kind::Slow;
+  r = chat::renderEnvelope(e);
+  EXPECT_EQ(*r.bytes, "2026-11-26 14:03:07.512 * 127.0.0.1:53122@node-a left (too slow)\n");
+  EXPECT_EQ(r.bytes->substr(r.textPos, r.textLen), "left (too slow)");
+}
+
+TEST(ChatEnvelope, MembersOfOtherInstancesAreCheckedToo) {
+  std::optional<chat::FleetMember> m = chat::decodeMember("node-b", "10.0.0.2:5", "websocket\t2026-11-26 14:03:07.512");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->address, "10.0.0.2:5");
+  EXPECT_EQ(m->instance, "node-b");
+  EXPECT_TRUE(m->webSocket);
+  EXPECT_EQ(m->joined, "2026-11-26 14:03:07.512");
+  EXPECT_EQ(chat::encodeMemberValue(false, "2026-11-26 14:03:07.512"), "tcp\t2026-11-26 14:03:07.512");
+  EXPECT_TRUE(chat::decodeMember("node-b", "10.0.0.2:5", chat::encodeMemberValue(false, "2026-11-26 14:03:07.512")));
+  EXPECT_FALSE(chat::decodeMember("node b", "10.0.0.2:5", "tcp\t2026-11-26 14:03:07.512"));
+  EXPECT_FALSE(chat::decodeMember("node-b", "\"}],\"x", "tcp\t2026-11-26 14:03:07.512"));
+  EXPECT_FALSE(chat::decodeMember("node-b", "10.0.0.2:5", "carrier pigeon\t2026-11-26 14:03:07.512"));
+  EXPECT_FALSE(chat::decodeMember("node-b", "10.0.0.2:5", "tcp\tyesterday"));
+  EXPECT_FALSE(chat::decodeMember("node-b", "10.0.0.2:5", "tcp"));
+}
+
+// ---------------------------------------------------------------------------------------
+// The room with a link to other instances (a fake one here; RedisLink in production)
+
+class FakeLink : public chat::RoomLink {
+ public:
+  const std::string& instance() const override { return name_; }
+  bool publish(chat::Envelope envelope) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (full_) return false;
+    envelope.instance = name_;
+    envelope.epoch = 1;
+    envelope.seq = ++seq_;
+    published_.push_back(std::move(envelope));
+    return true;
+  }
+  bool linked() const override { return linked_; }
+  std::shared_ptr<const FleetView> fleetView() const override { return view_; }
+
+  std::vector<chat::Envelope> take() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::exchange(published_, {});
+  }
+  // What the subscription would do: every published line back to the room.
+  void echo(chat::Room& room) {
+    for (const chat::Envelope& e : take()) room.deliver(e, e.kind == chat::Envelope::Kind::Join ? e.member : 0);
+  }
+  std::string name_ = "node-t";
+  std::atomic<bool> linked_{true};
+  std::atomic<bool> full_{false};
+  std::shared_ptr<const FleetView> view_;
+
+ private:
+  std::mutex mutex_;
+  std::uint64_t seq_ = 0;
+  std::vector<chat::Envelope> published_;
+};
+
+struct LinkedRoom : TestRoom {
+  std::shared_ptr<FakeLink> link = std::make_shared<FakeLink>();
+  LinkedRoom() { room->setLink(link); }
+  ~LinkedRoom() { room->setLink(nullptr); }
+};
+
+TEST(ChatRoomLinked, ALineGoesOnlyThroughTheLinkAndComesBackOnceToEveryone) {
+  LinkedRoom t;
+  Member a = t.join("10.0.0.1:1"), b = t.join("10.0.0.2:2");
+  EXPECT_EQ(a.connection->takeReceived(), Lines({"TS * 10.0.0.1:1@node-t joined\n"})) << "its own join, at once";
+  EXPECT_EQ(b.connection->takeReceived(), Lines({"TS * 10.0.0.2:2@node-t joined\n"}));
+  t.link->echo(*t.room);  // the joins come back: each joiner is skipped
+  EXPECT_EQ(a.connection->takeReceived(), Lines({"TS * 10.0.0.2:2@node-t joined\n"}));
+  EXPECT_EQ(b.connection->takeReceived(), Lines({"TS * 10.0.0.1:1@node-t joined\n"}))
+      << "b joined after a, but a's join came through the link after b was in";
+  a.say("hello\n");
+  EXPECT_TRUE(a.connection->received().empty()) << "not delivered directly while linked";
+  EXPECT_TRUE(b.connection->received().empty());
+  std::vector<chat::Envelope> sent = t.link->take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].kind, chat::Envelope::Kind::Message);
+  EXPECT_EQ(sent[0].from, "10.0.0.1:1");
+  EXPECT_EQ(sent[0].text, "hello");
+  EXPECT_TRUE(chat::isTimestampText(sent[0].time));
+  t.room->deliver(sent[0]);
+  EXPECT_EQ(a.connection->takeReceived(), Lines({"TS 10.0.0.1:1@node-t hello\n"}));
+  EXPECT_EQ(b.connection->takeReceived(), Lines({"TS 10.0.0.1:1@node-t hello\n"}));
+  // A line from another instance reaches everyone here.
+  chat::Envelope remote = sent[0];
+  remote.instance = "node-b";
+  remote.from = "10.9.9.9:9";
+  remote.text = "from afar";
+  t.room->deliver(remote);
+  EXPECT_EQ(a.connection->takeReceived(), Lines({"TS 10.9.9.9:9@node-b from afar\n"}));
+  b.closed();
+  std::vector<chat::Envelope> left = t.link->take();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].kind, chat::Envelope::Kind::Leave);
+  EXPECT_EQ(left[0].from, "10.0.0.2:2");
+  t.room->deliver(left[0]);
+  EXPECT_EQ(a.connection->takeReceived(), Lines({"TS * 10.0.0.2:2@node-t left\n"}));
+  EXPECT_EQ(t.room->totals().messagesIn, 1u);
+}
+
+TEST(ChatRoomLinked, AMemberCutForSlownessIsPublishedAsSuch) {
+  LinkedRoom t;
+  Member a = t.join("10.0.0.1:1");
+  t.link->take();
+  a.closed(CloseReason::TooSlow);
+  std::vector<chat::Envelope> left = t.link->take();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].kind, chat::Envelope::Kind::Slow);
+  EXPECT_EQ(t.room->totals().cut, 1u);
+}
+
+TEST(ChatRoomLinked, ALineTheLinkCannotQueueIsRefusedToItsSender) {
+  LinkedRoom t;
+  Member a = t.join("10.0.0.1:1");
+  a.connection->takeReceived();
+  t.link->full_ = true;
+  a.say("lost\n");
+  EXPECT_EQ(a.connection->takeReceived(),
+            Lines({"TS * line dropped: the link to the other instances is behind; try again in a moment\n"}));
+  EXPECT_FALSE(a.connection->closeRequested()) << "it stays";
+}
+
+TEST(ChatRoomLinked, TheGapNoticesGoToThisInstanceOnlyAndNotIntoTheHistory) {
+  EXPECT_STREQ(chat::RedisLink::kLostNotice,
+               "connection to the other instances lost (lines now reach this instance only)");
+  EXPECT_STREQ(chat::RedisLink::kRestoredNotice,
+               "connection to the other instances restored (lines sent meanwhile reached this instance only)");
+  EXPECT_STREQ(chat::RedisLink::kFirstLinkNotice,
+               "connected to the other instances (lines sent before reached this instance only)");
+  LinkedRoom t;
+  Member a = t.join("10.0.0.1:1"), b = t.join("10.0.0.2:2", Transport::WebSocket);
+  a.connection->takeReceived();
+  b.connection->takeReceived();
+  t.link->take();
+  for (const char* text : {chat::RedisLink::kLostNotice, chat::RedisLink::kRestoredNotice}) {
+    t.room->announceLocally(text);
+    for (Member* m : {&a, &b}) EXPECT_EQ(m->connection->takeReceived(), Lines({"TS * " + std::string(text) + "\n"}));
+  }
+  EXPECT_TRUE(t.link->take().empty()) << "not published: each instance tells its own members";
+  EXPECT_EQ(t.room->historyJson().find("instances"), std::string::npos) << "not history";
+  t.room->announceStopping();
+  t.room->announceLocally(chat::RedisLink::kRestoredNotice);
+  EXPECT_EQ(a.connection->takeReceived(), Lines({"TS * the server is stopping\n"})) << "nothing after stopping";
+}
+
+TEST(ChatRoomLinked, HistoryAndMembersSayTheirScope) {
+  LinkedRoom t;
+  Member a = t.join("10.0.0.1:1");
+  Member ws = t.join("10.0.0.2:2", Transport::WebSocket);
+  t.link->echo(*t.room);
+  a.say("hi\n");
+  t.link->echo(*t.room);
+  // Linked, but nothing fetched from Redis yet: this instance's view.
+  EXPECT_EQ(untimed(t.room->historyJson()),
+            R"({"room":"test","scope":"local","messages":[)"
+            R"({"time":"TS","from":"10.0.0.1:1","instance":"node-t","text":"joined","kind":"join"},)"
+            R"({"time":"TS","from":"10.0.0.2:2","instance":"node-t","text":"joined","kind":"join"},)"
+            R"({"time":"TS","from":"10.0.0.1:1","instance":"node-t","text":"hi","kind":"message"}]})"
+            "\n");
+  EXPECT_EQ(untimed(t.room->membersJson()),
+            R"({"room":"test","scope":"local","count":2,"members":[)"
+            R"({"address":"10.0.0.1:1","instance":"node-t","transport":"tcp","joined":"TS"},)"
+            R"({"address":"10.0.0.2:2","instance":"node-t","transport":"websocket","joined":"TS"}]})"
+            "\n");
+  // The fleet as fetched: the history from Redis, the other instances' members after ours.
+  auto view = std::make_shared<chat::RoomLink::FleetView>();
+  chat::Envelope e = sampleEnvelope();
+  e.instance = "node-b";
+  e.text = "from \"b\"";
+  view->historyJson = chat::Room::fleetHistoryJson("test", {e});
+  view->members.push_back({"10.0.0.9:9", "node-b", false, "2026-11-26 14:03:07.512"});
+  t.link->view_ = view;
+  EXPECT_EQ(t.room->historyJson(),
+            R"({"room":"test","scope":"fleet","messages":[{"time":"2026-11-26 14:03:07.512","from":"127.0.0.1:53122",)"
+            R"("instance":"node-b","text":"from \"b\"","kind":"message"}]})"
+            "\n");
+  EXPECT_EQ(untimed(t.room->membersJson()),
+            R"({"room":"test","scope":"fleet","count":3,"members":[)"
+            R"({"address":"10.0.0.1:1","instance":"node-t","transport":"tcp","joined":"TS"},)"
+            R"({"address":"10.0.0.2:2","instance":"node-t","transport":"websocket","joined":"TS"},)"
+            R"({"address":"10.0.0.9:9","instance":"node-b","transport":"tcp","joined":"TS"}]})"
+            "\n");
+  // Not linked: this instance's view again, whatever was fetched before.
+  t.link->linked_ = false;
+  EXPECT_NE(t.room->historyJson().find(R"("scope":"local")"), std::string::npos);
+  EXPECT_NE(t.room->membersJson().find(R"("scope":"local","count":2)"), std::string::npos);
+}
+
+TEST(ChatRoomLinked, FleetHistoryJsonNamesKindsAndEscapes) {
+  chat::Envelope m = sampleEnvelope(), j = sampleEnvelope(), s = sampleEnvelope();
+  m.text = "a \\ \"b\"";
+  j.kind = chat::Envelope::Kind::Join;
+  j.text.clear();
+  s.kind = chat::Envelope::Kind::Slow;
+  s.text.clear();
+  EXPECT_EQ(
+      chat::Room::fleetHistoryJson("lob\"by", {m, j, s}),
+      R"({"room":"lob\"by","scope":"fleet","messages":[)"
+      R"({"time":"2026-11-26 14:03:07.512","from":"127.0.0.1:53122","instance":"node-a","text":"a \\ \"b\"","kind":"message"},)"
+      R"({"time":"2026-11-26 14:03:07.512","from":"127.0.0.1:53122","instance":"node-a","text":"joined","kind":"join"},)"
+      R"x({"time":"2026-11-26 14:03:07.512","from":"127.0.0.1:53122","instance":"node-a","text":"left (too slow)","kind":"leave"}]})x"
+      "\n");
+  EXPECT_EQ(chat::Room::fleetHistoryJson("x", {}), R"({"room":"x","scope":"fleet","messages":[]})"
+                                                   "\n");
+}
+
+// ---------------------------------------------------------------------------------------
+// Metrics, readiness and the console line (ChatStatus)
+
+TEST(ChatStatus, MetricsAreOneBlockPerMetricWithASamplePerRoom) {
+  chat::ChatStatus::Row lobby, den;
+  lobby.room = "lobby";
+  lobby.totals = {9, 3, 120, 1440, 1};
+  lobby.redis = true;
+  lobby.link.linked = true;
+  den.room = "d\"e\\n\n";
+  den.totals = {1, 0, 2, 3, 0};
+  std::string out;
+  chat::ChatStatus::appendMetrics({lobby, den}, out);
+  EXPECT_EQ(out,
+            "# HELP chat_members Members of the chat room connected to this instance, by transport.\n"
+            "# TYPE chat_members gauge\n"
+            "chat_members{room=\"lobby\",transport=\"tcp\"} 9\n"
+            "chat_members{room=\"lobby\",transport=\"websocket\"} 3\n"
+            "chat_members{room=\"d\\\"e\\\\n\\n\",transport=\"tcp\"} 1\n"
+            "chat_members{room=\"d\\\"e\\\\n\\n\",transport=\"websocket\"} 0\n"
+            "# HELP chat_messages_in_total Lines the members on this instance sent into the room.\n"
+            "# TYPE chat_messages_in_total counter\n"
+            "chat_messages_in_total{room=\"lobby\"} 120\n"
+            "chat_messages_in_total{room=\"d\\\"e\\\\n\\n\"} 2\n"
+            "# HELP chat_messages_out_total Lines delivered to members on this instance (one per member and line).\n"
+            "# TYPE chat_messages_out_total counter\n"
+            "chat_messages_out_total{room=\"lobby\"} 1440\n"
+            "chat_messages_out_total{room=\"d\\\"e\\\\n\\n\"} 3\n"
+            "# HELP chat_members_cut_total Members cut off for falling more than max_queue_bytes behind.\n"
+            "# TYPE chat_members_cut_total counter\n"
+            "chat_members_cut_total{room=\"lobby\"} 1\n"
+            "chat_members_cut_total{room=\"d\\\"e\\\\n\\n\"} 0\n"
+            "# HELP chat_redis_connected 1 while the room is linked to the other instances through Redis, else 0.\n"
+            "# TYPE chat_redis_connected gauge\n"
+            "chat_redis_connected{room=\"lobby\"} 1\n");
+  std::string local;
+  chat::ChatStatus::appendMetrics({den}, local);
+  EXPECT_EQ(local.find("chat_redis_connected"), std::string::npos) << "only when a room has redis:";
+  std::string none;
+  chat::ChatStatus::appendMetrics({}, none);
+  EXPECT_EQ(none, "");
+}
+
+TEST(ChatStatus, ReadyUnlessARoomWithRedisIsNotLinked) {
+  chat::ChatStatus::Row local, linked, down;
+  local.room = "den";
+  linked.room = "lobby";
+  linked.redis = true;
+  linked.link.linked = true;
+  down = linked;
+  down.link.linked = false;
+  down.redisAddress = "127.0.0.1:6379";
+  down.link.lastError = "Connection refused";
+  std::string reason;
+  EXPECT_TRUE(chat::ChatStatus::ready({local, linked}, reason));
+  EXPECT_FALSE(chat::ChatStatus::ready({local, down}, reason));
+  EXPECT_EQ(reason,
+            "chat room lobby is not linked to the other instances: Redis at 127.0.0.1:6379 unreachable (Connection "
+            "refused); its members here chat locally only");
+  EXPECT_EQ(chat::ChatStatus::statusLine({linked}), "chat lobby: 0 members (0 tcp, 0 websocket), redis connected");
+  down.totals = {9, 3, 0, 0, 0};
+  down.link.inState = std::chrono::seconds(14);
+  local.totals = {1, 0, 0, 0, 0};
+  EXPECT_EQ(chat::ChatStatus::statusLine({down, local}),
+            "chat lobby: 12 members (9 tcp, 3 websocket), redis unreachable for 14 s (chatting locally); "
+            "chat den: 1 member (1 tcp, 0 websocket)");
+}
+
+// A registry as the server's: weak references, read by the test.
+class TestRegistry : public microserver::StatusRegistry {
+ public:
+  void add(std::weak_ptr<const microserver::StatusProvider> provider) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    providers_.push_back(std::move(provider));
+  }
+  std::vector<std::shared_ptr<const microserver::StatusProvider>> live() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<std::shared_ptr<const microserver::StatusProvider>> out;
+    for (const auto& weak : providers_)
+      if (auto p = weak.lock()) out.push_back(std::move(p));
+    return out;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::weak_ptr<const microserver::StatusProvider>> providers_;
+};
+
+TEST(ChatStatus, ServicesRegisterOneProviderWhileTheyRun) {
+  FakeLogger logger;
+  TestRegistry registry;
+  chat::ServiceConfig one, two;
+  one.room = "status-room-1";
+  two.room = "status-room-2";
+  one.summaryInterval = two.summaryInterval = std::chrono::seconds(0);
+  chat::ChatService first(one, logger, &registry), second(two, logger, &registry);
+  EXPECT_TRUE(registry.live().empty()) << "not before start()";
+  first.start();
+  second.start();
+  auto providers = registry.live();
+  ASSERT_EQ(providers.size(), 1u) << "one provider for every room";
+  auto connection = std::make_shared<FakeConnection>("10.0.0.1:1");
+  auto session = first.accept(connection);
+  session->onData("one\ntwo\n");
+  std::string metrics;
+  providers[0]->appendMetrics(metrics);
+  EXPECT_NE(metrics.find("chat_members{room=\"status-room-1\",transport=\"tcp\"} 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("chat_members{room=\"status-room-2\",transport=\"tcp\"} 0\n"), std::string::npos);
+  EXPECT_NE(metrics.find("chat_messages_in_total{room=\"status-room-1\"} 2\n"), std::string::npos);
+  EXPECT_NE(metrics.find("chat_messages_out_total{room=\"status-room-1\"} 3\n"), std::string::npos)
+      << "its join and two lines";
+  EXPECT_EQ(metrics.find("chat_redis_connected"), std::string::npos);
+  EXPECT_EQ(providers[0]->statusLine(),
+            "chat status-room-1: 1 member (1 tcp, 0 websocket); chat status-room-2: 0 members (0 tcp, 0 websocket)");
+  std::string reason;
+  EXPECT_TRUE(providers[0]->ready(reason));
+  providers.clear();
+  session->onClose(CloseReason::PeerClosed);
+  first.stop();
+  providers = registry.live();
+  ASSERT_EQ(providers.size(), 1u);
+  EXPECT_EQ(providers[0]->statusLine(), "chat status-room-2: 0 members (0 tcp, 0 websocket)");
+  providers.clear();
+  second.stop();
+  EXPECT_TRUE(registry.live().empty()) << "the last stop lets the provider go";
+}
+
+// ---------------------------------------------------------------------------------------
+// RedisLink without a Redis: the room goes on locally (the e2e tests have a real one)
+
+// A loopback port nobody listens on: connecting is refused at once.
+int closedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(ChatRedisLink, KeyNames) {
+  EXPECT_EQ(chat::RedisLink::channelName("lobby"), "microserver:chat:lobby");
+  EXPECT_EQ(chat::RedisLink::historyKey("lobby"), "microserver:chat:lobby:history");
+  EXPECT_EQ(chat::RedisLink::membersKey("lobby", "node-a"), "microserver:chat:lobby:members:node-a");
+  EXPECT_EQ(chat::RedisLink::instancesKey("lobby"), "microserver:chat:lobby:instances");
+}
+
+TEST(ChatRedisLink, WithRedisUnreachableTheRoomGoesOnLocallyAndSaysSoOnce) {
+  FakeLogger logger;
+  TestRegistry registry;
+  chat::ServiceConfig config;
+  config.room = "redis-down-room";
+  config.summaryInterval = std::chrono::seconds(0);
+  config.redis = chat::parseRedisUrl("redis://127.0.0.1:" + std::to_string(closedPort()));
+  config.instance = "node-x";
+  std::shared_ptr<chat::Room> room = chat::Room::named("redis-down-room");
+  {
+    chat::ChatService service(config, logger, &registry);
+    service.start();
+    ASSERT_NE(service.link(), nullptr);
+    EXPECT_EQ(room->link(), service.link());
+    auto ca = std::make_shared<FakeConnection>("10.0.0.1:1"), cb = std::make_shared<FakeConnection>("10.0.0.2:2");
+    auto a = service.accept(ca), b = service.accept(cb);
+    a->onData("hello\n");
+    // Delivered here by the link's own thread: wait (bounded) for it.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto has = [&](const std::shared_ptr<FakeConnection>& c, const std::string& line) {
+      for (const std::string& got : c->received())
+        if (got == line) return true;
+      return false;
+    };
+    while (!(has(ca, "TS 10.0.0.1:1@node-x hello\n") && has(cb, "TS 10.0.0.1:1@node-x hello\n")) &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(ca->received(), Lines({"TS * 10.0.0.1:1@node-x joined\n", "TS * 10.0.0.2:2@node-x joined\n",
+                                     "TS 10.0.0.1:1@node-x hello\n"}));
+    // b joined while a's join was on its way through the link's queue: it may hear it.
+    Lines got = cb->received();
+    ASSERT_FALSE(got.empty());
+    EXPECT_EQ(got.front(), "TS * 10.0.0.2:2@node-x joined\n") << "its own join first";
+    EXPECT_EQ(got.back(), "TS 10.0.0.1:1@node-x hello\n");
+    EXPECT_LE(got.size(), 3u);
+    EXPECT_TRUE(logger.waitFor("warning: room redis-down-room: Redis at 127.0.0.1:", std::chrono::seconds(10)));
+    EXPECT_TRUE(logger.has("is unreachable ("));
+    EXPECT_TRUE(
+        logger.has("members on this instance (node-x) chat locally until it is reached; retrying every 0.1 "
+                   "to 5 s"));
+    // Several attempts later (100, 200, 400 ms...), still one warning: per change, not per attempt.
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    int warnings = 0;
+    for (const std::string& line : logger.lines()) warnings += line.rfind("warning:", 0) == 0 ? 1 : 0;
+    EXPECT_EQ(warnings, 1);
+    chat::RedisLink::Status status = service.link()->status();
+    EXPECT_FALSE(status.linked);
+    EXPECT_FALSE(status.everLinked);
+    EXPECT_FALSE(status.lastError.empty());
+    auto providers = registry.live();
+    ASSERT_EQ(providers.size(), 1u);
+    std::string reason, metrics;
+    EXPECT_FALSE(providers[0]->ready(reason));
+    EXPECT_NE(reason.find("chat room redis-down-room is not linked to the other instances: Redis at 127.0.0.1:"),
+              std::string::npos)
+        << reason;
+    providers[0]->appendMetrics(metrics);
+    EXPECT_NE(metrics.find("chat_redis_connected{room=\"redis-down-room\"} 0\n"), std::string::npos) << metrics;
+    EXPECT_NE(providers[0]->statusLine().find("redis unreachable for "), std::string::npos);
+    EXPECT_NE(room->membersJson().find(R"("scope":"local","count":2)"), std::string::npos);
+    providers.clear();
+    const auto before = std::chrono::steady_clock::now();
+    service.stop();
+    EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(2)) << "nothing waits for Redis";
+    EXPECT_EQ(room->link(), nullptr);
+    EXPECT_EQ(ca->received().back(), "TS * the server is stopping\n");
+    a->onClose(CloseReason::ServerStopping);
+    b->onClose(CloseReason::ServerStopping);
+  }
+  EXPECT_TRUE(registry.live().empty());
+}
+
+TEST(ChatRedisLink, AFullOutboxRefusesLinesInsteadOfGrowing) {
+  FakeLogger logger;
+  chat::RedisLink::Options options;
+  options.redis = chat::parseRedisUrl("redis://127.0.0.1:" + std::to_string(closedPort()));
+  options.instance = "node-q";
+  options.maxQueue = 3;
+  auto room = std::make_shared<chat::Room>("outbox-room");
+  chat::RedisLink link(room, options, logger);  // not started: nothing drains the outbox
+  chat::Envelope e = sampleEnvelope();
+  EXPECT_TRUE(link.publish(e));
+  EXPECT_TRUE(link.publish(e));
+  EXPECT_TRUE(link.publish(e));
+  EXPECT_FALSE(link.publish(e));
+  EXPECT_EQ(link.status().dropped, 1u);
 }
 
 // ---------------------------------------------------------------------------------------
