@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# bench/run.sh: one row of the performance table (issue 5) per command, microserver side by
+# side with nginx (or Redis, or itself) in the same run, as a ratio.
+#
+#   bench/run.sh hello        GET /hello/<name> via the router to the hello plugin vs nginx `return 200`
+#   bench/run.sh static1k     a 1 KiB file vs nginx (sendfile on)
+#   bench/run.sh static100k   a 100 KiB file vs nginx (sendfile on)
+#   bench/run.sh close        keep-alive off (wrk -H 'Connection: close'), hello vs nginx return 200
+#   bench/run.sh routes       microserver with 1,000 routes vs with 10 (the match is the last route)
+#   bench/run.sh allcores     reactors: auto vs worker_processes auto, nothing pinned, wrk -t2 -c100
+#   bench/run.sh idle         RSS per idle keep-alive connection (10,000 of them) vs nginx
+#   bench/run.sh chat         chat fan-out to 10/100/1000 TCP members vs Redis pub/sub
+#   bench/run.sh all          every row above, one after the other
+#
+# Per-core rows pin each server to core $SERVER_CPU (0) and the load generator to core
+# $CLIENT_CPU (1), and alternate A B A B for $ROUNDS rounds (5), printing each round and
+# the median ratios. See bench/lib.sh for the other knobs and bench/README.md for results.
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+USED_PORTS=" "
+port() {  # a free port not handed out before in this run
+  local p
+  while :; do
+    p=$(free_port)
+    [[ $USED_PORTS == *" $p "* ]] || break
+  done
+  USED_PORTS+="$p "
+  echo "$p"
+}
+
+# ab_rows ROW LABEL_A PID_A URL_A LABEL_B PID_B URL_B PIN THREADS CONNS [wrk args...]
+# Warms both up, then ROUNDS x (A, B), each a measured wrk run.
+ab_rows() {
+  local row=$1 la=$2 pa=$3 ua=$4 lb=$5 pb=$6 ub=$7 pin=$8 threads=$9 conns=${10}
+  shift 10
+  check_200 "$ua"
+  check_200 "$ub"
+  local pin_text="taskset -c $pin "
+  [[ -n $pin ]] || pin_text=""
+  printf '%s: %swrk -t%s -c%s -d%ss --latency %sURL   (A = %s %s, B = %s %s)\n' "$row" "$pin_text" "$threads" "$conns" \
+    "$DURATION" "${*@Q}${*:+ }" "$la" "$ua" "$lb" "$ub"
+  warm_up "$ua" "$pin" "$threads" "$conns" "$@"
+  warm_up "$ub" "$pin" "$threads" "$conns" "$@"
+  local r attempt oa
+  for ((r = 1; r <= ROUNDS; r++)); do
+    attempt=0
+    while :; do
+      run_wrk "$row" "$r" "$la" "$pa" "$ua" "$pin" "$threads" "$conns" "$@"
+      oa=$LAST_OTHER
+      run_wrk "$row" "$r" "$lb" "$pb" "$ub" "$pin" "$threads" "$conns" "$@"
+      retry_round "$row" "$r" $((attempt++)) "$oa" "$LAST_OTHER" || break
+    done
+  done
+}
+
+HTTP_KEYS="rps:req/s cpu_us:server_CPU_per_request p99_us:p99_latency errors:errors"
+
+# Both servers, pinned (or not), serving the same www folder.
+start_pair() {
+  local reactors=$1 workers=$2 pin=$3
+  make_www
+  make_plugin_dir hello
+  MS_PORT=$(port)
+  NX_PORT=$(port)
+  microserver_config "$BENCH_TMP/microserver.yaml" "$MS_PORT" "$reactors" 1
+  start_microserver microserver "$BENCH_TMP/microserver.yaml" "$MS_PORT" "$pin"
+  MS_PID=$LAST_PID
+  start_nginx nginx "$NX_PORT" "$workers" "$pin"
+  NX_PID=$LAST_PID
+}
+
+row_hello() {
+  start_pair 1 1 "$SERVER_CPU"
+  ab_rows hello microserver "$MS_PID" "http://127.0.0.1:$MS_PORT/hello/bench" nginx "$NX_PID" \
+    "http://127.0.0.1:$NX_PORT/hello" "$CLIENT_CPU" 1 "$CONNECTIONS"
+  summarize hello microserver nginx "$HTTP_KEYS"
+}
+
+row_static() {
+  local row=$1 file=$2
+  start_pair 1 1 "$SERVER_CPU"
+  ab_rows "$row" microserver "$MS_PID" "http://127.0.0.1:$MS_PORT/$file" nginx "$NX_PID" \
+    "http://127.0.0.1:$NX_PORT/$file" "$CLIENT_CPU" 1 "$CONNECTIONS"
+  summarize "$row" microserver nginx "$HTTP_KEYS"
+}
+
+row_close() {
+  start_pair 1 1 "$SERVER_CPU"
+  ab_rows close microserver "$MS_PID" "http://127.0.0.1:$MS_PORT/hello/bench" nginx "$NX_PID" \
+    "http://127.0.0.1:$NX_PORT/hello" "$CLIENT_CPU" 1 "$CONNECTIONS" -H 'Connection: close'
+  summarize close microserver nginx "$HTTP_KEYS"
+}
+
+row_routes() {
+  make_www
+  make_plugin_dir hello
+  local p1000 p10 pid1000 pid10
+  p1000=$(port)
+  p10=$(port)
+  microserver_config "$BENCH_TMP/routes1000.yaml" "$p1000" 1 1000
+  microserver_config "$BENCH_TMP/routes10.yaml" "$p10" 1 10
+  start_microserver routes1000 "$BENCH_TMP/routes1000.yaml" "$p1000" "$SERVER_CPU"
+  pid1000=$LAST_PID
+  start_microserver routes10 "$BENCH_TMP/routes10.yaml" "$p10" "$SERVER_CPU"
+  pid10=$LAST_PID
+  ab_rows routes 1000routes "$pid1000" "http://127.0.0.1:$p1000/hello/bench" 10routes "$pid10" \
+    "http://127.0.0.1:$p10/hello/bench" "$CLIENT_CPU" 1 "$CONNECTIONS"
+  summarize routes 1000routes 10routes "$HTTP_KEYS"
+}
+
+row_allcores() {
+  start_pair auto auto ""
+  ab_rows allcores microserver "$MS_PID" "http://127.0.0.1:$MS_PORT/hello/bench" nginx "$NX_PID" \
+    "http://127.0.0.1:$NX_PORT/hello" "" 2 $((CONNECTIONS * 2))
+  summarize allcores microserver nginx "$HTTP_KEYS"
+}
+
+# idle: each round starts each server afresh, reads its RSS, opens IDLE_CONNS keep-alive
+# connections that each made one request, reads the RSS again while they are held.
+IDLE_CONNS=${IDLE_CONNS:-10000}
+idle_one() {
+  local round=$1 label=$2 pid=$3 port=$4 path=$5 dir=$BENCH_TMP/idle-$1-$2
+  mkdir -p "$dir"
+  check_200 "http://127.0.0.1:$port$path"
+  sleep 0.3
+  local before after client deadline
+  before=$(rss_kib "$pid")
+  taskset -c "$CLIENT_CPU" python3 "$BENCH_DIR/idle_client.py" --port "$port" --path "$path" --count "$IDLE_CONNS" \
+    --release "$dir/release" --timeout 60 --hold 90 >"$dir/client.out" 2>"$dir/client.err" &
+  client=$!
+  BENCH_PIDS+=("$client")
+  deadline=$((SECONDS + 70))
+  while ! grep -q '^ready' "$dir/client.out" 2>/dev/null; do
+    if ! kill -0 "$client" 2>/dev/null || ((SECONDS >= deadline)); then
+      cat "$dir/client.err" >&2
+      server_post_mortem "$pid" "$label"
+      die "the idle client did not get its $IDLE_CONNS connections to $label"
+    fi
+    sleep 0.1
+  done
+  sleep 1  # let the server settle (deferred frees, buffers)
+  after=$(rss_kib "$pid")
+  touch "$dir/release"
+  deadline=$((SECONDS + 20))
+  while kill -0 "$client" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+  stop_pid "$client"
+  local ready released ok failed closed per
+  ready=$(grep '^ready' "$dir/client.out")
+  released=$(grep '^released' "$dir/client.out" || echo "released closed_by_server=?")
+  ok=$(grep -o 'ok=[0-9]*' <<<"$ready" | cut -d= -f2)
+  failed=$(grep -o 'failed=[0-9]*' <<<"$ready" | cut -d= -f2)
+  closed=${released##*=}
+  per=$(awk -v a="$after" -v b="$before" -v n="$ok" 'BEGIN { printf "%.0f", n ? (a - b) * 1024 / n : 0 }')
+  echo "idle $round $label rss_before_kib=$before rss_after_kib=$after bytes_per_conn=$per errors=$((failed + ${closed/\?/0}))" >>"$RESULTS"
+  printf '  round %-2s %-12s RSS %7s KiB -> %7s KiB for %s connections (%s failed, %s closed by server): %6s bytes/connection\n' \
+    "$round" "$label" "$before" "$after" "$ok" "$failed" "$closed" "$per"
+}
+
+row_idle() {
+  local need=$((IDLE_CONNS + 200))
+  (($(ulimit -n) >= need)) || die "ulimit -n is $(ulimit -n) (hard $(ulimit -Hn)); the idle row needs $need: raise the hard limit"
+  make_www
+  make_plugin_dir hello
+  printf 'idle: %s keep-alive connections, one request each, held open (client: taskset -c %s python3 bench/idle_client.py)\n' \
+    "$IDLE_CONNS" "$CLIENT_CPU"
+  local r ms_port nx_port
+  for ((r = 1; r <= ROUNDS; r++)); do
+    ms_port=$(port)
+    microserver_config "$BENCH_TMP/idle-$r.yaml" "$ms_port" 1 1
+    start_microserver "idle-ms-$r" "$BENCH_TMP/idle-$r.yaml" "$ms_port" "$SERVER_CPU"
+    idle_one "$r" microserver "$LAST_PID" "$ms_port" /hello/bench
+    stop_pid "$LAST_PID"
+    nx_port=$(port)
+    start_nginx "idle-nginx-$r" "$nx_port" 1 "$SERVER_CPU"
+    idle_one "$r" nginx "$LAST_PID" "$nx_port" /hello
+    stop_pid "$LAST_PID"
+  done
+  summarize idle microserver nginx "bytes_per_conn:RSS_per_connection errors:failed_or_closed"
+}
+
+# chat: microserver's chat service vs redis pub/sub, same fan-out, same load tool.
+CHAT_MEMBERS=${CHAT_MEMBERS:-10 100 1000}
+CHAT_SENDERS=${CHAT_SENDERS:-10}
+CHAT_DURATION=${CHAT_DURATION:-1.5}
+CHAT_RATE=${CHAT_RATE:-100000}
+# fig FILE KEY: one `key value` line of fanout_client's output.
+fig() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
+
+chat_one() {
+  local n=$1 round=$2 label=$3 mode=$4 pid=$5 port=$6 out
+  out=$BENCH_TMP/chat-$n-$round-$label.txt
+  local m0 m1 c0 c1 s0 s1 other mark=""
+  children_ticks
+  c0=$CHILD_TICKS
+  m0=$(machine_ticks)
+  s0=$(cpu_ticks "$pid")
+  timeout 120 taskset -c "$CLIENT_CPU" "$FANOUT_BIN" --mode "$mode" --port "$port" --members "$n" --senders "$CHAT_SENDERS" \
+    --duration "$CHAT_DURATION" --rate "$CHAT_RATE" --server-pid "$pid" >"$out" 2>"$BENCH_TMP/chat-$n-$round-$label.err" ||
+    {
+      cat "$out" "$BENCH_TMP/chat-$n-$round-$label.err" >&2
+      server_post_mortem "$pid" "$label"
+      die "fanout_client failed against $label with $n members"
+    }
+  kill -0 "$pid" 2>/dev/null || {
+    server_post_mortem "$pid" "$label"
+    die "$label died during a run ($out)"
+  }
+  s1=$(cpu_ticks "$pid")
+  m1=$(machine_ticks)
+  children_ticks
+  c1=$CHILD_TICKS
+  other=$(other_load "$m0" "$m1" $((s1 - s0)) $((c1 - c0)))
+  LAST_OTHER=$other
+  contaminated "$other" && mark="  <- other load ${other}%"
+  local tput cpu p99 lost ooo pcpu
+  tput=$(fig "$out" throughput.deliveries_per_s)
+  cpu=$(fig "$out" throughput.server_cpu_us_per_delivery)
+  p99=$(fig "$out" paced.p99_us)
+  pcpu=$(fig "$out" paced.server_cpu_us_per_delivery)
+  lost=$(($(fig "$out" throughput.lost) + $(fig "$out" paced.lost)))
+  ooo=$(($(fig "$out" throughput.out_of_order) + $(fig "$out" paced.out_of_order)))
+  echo "chat$n $round $label deliveries_per_s=$tput cpu_us=$cpu p99_us=$p99 paced_cpu_us=$pcpu lost=$lost out_of_order=$ooo other_load=$other" >>"$RESULTS"
+  printf '  %4s members round %-2s %-11s %8.0f deliveries/s %6s µs CPU/delivery | paced: p99 %6s µs, %6s µs CPU/delivery | lost %s, out of order %s | other load %s%%%s\n' \
+    "$n" "$round" "$label" "$tput" "$cpu" "$p99" "$pcpu" "$lost" "$ooo" "$other" "$mark"
+}
+
+row_chat() {
+  [[ -f $MS_PLUGIN_DIR/libchat.so ]] || {
+    echo "chat: skipped: $MS_PLUGIN_DIR/libchat.so is not built"
+    return 0
+  }
+  [[ -x $FANOUT_BIN ]] || die "$FANOUT_BIN is missing (it is built with the Release build: bench/fanout_client.cpp)"
+  make_www
+  make_plugin_dir hello chat
+  local ms_port chat_port redis_port ms_pid redis_pid n r services
+  ms_port=$(port)
+  chat_port=$(port)
+  redis_port=$(port)
+  services=$(printf '  - { plugin: chat, listen: "127.0.0.1:%s", config: { max_clients: 5000 } }' "$chat_port")
+  microserver_config "$BENCH_TMP/chat.yaml" "$ms_port" 1 1 "$services"
+  start_microserver chat "$BENCH_TMP/chat.yaml" "$ms_port" "$SERVER_CPU"
+  ms_pid=$LAST_PID
+  grep -q "^service chat on 127.0.0.1:$chat_port" "$BENCH_TMP/chat/stdout" ||
+    die "microserver did not announce 'service chat on 127.0.0.1:$chat_port' (see $BENCH_TMP/chat/stdout)"
+  wait_port "$chat_port" "$ms_pid" "the chat service" || die "the chat service is not listening on $chat_port"
+  start_redis redis "$redis_port" "$SERVER_CPU"
+  redis_pid=$LAST_PID
+  printf 'chat: taskset -c %s fanout_client --members N --senders %s --duration %s --rate %s (throughput: one line in flight per sender; paced: %s deliveries/s)\n' \
+    "$CLIENT_CPU" "$CHAT_SENDERS" "$CHAT_DURATION" "$CHAT_RATE" "$CHAT_RATE"
+  local attempt oa
+  for n in $CHAT_MEMBERS; do
+    for ((r = 1; r <= ROUNDS; r++)); do
+      attempt=0
+      while :; do
+        chat_one "$n" "$r" microserver chat "$ms_pid" "$chat_port"
+        oa=$LAST_OTHER
+        chat_one "$n" "$r" redis redis "$redis_pid" "$redis_port"
+        retry_round "chat$n" "$r" $((attempt++)) "$oa" "$LAST_OTHER" || break
+      done
+    done
+  done
+  for n in $CHAT_MEMBERS; do
+    summarize "chat$n" microserver redis \
+      "deliveries_per_s:deliveries/s cpu_us:server_CPU_per_delivery p99_us:p99_at_${CHAT_RATE}/s paced_cpu_us:CPU_per_delivery_paced lost:lost out_of_order:out_of_order"
+  done
+}
+
+usage() {
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+}
+
+main() {
+  local row=${1:-}
+  case "$row" in
+    hello | static1k | static100k | close | routes | allcores | idle | chat | all) ;;
+    *) usage ;;
+  esac
+  bench_prepare
+  local start=$SECONDS
+  case "$row" in
+    hello) row_hello ;;
+    static1k) row_static static1k 1k.bin ;;
+    static100k) row_static static100k 100k.bin ;;
+    close) row_close ;;
+    routes) row_routes ;;
+    allcores) row_allcores ;;
+    idle) row_idle ;;
+    chat) row_chat ;;
+    all)
+      local r
+      export BENCH_NO_BUILD=1  # built once above
+      for r in hello static1k static100k close routes allcores idle chat; do
+        "$0" "$r" || warn "row $r failed"
+      done
+      return 0
+      ;;
+  esac
+  log "row $row took $((SECONDS - start)) s; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+main "$@"
