@@ -4,6 +4,8 @@
 #include <Poco/Net/NetException.h>
 #include <Poco/Observer.h>
 #include <sys/ioctl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -51,10 +53,13 @@ void shrink(std::string& buffer, std::size_t keep) {
 }  // namespace
 
 HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::SocketReactor& reactor)
-    : socket_(socket), reactor_(static_cast<Reactor&>(reactor)) {
-  socket_.setBlocking(false);
-  socket_.setNoDelay(true);  // responses are batched by us; Nagle would only add latency
-  remote_ = socket_.peerAddress().toString();
+    : HttpConnection(socket, static_cast<Reactor&>(reactor), socket.peerAddress().toString()) {}
+
+HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor, std::string remote)
+    : socket_(socket), reactor_(reactor), remote_(std::move(remote)) {
+  // No fcntl(2) and no setsockopt(2) here: accept4 made the socket non-blocking, and
+  // TCP_NODELAY waits until the connection is kept alive (becomeIdle), as nginx does: a
+  // request answered with Connection: close never needs it.
   std::size_t colon = remote_.rfind(':');
   remoteIpLength_ = colon == std::string::npos ? remote_.size() : colon;
   deadlineMs_ = Reactor::monotonicMs() + ms(reactor_.site().config().server.limits.headerTimeout);
@@ -578,6 +583,12 @@ void HttpConnection::serve() {
 void HttpConnection::becomeIdle() {
   // A connection that finished a response during a graceful stop is done.
   if (reactor_.context().draining.load(std::memory_order_relaxed)) return closeAfterOutput();
+  if (!noDelay_) {
+    // Kept alive: from here on a small response must not wait for the ACK of the last one.
+    int one = 1;
+    ::setsockopt(fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    noDelay_ = true;
+  }
   // A fresh clock, not the pass's: the idle time starts after the work just done.
   deadlineMs_ = Reactor::monotonicMs() + ms(reactor_.site().config().server.limits.idleTimeout);
   shrink(input_, kIdleBufferBytes);
@@ -624,6 +635,7 @@ void HttpConnection::resumeReading() {
 }
 
 void HttpConnection::startWriting() {
+  usedQueue_ = true;
   // Poco 1.11.0 only recomputes the epoll mask when an observer is added, so: add
   // writable, drop readable, then add writable again to leave EPOLLOUT alone in the mask.
   WritableObserver writable(*this, &HttpConnection::onWritable);
@@ -649,8 +661,10 @@ void HttpConnection::startReading() {
 
 void HttpConnection::closeAfterOutput() {
   if (inputEnded_) return destroy();  // the peer sent its FIN: nothing more can arrive
+  // While a response waited for writability we did not read: the peer may have sent more
+  // meanwhile, so look (one ioctl). Otherwise our last read emptied the socket.
   int unread = 0;
-  ::ioctl(fd(), FIONREAD, &unread);
+  if (usedQueue_) ::ioctl(fd(), FIONREAD, &unread);
   bool mayHaveInput = lingerOnClose_ || unread > 0 || !input_.empty() || phase_ != Phase::Idle;
   if (!mayHaveInput) return destroy();
   // Half-close and wait for the peer's close, discarding what it still sends: a plain

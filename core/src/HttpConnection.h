@@ -33,7 +33,10 @@ namespace microserver::core {
 
 class HttpConnection : public ReactorClient {
  public:
-  // Built on the reactor's own thread; registers its observer last.
+  // Built on the reactor's own thread from an accepted, already non-blocking socket;
+  // registers its observer last. `remote` is the peer's "ip:port".
+  HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor, std::string remote);
+  // The form Poco's ParallelSocketAcceptor instantiates (it never calls it: see ReactorPool).
   HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::SocketReactor& reactor);
   ~HttpConnection() override;
 
@@ -121,6 +124,8 @@ class HttpConnection : public ReactorClient {
   bool peerGone_ = false;          // the peer reset: drop everything
   bool inputEnded_ = false;        // the peer half-closed: answer what it sent, then close
   bool destroyed_ = false;
+  bool noDelay_ = false;           // TCP_NODELAY is set (once the connection is kept alive)
+  bool usedQueue_ = false;         // a response waited for writability (we did not read meanwhile)
 };
 
 }  // namespace microserver::core

@@ -3,6 +3,8 @@
 
 #include <Poco/Net/StreamSocketImpl.h>
 #include <Poco/Observer.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +17,25 @@
 namespace microserver::core {
 
 namespace {
+// "127.0.0.1:53122", "[::1]:53122": what logs and Request::remoteAddress() show.
+std::string formatAddress(const struct sockaddr_storage& address) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+  if (address.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const struct sockaddr_in*>(&address);
+    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  if (address.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const struct sockaddr_in6*>(&address);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs(in6->sin6_port);
+    return "[" + std::string(host) + "]:" + std::to_string(port);
+  }
+  return "?";
+}
+
 using AcceptObserver = Poco::Observer<Listener, Poco::Net::ReadableNotification>;
 constexpr std::int64_t kPauseOnShortageMs = 100;
 constexpr int kAcceptsPerEvent = 32;  // bounded, so one busy listener cannot starve connections
@@ -57,9 +78,12 @@ void Listener::onAcceptable(Poco::Net::ReadableNotification* notification) {
   notification->release();
   int listenFd = socket_.impl()->sockfd();
   for (int i = 0; i < kAcceptsPerEvent && accepting_; ++i) {
-    int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    // The peer's address comes with the accept: no getpeername(2) per connection.
+    struct sockaddr_storage address {};
+    socklen_t length = sizeof address;
+    int fd = ::accept4(listenFd, reinterpret_cast<struct sockaddr*>(&address), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      acceptOne(fd);
+      acceptOne(fd, formatAddress(address));
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
@@ -70,7 +94,7 @@ void Listener::onAcceptable(Poco::Net::ReadableNotification* notification) {
   }
 }
 
-void Listener::acceptOne(int fd) {
+void Listener::acceptOne(int fd, std::string remote) {
   if (context_.openConnections.load(std::memory_order_relaxed) >= maxConnections_) {
     // Tell the client why instead of letting it hang; the send never blocks (new socket,
     // empty buffer) and the close frees the descriptor at once.
@@ -88,10 +112,10 @@ void Listener::acceptOne(int fd) {
   next_ = (next_ + 1) % reactors_.size();
   // Only the descriptor crosses threads: the Socket object (reference-counted inside
   // Poco) is made on the thread that owns it from then on.
-  auto start = [this, &target, fd] {
+  auto start = [this, &target, fd, remote = std::move(remote)] {
     try {
       Poco::Net::StreamSocket socket(new Poco::Net::StreamSocketImpl(fd));
-      starter_(socket, target);
+      starter_(socket, target, remote);
     } catch (const std::exception& e) {
       // The peer vanished between accept and setup (e.g. getpeername: ENOTCONN).
       log::debug(std::string("dropped a connection during setup: ") + e.what());

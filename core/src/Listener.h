@@ -28,8 +28,9 @@ namespace microserver::core {
 
 class Listener {
  public:
-  // Builds the connection for `socket` on `reactor`'s thread.
-  using Starter = std::function<void(Poco::Net::StreamSocket& socket, Reactor& reactor)>;
+  // Builds the connection for `socket` on `reactor`'s thread; `remote` is "ip:port".
+  using Starter =
+      std::function<void(Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote)>;
 
   // `refusal` is sent to a client beyond max_connections before closing (may be empty).
   Listener(Poco::Net::ServerSocket socket, std::vector<Reactor*> reactors, ServerContext& context,
@@ -47,7 +48,7 @@ class Listener {
 
  private:
   void onAcceptable(Poco::Net::ReadableNotification* notification);
-  void acceptOne(int fd);
+  void acceptOne(int fd, std::string remote);
   void pause(std::int64_t nowMs);
   void resume();
 

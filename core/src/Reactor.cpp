@@ -79,11 +79,32 @@ void Reactor::post(std::function<void()> task) {
 }
 
 void Reactor::markReady(std::shared_ptr<ReadyTarget> target) {
+  if (tCurrentReactor == this) {
+    // Run at the start of the next pass, and make that pass come at once: a zero poll
+    // timeout, not a wake-up datagram (two system calls saved per batch).
+    if (localReady_.empty()) setTimeout(Poco::Timespan(0));
+    localReady_.push_back(std::move(target));
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(taskMutex_);
     ready_.push_back(std::move(target));
   }
   wake();
+}
+
+void Reactor::runLocalReady() {
+  if (localReady_.empty()) return;
+  setTimeout(kPollTimeout);
+  std::vector<std::shared_ptr<ReadyTarget>> batch;
+  batch.swap(localReady_);
+  for (auto& target : batch) {
+    try {
+      target->onReady();
+    } catch (const std::exception& e) {
+      log::error(std::string("a reactor client failed: ") + e.what());
+    }
+  }
 }
 
 void Reactor::wake() {
@@ -177,6 +198,7 @@ void Reactor::flushAccessLog() {
 void Reactor::startPass() {
   // The only place the snapshot changes: nothing of this thread is using it now.
   refreshSite();
+  runLocalReady();
   nowMs_ = monotonicMs();
   if (nowMs_ < nextSweepMs_) return;
   nextSweepMs_ = nowMs_ + kSweepIntervalMs;
@@ -211,6 +233,7 @@ void Reactor::onIdle() {
 
 void Reactor::onShutdown() {
   mailbox_->close();
+  localReady_.clear();
   SocketReactor::onShutdown();
   for (ReactorClient* c = clients_; c;) {
     ReactorClient* next = c->next_;

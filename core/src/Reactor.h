@@ -100,7 +100,9 @@ class Reactor : public Poco::Net::SocketReactor {
 
   // Runs `task` on this reactor's thread soon. Any thread.
   void post(std::function<void()> task);
-  // Calls target->onReady() on this reactor's thread soon. Any thread.
+  // Calls target->onReady() on this reactor's thread soon. Any thread. From the reactor's
+  // own thread it waits until the event being handled, and every other of this poll pass,
+  // is done: a broadcast that marks a member many times in one pass flushes it once.
   void markReady(std::shared_ptr<ReadyTarget> target);
   const std::shared_ptr<ReactorMailbox>& mailbox() const { return mailbox_; }
   // Stops the loop now (not after the next poll timeout). Any thread.
@@ -150,6 +152,7 @@ class Reactor : public Poco::Net::SocketReactor {
   void runTasks();
   void wake();
   void startPass();
+  void runLocalReady();
   void refreshSite();
   void flushAccessLog();
 
@@ -159,6 +162,7 @@ class Reactor : public Poco::Net::SocketReactor {
   std::mutex taskMutex_;
   std::vector<std::function<void()>> tasks_;
   std::vector<std::shared_ptr<ReadyTarget>> ready_;  // guarded by taskMutex_
+  std::vector<std::shared_ptr<ReadyTarget>> localReady_;  // marked from this thread, run at the next pass
   std::atomic<bool> wakePending_{false};
   ReactorClient* clients_ = nullptr;
   std::atomic<std::size_t> clientCount_{0};

@@ -70,8 +70,8 @@ void Server::start() {
   std::string busy;
   writeErrorResponse(503, "too many connections, try again later", false, busy);
   listener_ = std::make_unique<Listener>(socket_, reactors_->all(), *context_, server.limits.maxConnections, busy,
-                                         [](Poco::Net::StreamSocket& socket, Reactor& reactor) {
-                                           new HttpConnection(socket, reactor);  // owns itself
+                                         [](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
+                                           new HttpConnection(socket, reactor, remote);  // owns itself
                                          });
   startServices();
   listener_->startAccepting();
@@ -137,9 +137,8 @@ void Server::startServices() {
     std::shared_ptr<LoadedPlugin> plugin = running.plugin;
     running.listener = std::make_unique<Listener>(
         socket, reactors_->all(), *context_, config.server.limits.maxConnections, std::string(),
-        [service, plugin](Poco::Net::StreamSocket& s, Reactor& reactor) {
-          ServicePeer::start(s, reactor, service, plugin, ServiceConnection::Transport::Tcp,
-                             s.peerAddress().toString(), {});
+        [service, plugin](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote) {
+          ServicePeer::start(s, reactor, service, plugin, ServiceConnection::Transport::Tcp, remote, {});
         });
     services_.push_back(std::move(running));
   }

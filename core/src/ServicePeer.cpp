@@ -2,6 +2,8 @@
 #include "ServicePeer.h"
 
 #include <Poco/Observer.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -158,8 +160,10 @@ ServicePeer::ServicePeer(Poco::Net::StreamSocket socket, Reactor& reactor, std::
       plugin_(std::move(plugin)),
       service_(std::move(service)),
       handle_(std::move(handle)) {
-  socket_.setBlocking(false);
-  socket_.setNoDelay(true);
+  // Already non-blocking (accept4, or the HTTP connection it was); long-lived and chatty,
+  // so no Nagle delay on small lines.
+  int one = 1;
+  ::setsockopt(socket_.impl()->sockfd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (handle_->transport() == ServiceConnection::Transport::WebSocket)
     decoder_ = std::make_unique<WebSocketDecoder>(WebSocketLimits{reactor_.site().parserLimits().bodyBytes});
   handle_->peer_ = this;
