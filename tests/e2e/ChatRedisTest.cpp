@@ -22,6 +22,7 @@
 
 #include "PrometheusText.h"
 #include "RedisProcess.h"
+#include "ChatLines.h"
 #include "ServerProcess.h"
 #include "TestClient.h"
 #include "WebSocketClient.h"
@@ -29,8 +30,6 @@
 namespace e2e {
 namespace {
 
-const std::string kTs = R"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3})";
-constexpr std::size_t kTsLength = 23;
 const std::string kLost = "* connection to the other instances lost (lines now reach this instance only)";
 const std::string kRestored =
     "* connection to the other instances restored (lines sent meanwhile reached this instance only)";
@@ -85,23 +84,6 @@ struct Instance {
     return n;
   }
 };
-
-std::string localAddress(const Connection& c) {
-  sockaddr_in addr{};
-  socklen_t len = sizeof addr;
-  if (::getsockname(c.fd(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) throw std::runtime_error("getsockname");
-  char ip[INET_ADDRSTRLEN];
-  ::inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
-  return std::string(ip) + ":" + std::to_string(ntohs(addr.sin_port));
-}
-
-std::string untimed(const std::string& line) {
-  static const std::regex timestamp(kTs);
-  if (line.size() < kTsLength + 1 || !std::regex_match(line.begin(), line.begin() + kTsLength, timestamp) ||
-      line[kTsLength] != ' ')
-    throw std::runtime_error("expected '<timestamp> ...', got: " + escapeBytes(line, 200));
-  return line.substr(kTsLength + 1);
-}
 
 // A TCP member of `instance`, joined: its own "joined" has been read. `who` is how the
 // room names it: "<ip>:<port>@<instance>".

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "ChatLines.h"
 #include "ServerProcess.h"
 #include "TestClient.h"
 #include "WebSocketClient.h"
@@ -24,8 +25,6 @@
 namespace e2e {
 namespace {
 
-const std::string kTs = R"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3})";
-constexpr std::size_t kTsLength = 23;
 
 struct ChatServer {
   TempDir dir;
@@ -50,25 +49,6 @@ struct ChatServer {
   }
   int httpPort() const { return server->port(); }
 };
-
-// "127.0.0.1:PORT" of our end of `c`: what the server calls this member.
-std::string localAddress(const Connection& c) {
-  sockaddr_in addr{};
-  socklen_t len = sizeof addr;
-  if (::getsockname(c.fd(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) throw std::runtime_error("getsockname");
-  char ip[INET_ADDRSTRLEN];
-  ::inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
-  return std::string(ip) + ":" + std::to_string(ntohs(addr.sin_port));
-}
-
-// A line without its timestamp; throws if it does not start with one.
-std::string untimed(const std::string& line) {
-  static const std::regex timestamp(kTs);  // const: matching from several threads is safe
-  if (line.size() < kTsLength + 1 || !std::regex_match(line.begin(), line.begin() + kTsLength, timestamp) ||
-      line[kTsLength] != ' ')
-    throw std::runtime_error("expected '<timestamp> ...', got: " + escapeBytes(line, 200));
-  return line.substr(kTsLength + 1);
-}
 
 // A TCP member, joined: its own "joined" line has been read.
 struct Member {
@@ -97,7 +77,7 @@ TEST(ChatTest, ThreeTcpClientsSeeEachOthersLinesInTheExactFormat) {
   a.say("hello from a\n");
   for (Member* m : {&a, &b, &c}) {
     std::string line = m->c.readLine();
-    EXPECT_TRUE(std::regex_match(line, std::regex(kTs + " 127\\.0\\.0\\.1:" + a.address.substr(10) + " hello from a")))
+    EXPECT_TRUE(std::regex_match(line, std::regex(kChatTimestamp + " 127\\.0\\.0\\.1:" + a.address.substr(10) + " hello from a")))
         << line;
   }
   b.say("from b, in two");
@@ -256,8 +236,8 @@ TEST(ChatTest, TwoHundredMembersTwentySendersEveryMessageOnceInOrder) {
     while ((nl = p.buffer.find('\n', start)) != std::string::npos) {
       std::string_view line(p.buffer.data() + start, nl - start);
       start = nl + 1;
-      if (line.size() < kTsLength + 3 || line.substr(kTsLength + 1, 2) == "* ") continue;  // joins
-      std::string_view rest = line.substr(kTsLength + 1);
+      if (line.size() < kChatTimestampLength + 3 || line.substr(kChatTimestampLength + 1, 2) == "* ") continue;  // joins
+      std::string_view rest = line.substr(kChatTimestampLength + 1);
       std::size_t sp = rest.find(' ');
       auto who = senderIndex.find(std::string(rest.substr(0, sp)));
       if (who == senderIndex.end() || rest.substr(sp + 1, 2) != "m ") {
@@ -322,7 +302,7 @@ TEST(ChatTest, AWebSocketMemberAndATcpMemberSeeEachOtherAndAPostReachesBoth) {
   ASSERT_EQ(handshake.status, 101) << handshake.raw;
   WsFrame joined = wsRead(ws);
   EXPECT_EQ(joined.opcode, 1);
-  EXPECT_TRUE(std::regex_match(joined.payload, std::regex(kTs + " \\* " + wsAddress + " joined\n"))) << joined.payload;
+  EXPECT_TRUE(std::regex_match(joined.payload, std::regex(kChatTimestamp + " \\* " + wsAddress + " joined\n"))) << joined.payload;
   EXPECT_EQ(tcp.next(), "* " + wsAddress + " joined");
 
   wsSend(ws, 1, "from the browser");  // a message without "\n" is a line
@@ -356,8 +336,8 @@ TEST(ChatTest, AWebSocketMemberAndATcpMemberSeeEachOtherAndAPostReachesBoth) {
   EXPECT_EQ(members.header("Content-Type"), "application/json; charset=utf-8");
   EXPECT_TRUE(std::regex_match(
       members.body, std::regex("\\{\"room\":\"lobby\",\"count\":2,\"members\":\\[\\{\"address\":\"" + tcp.address +
-                               "\",\"transport\":\"tcp\",\"joined\":\"" + kTs + "\"\\},\\{\"address\":\"" + wsAddress +
-                               "\",\"transport\":\"websocket\",\"joined\":\"" + kTs + "\"\\}\\]\\}\n")))
+                               "\",\"transport\":\"tcp\",\"joined\":\"" + kChatTimestamp + "\"\\},\\{\"address\":\"" + wsAddress +
+                               "\",\"transport\":\"websocket\",\"joined\":\"" + kChatTimestamp + "\"\\}\\]\\}\n")))
       << members.body;
 
   wsSend(ws, 1, "quit");
@@ -376,7 +356,7 @@ TEST(ChatTest, HistoryReturnsTheLastLinesOldestFirst) {
   EXPECT_EQ(history.header("Content-Type"), "application/json; charset=utf-8");
   std::string expected = "\\{\"room\":\"lobby\",\"messages\":\\[";
   for (int i = 5; i < 10; ++i)
-    expected += std::string(i > 5 ? "," : "") + "\\{\"time\":\"" + kTs + "\",\"from\":\"" + a.address +
+    expected += std::string(i > 5 ? "," : "") + "\\{\"time\":\"" + kChatTimestamp + "\",\"from\":\"" + a.address +
                 "\",\"text\":\"h" + std::to_string(i) + "\",\"kind\":\"message\"\\}";
   expected += "\\]\\}\n";
   EXPECT_TRUE(std::regex_match(history.body, std::regex(expected))) << history.body;
