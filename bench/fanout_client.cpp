@@ -1,35 +1,50 @@
-// fanout_client: the load tool of `bench/run.sh chat`: chat fan-out against microserver's
-// chat service or Redis pub/sub, measured the same way for both. One thread, epoll, no
+// fanout_client: the load tool of `bench/run.sh chat` and `bench/run.sh chatfleet`: chat
+// fan-out against microserver's chat service (one instance, or several sharing a room
+// through Redis) or Redis pub/sub, measured the same way for all. One thread, epoll, no
 // dependencies (python would be the bottleneck long before either server).
 //
 //   fanout_client --mode chat|redis --port P [--host 127.0.0.1] --members N [--senders S]
 //                 [--duration SEC] [--rate DELIVERIES_PER_SEC] [--server-pid PID]
 //                 [--phases throughput,paced] [--channel NAME]
+//   fanout_client --ports P1,P2... --members N ...      (chat mode: several instances)
+//   --port and --ports add to one list of ports, --server-pid and --server-pids to one list
+//   of server processes whose CPU is summed (e.g. the instances and redis-server).
 //
 // Every message carries a token `@<sender>:<seq>:<monotonic ns>` in its text; a receiver
 // scans its byte stream for tokens, whatever the protocol around them (chat lines
-// `<timestamp> <ip>:<port> @1:2:3\n` or Redis `*3 $7 message $5 bench $N @1:2:3`), so one
-// parser measures both. Per delivery: latency = now - the embedded send time (both ends on
-// this machine's CLOCK_MONOTONIC), a count per receiver (loss) and the last seq per
-// (receiver, sender) (order).
+// `<timestamp> <ip>:<port> @1:2:3\n`, `<timestamp> <ip>:<port>@node-a @1:2:3\n` across
+// instances, or Redis `*3 $7 message $5 bench $N @1:2:3`), so one parser measures all.
+// Per delivery: latency = now - the embedded send time (both ends on this machine's
+// CLOCK_MONOTONIC), a count per receiver (loss) and the last seq per (receiver, sender)
+// (order).
 //
 // Fan-out N means every message reaches N receivers in both modes:
-//   chat:  N members join the room; the first S of them also send (the room delivers
-//          every line to every member, the sender included: its own copy is its ack).
+//   chat:  N members join the room, dealt round-robin over the ports (member i on port
+//          i mod P); the first S of them also send, so the senders are dealt over the
+//          ports too (the room delivers every line to every member, the sender included:
+//          its own copy is its ack).
 //   redis: N connections SUBSCRIBE the channel; S more connections PUBLISH (the
-//          `:<receivers>` reply is the ack).
+//          `:<receivers>` reply is the ack). One port only.
+//
+// Setup: before the phases every receiver must have seen a sync token `@0:<epoch>:<origin>`
+// from every origin, sent every 50 ms until then (at most 60 s). The origins are the
+// first member on each port (chat) or the first publisher (redis); with one port the
+// token is `@0:<epoch>:0`. So every receiver is in the room / subscribed and, across
+// instances, every instance's lines reach every instance's members (all linked through
+// Redis: an instance not linked yet delivers its lines to its own members only).
 //
 // Phases, each on the same connections, each its own figures:
 //   throughput  every sender keeps one message in flight (next one on the ack) for
-//               --duration seconds: the most the server can deliver.
+//               --duration seconds: the most the server(s) can deliver.
 //   paced       open loop: messages are sent on a fixed schedule, --rate / N messages a
 //               second spread over the senders, for --duration seconds: latency at a
 //               given load, without coordinated omission.
 // After each phase the tool waits (at most 5 s) until every receiver has every message,
 // then prints `<phase>.<key> <value>` lines: messages, deliveries, expected, lost,
 // out_of_order, seconds, deliveries_per_s, p50_us, p99_us, p999_us, max_us,
-// server_cpu_us (from /proc/<server-pid>/stat over the phase), server_cpu_us_per_delivery,
-// client_cpu_us. Exit status 0, or 1 with a message when setup fails or time runs out.
+// server_cpu_us (from /proc/<pid>/stat over the phase, summed over the server pids),
+// server_cpu_us_per_delivery, client_cpu_us. Exit status 0, or 1 with a message when
+// setup fails or time runs out.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -48,6 +63,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -57,6 +73,13 @@ namespace {
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "fanout_client: %s\n", what.c_str());
   std::exit(1);
+}
+
+// Appends the numbers of "1,2,3" (or "1") to out.
+void appendInts(std::vector<int>& out, const std::string& text) {
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(std::atoi(item.c_str()));
 }
 
 std::int64_t nowNs() {
@@ -129,7 +152,7 @@ struct Conn {
   int state = 0;
   std::uint64_t tokSender = 0, tokSeq = 0, tokTime = 0;
   std::uint64_t deliveries = 0;  // this phase
-  std::uint64_t lastSync = 0;    // highest sync epoch seen
+  std::uint64_t syncedFrom = 0;  // bit k: has seen a sync token from origin k
   std::vector<std::uint64_t> lastSeq;  // per sender, this phase
   std::string out;                     // bytes not written yet
   bool wantWrite = false;
@@ -142,12 +165,12 @@ struct Conn {
 struct Options {
   Mode mode = Mode::Chat;
   std::string host = "127.0.0.1";
-  int port = 0;
+  std::vector<int> ports;  // chat members are dealt round-robin over these
   int members = 10;
   int senders = 10;
   double duration = 2.0;
   double rate = 100'000;  // deliveries per second in the paced phase
-  int serverPid = 0;
+  std::vector<int> serverPids;  // their CPU is summed
   std::string phases = "throughput,paced";
   std::string channel = "bench";
 };
@@ -160,55 +183,10 @@ class Client {
   }
 
   void setup() {
-    const std::int64_t deadline = nowNs() + 30'000'000'000LL;
-    int receivers = opt_.members;
-    int senders = opt_.senders;
-    if (opt_.mode == Mode::Chat && senders > receivers) senders = receivers;
-    opt_.senders = senders;
-    for (int i = 0; i < receivers; ++i) {
-      Conn c;
-      c.fd = connectTo();
-      c.receiver = true;
-      if (opt_.mode == Mode::Chat && i < senders) c.senderId = i + 1;
-      conns_.push_back(std::move(c));
-    }
-    if (opt_.mode == Mode::Redis) {
-      for (int i = 0; i < senders; ++i) {
-        Conn c;
-        c.fd = connectTo();
-        c.senderId = i + 1;
-        conns_.push_back(std::move(c));
-      }
-    }
-    for (std::size_t i = 0; i < conns_.size(); ++i) {
-      Conn& c = conns_[i];
-      c.lastSeq.assign(static_cast<std::size_t>(senders) + 1, 0);
-      if (c.senderId) senderIdx_.push_back(i);
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = i;
-      if (epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev) != 0) die("epoll_ctl failed");
-      if (opt_.mode == Mode::Redis && c.receiver) {
-        std::string cmd = "*2\r\n$9\r\nSUBSCRIBE\r\n$" + std::to_string(opt_.channel.size()) + "\r\n" + opt_.channel + "\r\n";
-        queue(i, cmd);
-      }
-    }
-    // Every receiver is really in the room / subscribed once it has seen a sync token
-    // (`@0:<epoch>:0`): send one every 50 ms until all have one.
-    std::uint64_t epoch = 0;
-    std::int64_t nextSync = 0;
-    while (true) {
-      std::int64_t now = nowNs();
-      if (now > deadline) die("setup timed out: " + std::to_string(unsynced()) + " receivers never joined");
-      if (now >= nextSync) {
-        sendText(senderIdx_.at(0), "@0:" + std::to_string(++epoch) + ":0");
-        nextSync = now + 50'000'000;
-      }
-      poll(10);
-      if (unsynced() == 0) break;
-    }
-    // Let the join notices and stray syncs drain.
-    std::int64_t quietUntil = nowNs() + 300'000'000;
+    connectAll();
+    waitUntilSynced(nowNs() + 60'000'000'000LL);
+    // Let the join notices and stray syncs drain, so that no phase measures them.
+    std::int64_t quietUntil = nowNs() + 500'000'000;
     while (nowNs() < quietUntil) poll(10);
   }
 
@@ -223,7 +201,7 @@ class Client {
     }
     hist_.clear();
     outOfOrder_ = 0;
-    std::int64_t cpu0 = processCpuUs(opt_.serverPid);
+    std::int64_t cpu0 = serverCpuUs();
     std::int64_t self0 = selfCpuUs();
     std::int64_t t0 = nowNs();
     std::int64_t end = t0 + static_cast<std::int64_t>(opt_.duration * 1e9);
@@ -261,7 +239,7 @@ class Client {
       if (totalDeliveries() != before) lastDelivery = nowNs();
       if (totalDeliveries() >= expectedEach * static_cast<std::uint64_t>(opt_.members) && acksDone()) break;
     }
-    std::int64_t cpu1 = processCpuUs(opt_.serverPid);
+    std::int64_t cpu1 = serverCpuUs();
     std::int64_t self1 = selfCpuUs();
     const std::uint64_t deliveries = totalDeliveries();
     const std::uint64_t expected = expectedEach * static_cast<std::uint64_t>(opt_.members);
@@ -295,15 +273,84 @@ class Client {
   }
 
  private:
-  int connectTo() {
+  // Chat: N members, member i on port i mod P, the first S of them also senders. Redis: N
+  // subscribers, then S publishers, all on the one port.
+  void connectAll() {
+    const std::size_t ports = opt_.ports.size();
+    if (opt_.mode == Mode::Chat) opt_.senders = std::min(opt_.senders, opt_.members);
+    for (int i = 0; i < opt_.members; ++i) {
+      Conn c;
+      c.fd = connectTo(opt_.ports[static_cast<std::size_t>(i) % ports]);
+      c.receiver = true;
+      if (opt_.mode == Mode::Chat && i < opt_.senders) c.senderId = i + 1;
+      conns_.push_back(std::move(c));
+    }
+    if (opt_.mode == Mode::Redis) {
+      for (int i = 0; i < opt_.senders; ++i) {
+        Conn c;
+        c.fd = connectTo(opt_.ports[0]);
+        c.senderId = i + 1;
+        conns_.push_back(std::move(c));
+      }
+    }
+    for (std::size_t i = 0; i < conns_.size(); ++i) {
+      Conn& c = conns_[i];
+      c.lastSeq.assign(static_cast<std::size_t>(opt_.senders) + 1, 0);
+      if (c.senderId) senderIdx_.push_back(i);
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = i;
+      if (epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev) != 0) die("epoll_ctl failed");
+      if (opt_.mode == Mode::Redis && c.receiver) {
+        std::string cmd = "*2\r\n$9\r\nSUBSCRIBE\r\n$" + std::to_string(opt_.channel.size()) + "\r\n" + opt_.channel + "\r\n";
+        queue(i, cmd);
+      }
+    }
+    // One sync origin per port, so that every instance's lines are seen to reach every
+    // member: members 0..P-1 (member p is on port p) in chat, the first publisher in redis.
+    if (opt_.mode == Mode::Chat) {
+      for (std::size_t p = 0; p < ports; ++p) syncOrigins_.push_back(p);
+    } else {
+      syncOrigins_.push_back(senderIdx_.at(0));
+    }
+  }
+
+  // Every receiver is really in the room / subscribed, and every instance linked, once it
+  // has seen a sync token (`@0:<epoch>:<origin>`) from every origin: each origin sends one
+  // every 50 ms until then.
+  void waitUntilSynced(std::int64_t deadline) {
+    std::uint64_t epoch = 0;
+    std::int64_t nextSync = 0;
+    while (unsynced() != 0) {
+      std::int64_t now = nowNs();
+      if (now > deadline)
+        die("setup timed out: " + std::to_string(unsynced()) + " receivers never saw a sync token from every " +
+            (syncOrigins_.size() > 1 ? "port (instances not linked?)" : "origin (never joined?)"));
+      if (now >= nextSync) {
+        ++epoch;
+        for (std::size_t k = 0; k < syncOrigins_.size(); ++k)
+          sendText(syncOrigins_[k], "@0:" + std::to_string(epoch) + ":" + std::to_string(k));
+        nextSync = now + 50'000'000;
+      }
+      poll(10);
+    }
+  }
+
+  std::int64_t serverCpuUs() const {
+    std::int64_t sum = 0;
+    for (int pid : opt_.serverPids) sum += processCpuUs(pid);
+    return sum;
+  }
+
+  int connectTo(int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) die(std::string("socket: ") + std::strerror(errno) + " (raise ulimit -n?)");
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(opt_.port));
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
     if (inet_pton(AF_INET, opt_.host.c_str(), &addr.sin_addr) != 1) die("bad host " + opt_.host);
     if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-      die("connect to " + opt_.host + ":" + std::to_string(opt_.port) + ": " + std::strerror(errno));
+      die("connect to " + opt_.host + ":" + std::to_string(port) + ": " + std::strerror(errno));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -311,9 +358,11 @@ class Client {
   }
 
   std::size_t unsynced() const {
+    const std::size_t origins = syncOrigins_.size();  // at most 64 (checked in main)
+    const std::uint64_t all = origins == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << origins) - 1;
     std::size_t n = 0;
     for (const Conn& c : conns_)
-      if (c.receiver && c.lastSync == 0) ++n;
+      if (c.receiver && c.syncedFrom != all) ++n;
     return n;
   }
 
@@ -432,8 +481,8 @@ class Client {
 
   void onToken(std::size_t i, std::int64_t now) {
     Conn& c = conns_[i];
-    if (c.tokSender == 0) {  // sync
-      c.lastSync = std::max<std::uint64_t>(c.lastSync, c.tokSeq);
+    if (c.tokSender == 0) {  // sync: `@0:<epoch>:<origin>`
+      if (c.tokTime < 64) c.syncedFrom |= std::uint64_t{1} << c.tokTime;
       return;
     }
     if (c.tokSender >= c.lastSeq.size()) return;
@@ -462,6 +511,7 @@ class Client {
   int ep_ = -1;
   std::vector<Conn> conns_;
   std::vector<std::size_t> senderIdx_;
+  std::vector<std::size_t> syncOrigins_;  // the connections that send the sync tokens
   Histogram hist_;
   std::uint64_t outOfOrder_ = 0;
   bool closedLoop_ = false;  // the throughput phase's senders: the next message on each ack
@@ -484,21 +534,27 @@ int main(int argc, char** argv) {
       else if (m == "redis") o.mode = Mode::Redis;
       else die("--mode is chat or redis");
     } else if (a == "--host") o.host = next();
-    else if (a == "--port") o.port = std::atoi(next().c_str());
+    else if (a == "--port" || a == "--ports") appendInts(o.ports, next());
     else if (a == "--members") o.members = std::atoi(next().c_str());
     else if (a == "--senders") o.senders = std::atoi(next().c_str());
     else if (a == "--duration") o.duration = std::atof(next().c_str());
     else if (a == "--rate") o.rate = std::atof(next().c_str());
-    else if (a == "--server-pid") o.serverPid = std::atoi(next().c_str());
+    else if (a == "--server-pid" || a == "--server-pids") appendInts(o.serverPids, next());
     else if (a == "--phases") o.phases = next();
     else if (a == "--channel") o.channel = next();
     else {
-      std::fprintf(stderr, "usage: %s --mode chat|redis --port P --members N [--senders S] [--duration SEC] "
-                           "[--rate DELIVERIES_PER_S] [--server-pid PID] [--phases throughput,paced]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s --mode chat|redis --port P | --ports P1,P2... --members N [--senders S] "
+                           "[--duration SEC] [--rate DELIVERIES_PER_S] [--server-pid PID | --server-pids PID1,PID2...] "
+                           "[--phases throughput,paced] [--channel NAME] [--host H]\n", argv[0]);
       return 2;
     }
   }
-  if (o.port <= 0 || o.members <= 0 || o.senders <= 0 || o.duration <= 0 || o.rate <= 0) die("bad arguments");
+  if (o.ports.empty() || o.members <= 0 || o.senders <= 0 || o.duration <= 0 || o.rate <= 0) die("bad arguments");
+  for (int p : o.ports)
+    if (p <= 0 || p > 65535) die("bad port " + std::to_string(p));
+  if (o.mode == Mode::Redis && o.ports.size() > 1) die("several ports are for --mode chat (instances sharing a room)");
+  if (o.ports.size() > 64) die("at most 64 ports");
+  if (static_cast<std::size_t>(o.members) < o.ports.size()) die("fewer members than ports");
   Client client(o);
   client.setup();
   std::stringstream phases(o.phases);

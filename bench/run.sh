@@ -10,6 +10,7 @@
 #   bench/run.sh allcores     reactors: auto vs worker_processes auto, nothing pinned, wrk -t2 -c100
 #   bench/run.sh idle         RSS per idle keep-alive connection (10,000 of them) vs nginx
 #   bench/run.sh chat         chat fan-out to 10/100/1000 TCP members vs Redis pub/sub
+#   bench/run.sh chatfleet    one chat room across instances via Redis (local1, redis1, redis2)
 #   bench/run.sh all          every row above, one after the other
 #
 # Per-core rows pin each server to core $SERVER_CPU (0) and the load generator to core
@@ -188,31 +189,43 @@ CHAT_RATE=${CHAT_RATE:-100000}
 # fig FILE KEY: one `key value` line of fanout_client's output.
 fig() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
 
-chat_one() {
-  local n=$1 round=$2 label=$3 mode=$4 pid=$5 port=$6 out
-  out=$BENCH_TMP/chat-$n-$round-$label.txt
-  local m0 m1 c0 c1 s0 s1 other mark=""
+# fanout_measure OUT PIN "PIDS" LABEL [fanout_client args...]: one fanout_client run,
+# pinned to core PIN ("": not pinned), its output in OUT. Fails the row if it fails or a
+# server of PIDS (space-separated) dies meanwhile. Sets LAST_OTHER: the share (%) of the
+# machine that was neither those servers nor the load tool during the run.
+fanout_measure() {
+  local out=$1 pin=$2 pids=$3 label=$4 pid pinning=() m0 m1 c0 c1 s0=0 s1=0
+  shift 4
+  [[ -n $pin ]] && pinning=(taskset -c "$pin")
   children_ticks
   c0=$CHILD_TICKS
   m0=$(machine_ticks)
-  s0=$(cpu_ticks "$pid")
-  timeout 120 taskset -c "$CLIENT_CPU" "$FANOUT_BIN" --mode "$mode" --port "$port" --members "$n" --senders "$CHAT_SENDERS" \
-    --duration "$CHAT_DURATION" --rate "$CHAT_RATE" --server-pid "$pid" >"$out" 2>"$BENCH_TMP/chat-$n-$round-$label.err" ||
+  for pid in $pids; do s0=$((s0 + $(cpu_ticks "$pid"))); done
+  timeout 120 "${pinning[@]}" "$FANOUT_BIN" "$@" >"$out" 2>"${out%.txt}.err" ||
     {
-      cat "$out" "$BENCH_TMP/chat-$n-$round-$label.err" >&2
-      server_post_mortem "$pid" "$label"
-      die "fanout_client failed against $label with $n members"
+      cat "$out" "${out%.txt}.err" >&2
+      for pid in $pids; do server_post_mortem "$pid" "$label"; done
+      die "fanout_client failed against $label ($*)"
     }
-  kill -0 "$pid" 2>/dev/null || {
-    server_post_mortem "$pid" "$label"
-    die "$label died during a run ($out)"
-  }
-  s1=$(cpu_ticks "$pid")
+  for pid in $pids; do
+    kill -0 "$pid" 2>/dev/null || {
+      server_post_mortem "$pid" "$label"
+      die "$label died during a run ($out)"
+    }
+  done
+  for pid in $pids; do s1=$((s1 + $(cpu_ticks "$pid"))); done
   m1=$(machine_ticks)
   children_ticks
   c1=$CHILD_TICKS
-  other=$(other_load "$m0" "$m1" $((s1 - s0)) $((c1 - c0)))
-  LAST_OTHER=$other
+  LAST_OTHER=$(other_load "$m0" "$m1" $((s1 - s0)) $((c1 - c0)))
+}
+
+chat_one() {
+  local n=$1 round=$2 label=$3 mode=$4 pid=$5 port=$6 out other mark=""
+  out=$BENCH_TMP/chat-$n-$round-$label.txt
+  fanout_measure "$out" "$CLIENT_CPU" "$pid" "$label" --mode "$mode" --port "$port" --members "$n" \
+    --senders "$CHAT_SENDERS" --duration "$CHAT_DURATION" --rate "$CHAT_RATE" --server-pid "$pid"
+  other=$LAST_OTHER
   contaminated "$other" && mark="  <- other load ${other}%"
   local tput cpu p99 lost ooo pcpu
   tput=$(fig "$out" throughput.deliveries_per_s)
@@ -267,15 +280,115 @@ row_chat() {
   done
 }
 
+# chatfleet: one chat room across instances through Redis. The same FLEET_MEMBERS members
+# and FLEET_SENDERS senders (fanout_client --ports: members and senders dealt round-robin
+# over the instances) against three set-ups, each started afresh for every run and
+# stopped by PID after it:
+#   local1  one instance, no Redis (the room as in `chat`)
+#   redis1  one instance linked through Redis (the cost of the Redis hop)
+#   redis2  two instances sharing the room through Redis, half the members on each
+# ROUNDS x (local1 redis1 redis2). Nothing is pinned (two instances, redis-server and the
+# load tool share the machine); server CPU is that of the instances plus redis-server.
+FLEET_MEMBERS=${FLEET_MEMBERS:-1000}
+FLEET_SENDERS=${FLEET_SENDERS:-10}
+FLEET_DURATION=${FLEET_DURATION:-3}
+FLEET_RATE=${FLEET_RATE:-100000}
+FLEET_REACTORS=${FLEET_REACTORS:-auto}
+
+# start_chat_instance NAME INSTANCE [REDIS_URL]: a microserver (files under
+# $BENCH_TMP/NAME) with the chat service; with REDIS_URL its room is linked through that
+# Redis as instance INSTANCE. Sets LAST_PID and CHAT_PORT.
+start_chat_instance() {
+  local name=$1 instance=$2 url=${3:-} http_port link="" services
+  http_port=$(port)
+  CHAT_PORT=$(port)
+  [[ -z $url ]] || link=", redis: \"$url\", instance: $instance"
+  services=$(printf '  - { plugin: chat, listen: "127.0.0.1:%s", config: { max_clients: 5000, summary_interval: 0%s } }' \
+    "$CHAT_PORT" "$link")
+  microserver_config "$BENCH_TMP/$name.yaml" "$http_port" "$FLEET_REACTORS" 1 "$services"
+  start_microserver "$name" "$BENCH_TMP/$name.yaml" "$http_port" ""
+  grep -q "^service chat on 127.0.0.1:$CHAT_PORT" "$BENCH_TMP/$name/stdout" ||
+    die "microserver ($name) did not announce 'service chat on 127.0.0.1:$CHAT_PORT' (see $BENCH_TMP/$name/stdout)"
+  wait_port "$CHAT_PORT" "$LAST_PID" "the chat service ($name)" || die "the chat service ($name) is not listening on $CHAT_PORT"
+}
+
+# fleet_one ROUND LABEL: starts LABEL's servers, measures, stops them (instances first,
+# then Redis: a stopping instance still publishes its members' leaves).
+fleet_one() {
+  local round=$1 label=$2 run=fleet-$1-$2 url="" redis_port redis_pid="" pid out other mark=""
+  local pids=() ports=()
+  if [[ $label != local1 ]]; then
+    redis_port=$(port)
+    start_redis "$run-redis" "$redis_port" ""
+    redis_pid=$LAST_PID
+    url=redis://127.0.0.1:$redis_port/0
+  fi
+  start_chat_instance "$run-a" a "$url"
+  pids+=("$LAST_PID")
+  ports+=("$CHAT_PORT")
+  if [[ $label == redis2 ]]; then
+    start_chat_instance "$run-b" b "$url"
+    pids+=("$LAST_PID")
+    ports+=("$CHAT_PORT")
+  fi
+  [[ -z $redis_pid ]] || pids+=("$redis_pid")
+  out=$BENCH_TMP/$run.txt
+  # The tool's sync step waits (bounded) until every instance is linked through Redis.
+  fanout_measure "$out" "" "${pids[*]}" "$label" --mode chat --ports "$(IFS=,; echo "${ports[*]}")" \
+    --members "$FLEET_MEMBERS" --senders "$FLEET_SENDERS" --duration "$FLEET_DURATION" --rate "$FLEET_RATE" \
+    --server-pids "$(IFS=,; echo "${pids[*]}")"
+  for pid in "${pids[@]}"; do stop_pid "$pid"; done
+  other=$LAST_OTHER
+  contaminated "$other" && mark="  <- other load ${other}%"
+  local tput tp99 cpu pp99 pcpu lost ooo
+  tput=$(fig "$out" throughput.deliveries_per_s)
+  tp99=$(fig "$out" throughput.p99_us)
+  cpu=$(fig "$out" throughput.server_cpu_us_per_delivery)
+  pp99=$(fig "$out" paced.p99_us)
+  pcpu=$(fig "$out" paced.server_cpu_us_per_delivery)
+  lost=$(($(fig "$out" throughput.lost) + $(fig "$out" paced.lost)))
+  ooo=$(($(fig "$out" throughput.out_of_order) + $(fig "$out" paced.out_of_order)))
+  echo "chatfleet $round $label deliveries_per_s=$tput p99_us=$tp99 cpu_us=$cpu paced_p99_us=$pp99 paced_cpu_us=$pcpu lost=$lost out_of_order=$ooo other_load=$other" >>"$RESULTS"
+  printf '  round %-2s %-7s %8.0f deliveries/s p99 %6s µs %6s µs CPU/delivery | paced: p99 %6s µs, %6s µs CPU/delivery | lost %s, out of order %s | other load %s%%%s\n' \
+    "$round" "$label" "$tput" "$tp99" "$cpu" "$pp99" "$pcpu" "$lost" "$ooo" "$other" "$mark"
+}
+
+row_chatfleet() {
+  [[ -f $MS_PLUGIN_DIR/libchat.so ]] || {
+    echo "chatfleet: skipped: $MS_PLUGIN_DIR/libchat.so is not built"
+    return 0
+  }
+  [[ -x $FANOUT_BIN ]] || die "$FANOUT_BIN is missing (it is built with the Release build: bench/fanout_client.cpp)"
+  make_www
+  make_plugin_dir hello chat
+  printf 'chatfleet: fanout_client --ports P1[,P2] --members %s --senders %s --duration %s --rate %s; reactors: %s; nothing pinned; servers started afresh for each run\n' \
+    "$FLEET_MEMBERS" "$FLEET_SENDERS" "$FLEET_DURATION" "$FLEET_RATE" "$FLEET_REACTORS"
+  local r label attempt others
+  for ((r = 1; r <= ROUNDS; r++)); do
+    attempt=0
+    while :; do
+      others=()
+      for label in local1 redis1 redis2; do
+        fleet_one "$r" "$label"
+        others+=("$LAST_OTHER")
+      done
+      retry_round chatfleet "$r" $((attempt++)) "${others[@]}" || break
+    done
+  done
+  local keys="deliveries_per_s:deliveries/s p99_us:p99_throughput cpu_us:server_CPU_per_delivery paced_p99_us:p99_at_${FLEET_RATE}/s paced_cpu_us:CPU_per_delivery_paced lost:lost out_of_order:out_of_order"
+  summarize chatfleet redis1 local1 "$keys"
+  summarize chatfleet redis2 local1 "$keys"
+}
+
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
 main() {
   local row=${1:-}
   case "$row" in
-    hello | static1k | static100k | close | routes | allcores | idle | chat | all) ;;
+    hello | static1k | static100k | close | routes | allcores | idle | chat | chatfleet | all) ;;
     *) usage ;;
   esac
   bench_prepare
@@ -289,10 +402,11 @@ main() {
     allcores) row_allcores ;;
     idle) row_idle ;;
     chat) row_chat ;;
+    chatfleet) row_chatfleet ;;
     all)
       local r
       export BENCH_NO_BUILD=1  # built once above
-      for r in hello static1k static100k close routes allcores idle chat; do
+      for r in hello static1k static100k close routes allcores idle chat chatfleet; do
         "$0" "$r" || warn "row $r failed"
       done
       return 0
