@@ -203,6 +203,20 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Ports handed out in this run, in a file: port() runs in a $(...) subshell, where a
+# shell variable would not outlive the call.
+USED_PORTS=$BENCH_TMP/used-ports
+: >"$USED_PORTS"
+port() {  # a free port not handed out before in this run
+  local p
+  while :; do
+    p=$(free_port)
+    grep -qx "$p" "$USED_PORTS" || break
+  done
+  echo "$p" >>"$USED_PORTS"
+  echo "$p"
+}
+
 # Waits (at most 10 s) until 127.0.0.1:PORT accepts a connection; fails if PID died.
 wait_port() {
   local port=$1 pid=$2 what=$3 deadline=$((SECONDS + 10))

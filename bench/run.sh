@@ -20,17 +20,6 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-USED_PORTS=" "
-port() {  # a free port not handed out before in this run
-  local p
-  while :; do
-    p=$(free_port)
-    [[ $USED_PORTS == *" $p "* ]] || break
-  done
-  USED_PORTS+="$p "
-  echo "$p"
-}
-
 # ab_rows ROW LABEL_A PID_A URL_A LABEL_B PID_B URL_B PIN THREADS CONNS [wrk args...]
 # Warms both up, then ROUNDS x (A, B), each a measured wrk run.
 ab_rows() {
