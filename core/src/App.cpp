@@ -260,9 +260,11 @@ int App::main(const std::vector<std::string>&) {
   }
   Server* server = server_.get();
   for (const std::string& service : server->serviceDescriptions()) std::cout << "service " << service << std::endl;
-  auto console = std::make_unique<Console>([this] { return statusText(); });
   std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
             << (server->reactorCount() == 1 ? " reactor)" : " reactors)") << std::endl;
+  // After the ready line, never before: the console thread prints its prompt at once, and a
+  // prompt in front of the ready line would hide it from whoever waits for that line.
+  auto console = std::make_unique<Console>([this] { return statusText(); });
 
   while (true) {
     int received = 0;

@@ -2,6 +2,7 @@
 // and quit; and no console at all when standard input is not a terminal.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "ServerProcess.h"
@@ -38,6 +39,17 @@ TEST(ConsoleTest, StatusShowsListenersRoutesAndPlugins) {
   mark = s.server->lineCount();
   s.server->typeOnTerminal("frobnicate\n");
   EXPECT_TRUE(s.server->waitForLine("unknown command 'frobnicate': try help", 5s, mark));
+}
+
+TEST(ConsoleTest, StartsAfterTheReadyLineSoThePromptNeverPrecedesIt) {
+  ConsoleServer s(true);
+  ASSERT_TRUE(s.server->waitForLine("console ready: type help", 5s)) << s.server->output();
+  std::vector<std::string> lines = s.server->lines();
+  auto ready = std::find_if(lines.begin(), lines.end(),
+                            [](const std::string& l) { return l.rfind("microserver listening on ", 0) == 0; });
+  auto console = std::find(lines.begin(), lines.end(), "console ready: type help");
+  ASSERT_NE(ready, lines.end()) << s.server->output();
+  EXPECT_LT(ready - lines.begin(), console - lines.begin()) << s.server->output();
 }
 
 TEST(ConsoleTest, ReloadReloadsAndQuitStopsGracefully) {
