@@ -94,6 +94,7 @@ void Reactor::markReady(std::shared_ptr<ReadyTarget> target) {
 }
 
 void Reactor::runLocalReady() {
+  flushedThisPass_ = !localReady_.empty();
   if (localReady_.empty()) return;
   setTimeout(kPollTimeout);
   std::vector<std::shared_ptr<ReadyTarget>> batch;
@@ -198,6 +199,7 @@ void Reactor::flushAccessLog() {
 void Reactor::startPass() {
   // The only place the snapshot changes: nothing of this thread is using it now.
   refreshSite();
+  ++pass_;
   runLocalReady();
   nowMs_ = monotonicMs();
   if (nowMs_ < nextSweepMs_) return;

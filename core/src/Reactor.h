@@ -121,6 +121,20 @@ class Reactor : public Poco::Net::SocketReactor {
   // Asks every client to drain.
   void drainAll();
 
+  // True when this poll pass began by flushing output that the previous pass marked
+  // ready (runLocalReady). The events Poco dispatches in such a pass were polled before
+  // that flush, so a client answering what was just flushed is not among them: a peer
+  // that defers reading in such a pass (the socket is level-triggered: the next poll,
+  // at once, reports it again) is read together with those answers, and their output
+  // leaves in one write per member. Without it, senders split into two groups that
+  // alternate passes, and every member gets twice as many writes (measured: 5 lines per
+  // write for 10 chat senders, where Redis' read-all-then-write-all loop gets 10).
+  // A peer defers at most one pass in a row (ServicePeer::deferRead), so output made
+  // every pass (an HTTP client posting chat lines nonstop) cannot starve its reading.
+  bool flushedThisPass() const { return flushedThisPass_; }
+  // The number of this poll pass (counts up).
+  std::uint64_t pass() const { return pass_; }
+
   // Monotonic milliseconds, refreshed once per poll pass.
   std::int64_t nowMs() const { return nowMs_; }
   static std::int64_t monotonicMs();
@@ -164,6 +178,8 @@ class Reactor : public Poco::Net::SocketReactor {
   std::vector<std::shared_ptr<ReadyTarget>> ready_;  // guarded by taskMutex_
   std::vector<std::shared_ptr<ReadyTarget>> localReady_;  // marked from this thread, run at the next pass
   std::atomic<bool> wakePending_{false};
+  bool flushedThisPass_ = false;
+  std::uint64_t pass_ = 0;
   ReactorClient* clients_ = nullptr;
   std::atomic<std::size_t> clientCount_{0};
   std::int64_t nowMs_ = 0;

@@ -177,6 +177,7 @@ int ServicePeer::fd() const { return socket_.impl()->sockfd(); }
 
 void ServicePeer::onReadable(Poco::Net::ReadableNotification* notification) {
   notification->release();
+  if (deferRead()) return;
   try {
     handleReadable();
   } catch (const std::exception& e) {
@@ -196,6 +197,14 @@ void ServicePeer::onWritable(Poco::Net::WritableNotification* notification) {
     log::error("service connection " + std::string(handle_->remoteAddress()) + ": " + e.what());
     finish(ServiceConnection::CloseReason::Error);
   }
+}
+
+bool ServicePeer::deferRead() {
+  // Read in the next pass, with the answers to what this pass flushed (see
+  // Reactor::flushedThisPass); never two passes in a row.
+  if (!reactor_.flushedThisPass() || deferredPass_ + 1 == reactor_.pass()) return false;
+  deferredPass_ = reactor_.pass();
+  return true;
 }
 
 void ServicePeer::handleReadable() {

@@ -103,6 +103,8 @@ class ServicePeer : public ReactorClient {
               std::shared_ptr<LoadedPlugin> plugin, std::shared_ptr<PeerHandle> handle);
   ~ServicePeer() override;
 
+  // True when this readable event waits for the next pass (the socket stays readable).
+  bool deferRead();
   void handleReadable();
   void deliver(std::string_view bytes);
   void deliverWebSocket(const char* data, std::size_t len);
@@ -128,6 +130,7 @@ class ServicePeer : public ReactorClient {
   std::unique_ptr<WebSocketDecoder> decoder_;  // WebSocket peers only
   std::deque<Outgoing> out_;
   std::int64_t deadlineMs_ = INT64_MAX;
+  std::uint64_t deferredPass_ = 0;  // the last pass whose readable event was deferred
   ServiceConnection::CloseReason closeReason_ = ServiceConnection::CloseReason::PeerClosed;
   bool writing_ = false;
   bool closing_ = false;      // no more input is delivered; close once out_ is sent

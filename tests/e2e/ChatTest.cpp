@@ -346,6 +346,57 @@ TEST(ChatTest, AWebSocketMemberAndATcpMemberSeeEachOtherAndAPostReachesBoth) {
   EXPECT_EQ(tcp.next(), "* " + wsAddress + " left");
 }
 
+// The reactor defers a chat member's reading by a pass after it flushed output (to batch
+// writes, see Reactor::flushedThisPass), but never twice in a row: an HTTP client that
+// posts lines nonstop on the same reactor, so that every pass flushes, must not starve
+// a TCP member's input. The flood goes on until the member's own line comes back.
+TEST(ChatTest, AMemberIsReadWhileAnHttpClientFloodsTheRoomOnTheSameReactor) {
+  ChatServer s("{ max_queue_bytes: 67108864 }", ", reactors: 1");
+  Member tcp(s.servicePort, 20s);
+  std::atomic<bool> stop{false};
+  Connection flood(s.httpPort(), 20s);
+  std::string batch;
+  for (int i = 0; i < 100; ++i)
+    batch += "POST /chat/messages HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nflood\n";
+  // Always more pipelined requests than the server has read: the connection is readable
+  // in every pass, and every pass broadcasts.
+  std::thread writer([&] {
+    try {
+      while (!stop) {
+        flood.sendAll(batch);
+      }
+    } catch (const std::exception&) {
+    }
+  });
+  std::thread drain([&] {
+    char buffer[65536];
+    while (!stop && ::recv(flood.fd(), buffer, sizeof buffer, 0) > 0) {
+    }
+  });
+  const std::string floodLine = "flood";
+  std::string line = tcp.next();
+  while (line.size() < floodLine.size() || line.compare(line.size() - floodLine.size(), floodLine.size(), floodLine) != 0)
+    line = tcp.next();  // the flood has reached the room
+  tcp.say("mine\n");
+  bool gotMine = false;
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  try {
+    while (!gotMine && std::chrono::steady_clock::now() < deadline) gotMine = tcp.next() == tcp.address + " mine";
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "reading the room: " << e.what();
+  }
+  // The flood was still going: more of it reaches the room after our line.
+  std::string after;
+  if (gotMine) after = tcp.next();
+  stop = true;
+  ::shutdown(flood.fd(), SHUT_RDWR);
+  writer.join();
+  drain.join();
+  EXPECT_TRUE(gotMine) << "the member's line never came back while the flood went on";
+  EXPECT_NE(after.find(" flood"), std::string::npos) << "the flood had stopped before the line came back: " << after;
+  EXPECT_EQ(httpGet(s.httpPort(), "/chat/members").status, 200);
+}
+
 TEST(ChatTest, HistoryReturnsTheLastLinesOldestFirst) {
   ChatServer s("{ history: 5 }");
   Member a(s.servicePort);
