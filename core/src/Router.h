@@ -26,7 +26,9 @@ struct RouteSpec {
   std::vector<std::string> methods;  // empty = every method
 };
 
-// Per-thread working memory for match(), so matching allocates nothing once warm.
+// Per-thread working memory for match(), so the router itself allocates nothing once warm.
+// (RE2::Set::Match does: a SparseSet of the route count per call, three small blocks, ~1%
+// of a hello request's CPU as measured; RE2 offers no way to hand it one to reuse.)
 struct RouteScratch {
   std::uint32_t routeId = 0;  // the matched route's metrics id (set by Site::route)
   std::vector<int> matches;
