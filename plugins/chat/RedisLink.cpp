@@ -497,55 +497,48 @@ void RedisLink::runPublisher() {
       }
     }
     std::string failure;
-    switch (what) {
-      case Do::Quit:
-        if (client) {
-          // What is left (the members' leaves), briefly, then wake our subscriber.
-          const Clock::time_point deadline = Clock::now() + std::chrono::seconds(1);
-          try {
-            while (Clock::now() < deadline) {
-              std::vector<std::string> rest;
-              {
-                std::lock_guard<std::mutex> lock(mutex_);
-                if (!linked_.load(std::memory_order_relaxed) || !hasUnsentLocked()) break;
-                auto it = std::upper_bound(outbox_.begin(), outbox_.end(), sentUpTo_,
-                                           [](std::uint64_t s, const Pending& p) { return s < p.seq; });
-                for (; it != outbox_.end() && rest.size() < kBatchLines; ++it) {
-                  rest.push_back(it->payload);
-                  sentUpTo_ = it->seq;
+    try {
+      switch (what) {
+        case Do::Quit:
+          if (client) {
+            // What is left (the members' leaves), briefly, then wake our subscriber.
+            const Clock::time_point deadline = Clock::now() + std::chrono::seconds(1);
+            try {
+              while (Clock::now() < deadline) {
+                std::vector<std::string> rest;
+                {
+                  std::lock_guard<std::mutex> lock(mutex_);
+                  if (!linked_.load(std::memory_order_relaxed) || !hasUnsentLocked()) break;
+                  auto it = std::upper_bound(outbox_.begin(), outbox_.end(), sentUpTo_,
+                                             [](std::uint64_t s, const Pending& p) { return s < p.seq; });
+                  for (; it != outbox_.end() && rest.size() < kBatchLines; ++it) {
+                    rest.push_back(it->payload);
+                    sentUpTo_ = it->seq;
+                  }
                 }
+                std::string error;
+                if (!publishBatch(*client, rest, error)) break;
               }
-              std::string error;
-              if (!publishBatch(*client, rest, error)) break;
+              Array stop;
+              stop << "PUBLISH" << controlChannel_ << "stop";
+              client->execute<Poco::Int64>(stop);
+            } catch (const Poco::Exception&) {
+              // Redis is gone: the subscriber times out on its own.
             }
-            Array stop;
-            stop << "PUBLISH" << controlChannel_ << "stop";
-            client->execute<Poco::Int64>(stop);
-          } catch (const Poco::Exception&) {
-            // Redis is gone: the subscriber times out on its own.
           }
-        }
-        return;
-      case Do::Drop:
-        client.reset();
-        update(Side::Publisher, false, "");
-        nextAttempt = Clock::now();
-        continue;
-      case Do::Connect:
-        try {
+          return;
+        case Do::Drop:
+          client.reset();
+          update(Side::Publisher, false, "");
+          nextAttempt = Clock::now();
+          continue;
+        case Do::Connect:
           client = connect(options_.replyTimeout);
           backoff = std::chrono::milliseconds(0);
           lastWrite = Clock::now();
           update(Side::Publisher, true, "");
           continue;
-        } catch (const Poco::Exception& e) {
-          failure = describe(e);
-        } catch (const std::exception& e) {
-          failure = e.what();
-        }
-        break;
-      case Do::Publish:
-        try {
+        case Do::Publish: {
           std::string error;
           if (publishBatch(*client, batch, error)) {
             lastWrite = Clock::now();
@@ -553,25 +546,20 @@ void RedisLink::runPublisher() {
           }
           failure = "PUBLISH refused: " + error;
           logger_.warning("room " + room_->name() + ": Redis refused to publish: " + error);
-        } catch (const Poco::Exception& e) {
-          failure = describe(e);
-        } catch (const std::exception& e) {
-          failure = e.what();
+          break;
         }
-        break;
-      case Do::Heartbeat:
-        try {
+        case Do::Heartbeat: {
           Array beat;
           beat << "PUBLISH" << controlChannel_ << "hb";
           client->execute<Poco::Int64>(beat);
           lastWrite = Clock::now();
           continue;
-        } catch (const Poco::Exception& e) {
-          failure = describe(e);
-        } catch (const std::exception& e) {
-          failure = e.what();
         }
-        break;
+      }
+    } catch (const Poco::Exception& e) {
+      failure = describe(e);
+    } catch (const std::exception& e) {
+      failure = e.what();
     }
     // The connection could not be made, or broke.
     client.reset();
