@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "Router.h"
+#include "site/Router.h"
 
 namespace {
 

@@ -12,8 +12,8 @@
 #include <string_view>
 #include <utility>
 
-#include "Config.h"
-#include "HttpParser.h"
+#include "base/Config.h"
+#include "http1/HttpParser.h"
 
 namespace microserver::core {
 namespace {

@@ -14,7 +14,7 @@
 #include <limits>
 #include <string>
 
-#include "ChunkedDecoder.h"
+#include "http1/ChunkedDecoder.h"
 #include "FuzzInput.h"
 
 using microserver::core::ChunkedDecoder;

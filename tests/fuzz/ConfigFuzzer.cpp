@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "Config.h"
+#include "base/Config.h"
 #include "FuzzInput.h"
-#include "Router.h"
+#include "site/Router.h"
 
 using namespace microserver::core;
 

@@ -25,10 +25,10 @@
 #include <string>
 #include <string_view>
 
-#include "ChunkedDecoder.h"
+#include "http1/ChunkedDecoder.h"
 #include "FuzzInput.h"
-#include "HttpParser.h"
-#include "WebSocketCodec.h"
+#include "http1/HttpParser.h"
+#include "ws/WebSocketCodec.h"
 
 using namespace microserver::core;
 

@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "FuzzInput.h"
-#include "StaticFiles.h"
+#include "site/StaticFiles.h"
 #include "microserver/Request.h"
 
 using microserver::core::normalizeConfinedPath;

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "FuzzInput.h"
-#include "WebSocketCodec.h"
+#include "ws/WebSocketCodec.h"
 
 using microserver::core::WebSocketDecoder;
 using microserver::core::WebSocketLimits;

@@ -1,7 +1,7 @@
 // PluginTestSupport: see PluginTestSupport.h.
 #include "PluginTestSupport.h"
 
-#include "Metrics.h"
+#include "base/Metrics.h"
 
 #include <stdexcept>
 

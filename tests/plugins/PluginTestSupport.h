@@ -10,9 +10,9 @@
 #include <utility>
 #include <vector>
 
-#include "Config.h"
-#include "PluginLoader.h"
-#include "PluginLogger.h"
+#include "base/Config.h"
+#include "plugin/PluginLoader.h"
+#include "plugin/PluginLogger.h"
 #include "microserver/Plugin.h"
 
 namespace plugintest {

@@ -1,0 +1,299 @@
+// App: see App.h.
+#include "app/App.h"
+
+#include <Poco/ErrorHandler.h>
+#include <Poco/Path.h>
+#include <Poco/Util/HelpFormatter.h>
+#include <Poco/Util/Option.h>
+#include <Poco/Util/OptionCallback.h>
+#include <Poco/Util/OptionSet.h>
+#include <Poco/Version.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "base/AccessLog.h"
+#include "plugin/ChangeWatcher.h"
+#include "app/Console.h"
+#include "base/Config.h"
+#include "base/Log.h"
+#include "base/Metrics.h"
+#include "app/Server.h"
+#include "site/Site.h"
+
+namespace microserver::core {
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitBadConfig = 2;
+
+// Poco reports exceptions that escape a reactor callback here; say so in our log
+// instead of letting them vanish.
+class LoggingErrorHandler : public Poco::ErrorHandler {
+ public:
+  void exception(const Poco::Exception& e) override { log::error("event loop: " + e.displayText()); }
+  void exception(const std::exception& e) override { log::error(std::string("event loop: ") + e.what()); }
+  void exception() override { log::error("event loop: unknown exception"); }
+};
+
+std::string absolute(const std::string& path) {
+  return Poco::Path(path).makeAbsolute().toString();
+}
+
+// The folder holding the running binary, for the default plugin folder.
+std::string binaryFolder() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return absolute(".");
+  buf[n] = '\0';
+  return Poco::Path(buf).parent().toString();
+}
+
+// Every connection and every file being sent costs a descriptor. Debian's default soft
+// limit (1024) is far below max_connections' default, and the hard limit is usually
+// high: take it, as nginx's worker_rlimit_nofile would.
+void raiseDescriptorLimit() {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+void warnIfDescriptorsAreShort(std::size_t maxConnections) {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
+  // One descriptor per connection, and room for the rest (files being sent, plugins).
+  std::size_t needed = maxConnections + 256;
+  if (limit.rlim_cur < needed)
+    log::warning("the open-file limit is " + std::to_string(limit.rlim_cur) + ", below the " +
+                 std::to_string(needed) + " that server.limits.max_connections (" + std::to_string(maxConnections) +
+                 ") may need; raise it (ulimit -n) or lower max_connections");
+}
+
+// Settings that shape sockets and threads take effect at the next start only.
+void warnAboutRestartOnlySettings(const Config& running, const Config& next) {
+  const ServerConfig& a = running.server;
+  const ServerConfig& b = next.server;
+  auto differs = [&](bool changed, const char* key) {
+    if (changed) log::warning(std::string("server.") + key + " changed: it takes effect when the server restarts");
+  };
+  differs(a.listenHost != b.listenHost || a.listenPort != b.listenPort, "listen");
+  differs(a.reactors != b.reactors, "reactors");
+  differs(a.workers != b.workers, "workers");
+  differs(a.accessLog != b.accessLog, "access_log");
+  differs(a.plugins != b.plugins, "plugins");
+  differs(a.limits.maxConnections != b.limits.maxConnections, "limits.max_connections");
+  differs(a.limits.workerQueue != b.limits.workerQueue, "limits.worker_queue");
+}
+
+void printErrors(const std::vector<std::string>& errors) {
+  for (const std::string& e : errors) std::cerr << e << '\n';
+  std::cerr << "microserver: " << errors.size() << (errors.size() == 1 ? " error" : " errors")
+            << "; fix the file and run again (check a file with: microserver --check --config FILE)" << std::endl;
+}
+
+}  // namespace
+
+App::App() { setUnixOptions(true); }
+
+Config App::loadConfig() {
+  Config config = loadConfigFile(configFile_);
+  // Command-line paths are relative to where the user stands, unlike the file's own.
+  if (listen_) {
+    std::string why;
+    if (!parseListenAddress(*listen_, config.server.listenHost, config.server.listenPort, why))
+      throw ConfigLoadError({"--listen " + *listen_ + ": " + why});
+  }
+  if (www_) {
+    // --www moves the site: static routes that served the configured site folder follow.
+    std::string site = absolute(*www_);
+    for (RouteConfig& route : config.routes)
+      if (route.staticDir == config.server.www) route.staticDir = site;
+    config.server.www = site;
+  }
+  if (plugins_) config.server.plugins = absolute(*plugins_);
+  if (config.server.plugins.empty()) config.server.plugins = binaryFolder() + "plugins";
+  return config;
+}
+
+std::string App::statusText() const {
+  std::string out;
+  auto site = server_->context().site();
+  const Config& config = site->config();
+  out += "listening   " + server_->url() + "\n";
+  for (const std::string& service : server_->serviceDescriptions()) out += "service     " + service + "\n";
+  out += "reactors    " + std::to_string(server_->reactorCount()) + ", workers " +
+         std::to_string(config.server.workers) + "\n";
+  out += "connections " + std::to_string(server_->context().openConnections.load()) + " open\n";
+  out += "config      " + config.file + ": " + std::to_string(config.routes.size()) + " routes\n";
+  for (const RouteConfig& route : config.routes)
+    out += "  " + route.path + " -> " + (route.handler.empty() ? "static " + route.staticDir : route.handler) +
+           (route.blocking ? " (blocking)" : "") + "\n";
+  out += "plugins     " + std::to_string(site->plugins().size()) + " in " + config.server.plugins + "\n";
+  for (const auto& [name, plugin] : site->plugins())
+    out += "  " + name + " " + plugin->descriptor().version + " (" + plugin->file() + ")\n";
+  for (const std::string& line : Metrics::instance().statusLines()) out += line + "\n";
+  return out;
+}
+
+std::shared_ptr<const Site> App::loadSite(const Site* previous) {
+  Config config = loadConfig();
+  log::Level level = log::Level::Info;
+  log::parseLevel(config.server.logLevel, level);
+  log::setLevel(level);
+  // The folder must exist only when something needs a plugin.
+  bool needed = !config.services.empty();
+  for (const RouteConfig& route : config.routes) needed = needed || !route.handler.empty();
+  PluginScan scan = loader_->scan(config.server.plugins, previous ? previous->plugins() : PluginSet{}, needed,
+                                  server_ ? server_->servicePlugins() : PluginSet{});
+  if (!scan.errors.empty()) throw ConfigLoadError(scan.errors);
+  for (const std::string& w : scan.warnings) log::warning(w);
+  return Site::build(config, scan.plugins);
+}
+
+void App::defineOptions(Poco::Util::OptionSet& options) {
+  ServerApplication::defineOptions(options);
+  using Poco::Util::Option;
+  using Poco::Util::OptionCallback;
+  options.addOption(Option("help", "h", "show this help and exit").callback(OptionCallback<App>(this, &App::handleHelp)));
+  options.addOption(Option("version", "v", "print the version and exit")
+                        .callback(OptionCallback<App>(this, &App::handleVersion)));
+  options.addOption(Option("config", "c", "the configuration file (default: routes.yaml in the current folder)")
+                        .argument("FILE")
+                        .callback(OptionCallback<App>(this, &App::handleConfig)));
+  options.addOption(Option("listen", "l", "listen on HOST:PORT instead of server.listen (port 0 picks a free port)")
+                        .argument("HOST:PORT")
+                        .callback(OptionCallback<App>(this, &App::handleListen)));
+  options.addOption(Option("www", "w", "serve this folder as the site instead of server.www")
+                        .argument("DIR")
+                        .callback(OptionCallback<App>(this, &App::handleWww)));
+  options.addOption(Option("plugins", "p", "load plugins from this folder instead of server.plugins")
+                        .argument("DIR")
+                        .callback(OptionCallback<App>(this, &App::handlePlugins)));
+  options.addOption(Option("check", "t", "check the configuration and exit: 0 if it is valid, 2 if not")
+                        .callback(OptionCallback<App>(this, &App::handleCheck)));
+}
+
+void App::handleHelp(const std::string&, const std::string&) {
+  Poco::Util::HelpFormatter help(options());
+  help.setCommand("microserver");
+  help.setUsage("[--config FILE] [--listen HOST:PORT] [--www DIR] [--plugins DIR] [--check]");
+  help.setHeader("A plugin-based HTTP/1.1 server: a static site, regex routes to plugins, a chat room.");
+  help.setFooter("Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads the configuration.");
+  help.format(std::cout);
+  exitEarly_ = true;
+  stopOptionsProcessing();
+}
+
+void App::handleVersion(const std::string&, const std::string&) {
+  std::cout << "microserver " << MICROSERVER_VERSION << " (Poco " << (POCO_VERSION >> 24) << '.'
+            << ((POCO_VERSION >> 16) & 0xff) << '.' << ((POCO_VERSION >> 8) & 0xff) << ")" << std::endl;
+  exitEarly_ = true;
+  stopOptionsProcessing();
+}
+
+void App::handleConfig(const std::string&, const std::string& value) { configFile_ = value; }
+void App::handleListen(const std::string&, const std::string& value) { listen_ = value; }
+void App::handleWww(const std::string&, const std::string& value) { www_ = value; }
+void App::handlePlugins(const std::string&, const std::string& value) { plugins_ = value; }
+void App::handleCheck(const std::string&, const std::string&) { checkOnly_ = true; }
+
+int App::main(const std::vector<std::string>&) {
+  if (exitEarly_) return kExitOk;
+
+  // Block the signals we wait for before any thread exists, so every thread inherits the
+  // mask and only sigwait() below ever sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must not kill the server
+  raiseDescriptorLimit();
+  static LoggingErrorHandler errorHandler;
+  Poco::ErrorHandler::set(&errorHandler);
+
+  std::shared_ptr<const Site> site;
+  try {
+    loader_ = std::make_unique<PluginLoader>();
+    site = loadSite(nullptr);
+  } catch (const ConfigLoadError& e) {
+    printErrors(e.errors());
+    return kExitBadConfig;
+  } catch (const std::exception& e) {
+    std::cerr << "microserver: " << e.what() << std::endl;
+    return kExitFailed;
+  }
+  if (checkOnly_) {
+    std::vector<std::string> serviceErrors = checkServices(*site);
+    if (!serviceErrors.empty()) {
+      printErrors(serviceErrors);
+      return kExitBadConfig;
+    }
+    for (const std::string& w : site->warnings()) std::cout << "warning: " << w << '\n';
+    std::cout << configFile_ << ": OK (" << site->config().routes.size() << " routes, "
+              << site->config().services.size() << " services, " << site->plugins().size() << " plugins)"
+              << std::endl;
+    return kExitOk;
+  }
+  for (const std::string& w : site->warnings()) log::warning(w);
+
+  warnIfDescriptorsAreShort(site->config().server.limits.maxConnections);
+  // Watching starts before the server is announced ready: a change made by someone who
+  // waited for the ready line must not be missed.
+  ChangeWatcher watcher(absolute(configFile_), site->config().server.plugins);
+  try {
+    server_ = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog));
+    server_->start();
+  } catch (const ConfigLoadError& e) {
+    server_.reset();
+    printErrors(e.errors());
+    return kExitBadConfig;
+  } catch (const std::exception& e) {
+    server_.reset();
+    std::cerr << "microserver: " << e.what() << std::endl;
+    return kExitFailed;
+  }
+  Server* server = server_.get();
+  for (const std::string& service : server->serviceDescriptions()) std::cout << "service " << service << std::endl;
+  std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
+            << (server->reactorCount() == 1 ? " reactor)" : " reactors)") << std::endl;
+  // After the ready line, never before: the console thread prints its prompt at once, and a
+  // prompt in front of the ready line would hide it from whoever waits for that line.
+  auto console = std::make_unique<Console>([this] { return statusText(); });
+
+  while (true) {
+    int received = 0;
+    if (sigwait(&signals, &received) != 0) continue;
+    if (received == SIGHUP) {
+      try {
+        std::shared_ptr<const Site> next = loadSite(server->context().site().get());
+        for (const std::string& w : next->warnings()) log::warning(w);
+        warnAboutRestartOnlySettings(server->context().site()->config(), next->config());
+        server->reload(next);
+        Metrics::instance().countReload(true);
+        log::info("reloaded " + configFile_ + " (" + std::to_string(next->config().routes.size()) + " routes, " +
+                  std::to_string(next->plugins().size()) + " plugins)");
+      } catch (const ConfigLoadError& e) {
+        for (const std::string& line : e.errors()) log::error(line);
+        log::error("reload failed: still serving the previous configuration");
+        Metrics::instance().countReload(false);
+      }
+      continue;
+    }
+    log::info(std::string("received ") + (received == SIGINT ? "SIGINT" : received == SIGTERM ? "SIGTERM" : "SIGQUIT") +
+              ": stopping (in-flight requests may finish)");
+    break;
+  }
+  console.reset();  // before the server it reports on goes
+  server->stop(server->context().site()->config().server.limits.shutdownGrace);
+  server_.reset();
+  log::info("stopped");
+  return kExitOk;
+}
+
+}  // namespace microserver::core

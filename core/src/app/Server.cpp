@@ -1,0 +1,207 @@
+// Server: see Server.h.
+#include "app/Server.h"
+
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/SocketAddress.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "base/Log.h"
+#include "base/Metrics.h"
+#include "http1/ResponseWriter.h"
+#include "ws/ServicePeer.h"
+
+namespace microserver::core {
+
+namespace {
+constexpr int kListenBacklog = 4096;  // the kernel caps it at net.core.somaxconn
+
+std::string hostForUrl(const Poco::Net::SocketAddress& address) {
+  std::string host = address.host().toString();
+  return address.family() == Poco::Net::SocketAddress::IPv6 ? "[" + host + "]" : host;
+}
+
+// Binds a listening socket, or throws a message that says what to do.
+Poco::Net::ServerSocket bindListener(const std::string& host, std::uint16_t port, const std::string& key,
+                                     const std::string& file) {
+  std::string where = host + ":" + std::to_string(port);
+  try {
+    Poco::Net::ServerSocket socket;
+    // SO_REUSEADDR (restart while old connections linger) but not SO_REUSEPORT, which
+    // Poco turns on with the two-argument bind: a second server must fail, not share.
+    socket.bind(Poco::Net::SocketAddress(host, port), true, false);
+    socket.listen(kListenBacklog);
+    return socket;
+  } catch (const Poco::Exception& e) {
+    std::string hint = e.code() == EADDRINUSE ? " (another process uses this port: stop it, or pick another in " + key +
+                                                    " in " + file + (key == "server.listen" ? " or with --listen" : "") +
+                                                    ")"
+                       : e.code() == EACCES ? " (ports below 1024 need privileges: use a port above 1024)"
+                                            : " (check " + key + " in " + file + ")";
+    throw std::runtime_error("cannot listen on " + where + ": " + e.displayText() + hint);
+  }
+}
+}  // namespace
+
+unsigned resolveReactorCount(unsigned configured) {
+  if (configured > 0) return configured;
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores > 0 ? cores : 1;
+}
+
+Server::Server(std::shared_ptr<const Site> site, std::unique_ptr<AccessLog> accessLog)
+    : accessLog_(std::move(accessLog)),
+      workers_(std::make_unique<WorkerPool>(site->config().server.workers, site->config().server.limits.workerQueue)),
+      context_(std::make_unique<ServerContext>(std::move(site), accessLog_.get(), workers_.get())) {}
+
+Server::~Server() {
+  if (reactors_) stop(std::chrono::milliseconds(0));
+}
+
+void Server::start() {
+  ::signal(SIGPIPE, SIG_IGN);  // sendfile(2) has no MSG_NOSIGNAL: a vanished peer must not kill us
+  std::shared_ptr<const Site> site = context_->site();
+  const ServerConfig& server = site->config().server;
+  socket_ = bindListener(server.listenHost, server.listenPort, "server.listen", site->config().file);
+  reactorCount_ = resolveReactorCount(server.reactors);
+  reactors_ = std::make_unique<ReactorPool>(socket_, reactorCount_, *context_);
+  std::string busy;
+  writeErrorResponse(503, "too many connections, try again later", false, busy);
+  listener_ = std::make_unique<Listener>(socket_, reactors_->all(), *context_, server.limits.maxConnections, busy,
+                                         [](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
+                                           new HttpConnection(socket, reactor, remote);  // owns itself
+                                         });
+  startServices();
+  listener_->startAccepting();
+  url_ = "http://" + hostForUrl(socket_.address()) + ":" + std::to_string(socket_.address().port());
+}
+
+namespace {
+// Creates the service of `config.services[index]` through its plugin (which checks its
+// `config:`); on failure returns nullptr and adds the error, with its place.
+std::shared_ptr<Service> createService(const Config& config, std::size_t index, const PluginSet& plugins,
+                                       std::vector<std::string>& errors) {
+  const ServiceConfig& sc = config.services[index];
+  std::string key = "services[" + std::to_string(index) + "]";
+  std::string place = config.file + ":" + std::to_string(sc.pluginMark.line) + ":" + std::to_string(sc.pluginMark.column) +
+                      ": " + key + ".plugin: ";
+  auto found = plugins.find(sc.plugin);
+  if (found == plugins.end()) {
+    errors.push_back(place + "no plugin '" + sc.plugin + "' in " + config.server.plugins);
+    return nullptr;
+  }
+  std::shared_ptr<LoadedPlugin> plugin = found->second;
+  if (!plugin->descriptor().createService) {
+    errors.push_back(place + "plugin '" + sc.plugin + "' offers no TCP service");
+    return nullptr;
+  }
+  try {
+    PluginContext context{sc.plugin, sc.config, plugin->logger(), Metrics::instance()};
+    Service* raw = plugin->descriptor().createService(context);
+    if (!raw) throw std::runtime_error("createService returned nothing");
+    // The deleter keeps the library loaded until the service object is gone.
+    return std::shared_ptr<Service>(raw, [plugin](Service* s) { plugin->descriptor().destroyService(s); });
+  } catch (const ConfigError& e) {
+    errors.push_back(e.what());
+  } catch (const std::exception& e) {
+    errors.push_back(place + "plugin '" + sc.plugin + "' refused to start its service: " + e.what());
+  }
+  return nullptr;
+}
+}  // namespace
+
+std::vector<std::string> checkServices(const Site& site) {
+  std::vector<std::string> errors;
+  for (std::size_t i = 0; i < site.config().services.size(); ++i)
+    createService(site.config(), i, site.plugins(), errors);  // created, checked, destroyed
+  return errors;
+}
+
+void Server::startServices() {
+  std::shared_ptr<const Site> site = context_->site();
+  const Config& config = site->config();
+  std::vector<std::string> errors;
+  for (std::size_t i = 0; i < config.services.size(); ++i) {
+    const ServiceConfig& sc = config.services[i];
+    RunningService running;
+    running.name = sc.plugin;
+    running.service = createService(config, i, site->plugins(), errors);
+    if (!running.service) continue;
+    running.plugin = site->plugins().at(sc.plugin);
+    Poco::Net::ServerSocket socket =
+        bindListener(sc.listenHost, sc.listenPort, "services[" + std::to_string(i) + "].listen", config.file);
+    running.where = hostForUrl(socket.address()) + ":" + std::to_string(socket.address().port());
+    std::shared_ptr<Service> service = running.service;
+    std::shared_ptr<LoadedPlugin> plugin = running.plugin;
+    running.listener = std::make_unique<Listener>(
+        socket, reactors_->all(), *context_, config.server.limits.maxConnections, std::string(),
+        [service, plugin](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote) {
+          ServicePeer::start(s, reactor, service, plugin, ServiceConnection::Transport::Tcp, remote, {});
+        });
+    services_.push_back(std::move(running));
+  }
+  if (!errors.empty()) throw ConfigLoadError(errors);
+  for (RunningService& s : services_) {
+    s.service->start();
+    s.listener->startAccepting();
+  }
+}
+
+std::string Server::url() const { return url_; }
+
+std::vector<std::string> Server::serviceDescriptions() const {
+  std::vector<std::string> out;
+  for (const RunningService& s : services_) out.push_back(s.name + " on " + s.where);
+  return out;
+}
+
+PluginSet Server::servicePlugins() const {
+  PluginSet out;
+  for (const RunningService& s : services_) out[s.name] = s.plugin;
+  return out;
+}
+
+void Server::reload(std::shared_ptr<const Site> site) { context_->setSite(std::move(site)); }
+
+void Server::stop(std::chrono::milliseconds grace) {
+  if (!reactors_) return;
+  listener_->stopAccepting();
+  for (RunningService& s : services_) s.listener->stopAccepting();
+  // Closed now, not at the end: a client connecting during the drain is refused at once
+  // instead of waiting in the kernel's queue for a server that will never answer.
+  socket_.close();
+  for (RunningService& s : services_) s.listener->socket().close();
+  context_->draining = true;
+  // Services first: they may still want to tell their clients (a chat says goodbye).
+  for (RunningService& s : services_) {
+    try {
+      s.service->stop();
+    } catch (const std::exception& e) {
+      log::error("service " + s.name + " failed to stop: " + e.what());
+    }
+  }
+  for (Reactor* reactor : reactors_->all()) reactor->post([reactor] { reactor->drainAll(); });
+  // Wait for in-flight requests; the count only falls from here on (no accepts).
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (context_->openConnections.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Blocking handlers of those connections have finished by now, or are stuck: give the
+  // pool what is left of the grace, then leave stuck workers behind.
+  auto left_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (!workers_->shutdown(std::max(left_ms, std::chrono::milliseconds(0))))
+    log::warning("a blocking handler is still running after the shutdown grace; exiting without it");
+  std::size_t left = context_->openConnections.load();
+  if (left > 0)
+    log::warning(std::to_string(left) + " connection(s) still busy after the " + std::to_string(grace.count()) +
+                 " ms shutdown grace; closing them (server.limits.shutdown_grace sets the grace)");
+  for (Reactor* reactor : reactors_->all()) reactor->stopNow();
+  // Every loop must have ended (and closed what was left) before listeners and services go.
+  for (Reactor* reactor : reactors_->all()) reactor->waitUntilStopped();
+  listener_.reset();
+  services_.clear();
+  reactors_.reset();  // joins the reactor threads
+}
+
+}  // namespace microserver::core

@@ -1,0 +1,154 @@
+// AccessLog: see AccessLog.h.
+#include "base/AccessLog.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+
+#include "base/HttpDate.h"
+#include "base/Log.h"
+
+namespace microserver::core {
+
+namespace {
+constexpr std::size_t kFlushThreshold = 16 * 1024;
+constexpr std::size_t kMaxPendingBytes = 8 * 1024 * 1024;
+
+std::string& threadBuffer() {
+  thread_local std::string buffer;
+  return buffer;
+}
+}  // namespace
+
+void appendLogEscaped(std::string& out, std::string_view text) {
+  static const char hex[] = "0123456789abcdef";
+  for (char ch : text) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(ch);
+    } else if (c < 0x20 || c >= 0x7f) {
+      out.append("\\x");
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+}
+
+std::unique_ptr<AccessLog> AccessLog::open(const std::string& destination) {
+  if (destination == "off") return nullptr;
+  if (destination == "-" || destination.empty()) return std::unique_ptr<AccessLog>(new AccessLog(STDOUT_FILENO, false));
+  int fd = ::open(destination.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw std::runtime_error("cannot open access log '" + destination + "': " + std::strerror(errno) +
+                             " (check the folder exists and is writable, or set server.access_log)");
+  return std::unique_ptr<AccessLog>(new AccessLog(fd, true));
+}
+
+AccessLog::AccessLog(int fd, bool ownsFd) : fd_(fd), ownsFd_(ownsFd), immediate_(::isatty(fd) == 1) {
+  writer_ = std::thread([this] { writerLoop(); });
+}
+
+AccessLog::~AccessLog() {
+  flushThisThread();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  writer_.join();
+  if (ownsFd_) ::close(fd_);
+}
+
+void AccessLog::record(const AccessRecord& e) {
+  std::string& out = threadBuffer();
+  out.append(e.remoteIp);
+  out.append(" - - ");
+  out.append(currentLogTime());
+  if (e.method.empty()) {
+    out.append(" \"-\" ");  // refused before a request line could be read
+  } else {
+    out.append(" \"");
+    appendLogEscaped(out, e.method);
+    out.push_back(' ');
+    appendLogEscaped(out, e.target);
+    out.append(e.versionMinor == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
+  }
+  char num[24];
+  auto r = std::to_chars(num, num + sizeof num, e.status);
+  out.append(num, static_cast<std::size_t>(r.ptr - num));
+  out.push_back(' ');
+  if (e.bodyBytes == 0) {
+    out.push_back('-');
+  } else {
+    r = std::to_chars(num, num + sizeof num, e.bodyBytes);
+    out.append(num, static_cast<std::size_t>(r.ptr - num));
+  }
+  out.append(" \"");
+  if (e.referer.empty()) out.push_back('-');
+  else appendLogEscaped(out, e.referer);
+  out.append("\" \"");
+  if (e.userAgent.empty()) out.push_back('-');
+  else appendLogEscaped(out, e.userAgent);
+  out.append("\"\n");
+  if (immediate_ || out.size() >= kFlushThreshold) handOver(out);
+}
+
+void AccessLog::flushThisThread() {
+  std::string& out = threadBuffer();
+  if (!out.empty()) handOver(out);
+}
+
+void AccessLog::handOver(std::string& buffer) {
+  bool drop;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    drop = pendingBytes_ + buffer.size() > kMaxPendingBytes;
+    if (drop) {
+      dropped_ += static_cast<std::uint64_t>(std::count(buffer.begin(), buffer.end(), '\n'));
+    } else {
+      pendingBytes_ += buffer.size();
+      pending_.push_back(std::move(buffer));
+    }
+  }
+  buffer.clear();  // moved-from or dropped: either way start afresh
+  if (!drop) wake_.notify_one();
+}
+
+void AccessLog::writerLoop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+    if (pending_.empty()) return;  // stopping, and everything is written
+    std::string chunk = std::move(pending_.front());
+    pending_.pop_front();
+    pendingBytes_ -= chunk.size();
+    std::uint64_t dropped = dropped_;
+    dropped_ = 0;
+    lock.unlock();
+    if (dropped > 0)
+      log::warning("the access log fell behind: " + std::to_string(dropped) +
+                   " lines dropped (is whatever reads it stalled?)");
+    writeAll(chunk);
+    lock.lock();
+  }
+}
+
+void AccessLog::writeAll(const std::string& bytes) {
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd_, bytes.data() + off, bytes.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // a full disk or closed pipe must not stop the server; drop the lines
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace microserver::core

@@ -1,0 +1,729 @@
+// HttpConnection: see HttpConnection.h.
+#include "http1/HttpConnection.h"
+
+#include <Poco/Net/NetException.h>
+#include <Poco/Observer.h>
+#include <sys/ioctl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "site/Builtins.h"
+#include "base/HttpStatus.h"
+#include "base/Log.h"
+#include "http1/ResponseWriter.h"
+#include "ws/ServicePeer.h"
+#include "ws/WebSocketCodec.h"
+
+namespace microserver::core {
+
+namespace {
+using ReadableObserver = Poco::Observer<HttpConnection, Poco::Net::ReadableNotification>;
+using WritableObserver = Poco::Observer<HttpConnection, Poco::Net::WritableNotification>;
+
+// After the last response of a connection that may still be sending (an error, unread
+// pipelined bytes), keep reading and discarding for this long before closing: closing
+// with unread input makes the kernel send RST, which can destroy our response in flight.
+constexpr std::int64_t kLingerMs = 2000;
+// What an idle keep-alive connection may keep of buffers a big request made it grow.
+constexpr std::size_t kIdleBufferBytes = 16 * 1024;
+// The reactor's output buffer is given back beyond this size after a big response.
+constexpr std::size_t kMaxRetainedScratch = 1 << 20;
+// One batch of pipelined answers is sent once it reaches this size, so a flood of tiny
+// requests cannot make one read produce megabytes of output in memory.
+constexpr std::size_t kMaxBatchOutput = 256 * 1024;
+constexpr std::int64_t kNoDeadline = INT64_MAX;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+std::int64_t ms(Duration d) { return static_cast<std::int64_t>(d.count()); }
+
+std::uint64_t monotonicNs() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+void shrink(std::string& buffer, std::size_t keep) {
+  if (buffer.capacity() > keep) std::string().swap(buffer);
+}
+}  // namespace
+
+HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::SocketReactor& reactor)
+    : HttpConnection(socket, static_cast<Reactor&>(reactor), socket.peerAddress().toString()) {}
+
+HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor, std::string remote)
+    : socket_(socket), reactor_(reactor), remote_(std::move(remote)) {
+  // No fcntl(2) and no setsockopt(2) here: accept4 made the socket non-blocking, and
+  // TCP_NODELAY waits until the connection is kept alive (becomeIdle), as nginx does: a
+  // request answered with Connection: close never needs it.
+  std::size_t colon = remote_.rfind(':');
+  remoteIpLength_ = colon == std::string::npos ? remote_.size() : colon;
+  deadlineMs_ = Reactor::monotonicMs() + ms(reactor_.site().config().server.limits.headerTimeout);
+  reactor_.context().openConnections.fetch_add(1, std::memory_order_relaxed);
+  reactor_.attach(this);
+  try {
+    // Last: from here on the reactor may call us.
+    reactor_.addEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  } catch (...) {
+    reactor_.detach(this);
+    reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
+    throw;
+  }
+}
+
+HttpConnection::~HttpConnection() = default;
+
+int HttpConnection::fd() const { return socket_.impl()->sockfd(); }
+
+void HttpConnection::onReadable(Poco::Net::ReadableNotification* notification) {
+  notification->release();
+  try {
+    handleReadable();
+  } catch (const std::exception& e) {
+    // Never let an exception reach Poco's ErrorHandler: the handler would stay registered.
+    log::error("connection " + remote_ + ": unexpected error, closing it: " + e.what());
+    destroy();
+  } catch (...) {
+    log::error("connection " + remote_ + ": unexpected non-standard exception, closing it");
+    destroy();
+  }
+}
+
+void HttpConnection::onWritable(Poco::Net::WritableNotification* notification) {
+  notification->release();
+  try {
+    handleWritable();
+  } catch (const std::exception& e) {
+    log::error("connection " + remote_ + ": unexpected error while sending, closing it: " + e.what());
+    destroy();
+  } catch (...) {
+    log::error("connection " + remote_ + ": unexpected non-standard exception while sending, closing it");
+    destroy();
+  }
+}
+
+void HttpConnection::handleReadable() {
+  ReactorScratch& scratch = reactor_.scratch();
+  char* buffer = scratch.readBuffer.data();
+  ssize_t n = ::recv(fd(), buffer, scratch.readBuffer.size(), 0);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    return destroy();  // reset by the peer: nobody is left to answer
+  }
+  if (phase_ == Phase::Lingering) {
+    if (n == 0) destroy();  // the close we were waiting for
+    return;                 // else discard
+  }
+  if (n == 0) {
+    // The peer is done sending. What it sent completely is answered (or being answered);
+    // a request it left unfinished never will be.
+    inputEnded_ = true;
+    pauseReading();  // EOF stays readable forever: stop watching
+    if (!blocking_ && (!queue_ || queue_->empty())) destroy();
+    return;
+  }
+
+  std::size_t length = static_cast<std::size_t>(n);
+  reactor_.metrics().bytesIn.add(length);
+  if (blocking_) {
+    // Pipelined requests behind a blocking one wait in our buffer, up to one request's
+    // worth; beyond that the client waits too (we stop reading until the answer is out).
+    input_.append(buffer, length);
+    const ParserLimits& parser = reactor_.site().parserLimits();
+    if (input_.size() > parser.headerBytes + parser.bodyBytes) pauseReading();
+    return;
+  }
+  const Limits& limits = reactor_.site().config().server.limits;
+  if (phase_ == Phase::Idle) {
+    phase_ = Phase::Head;
+    deadlineMs_ = reactor_.nowMs() + ms(limits.headerTimeout);
+  } else if (phase_ == Phase::Body) {
+    deadlineMs_ = reactor_.nowMs() + ms(limits.bodyTimeout);  // a body may take long, but must keep moving
+  }
+
+  if (input_.empty()) {
+    // Fast path: parse straight from the reactor's buffer; copy only an incomplete rest.
+    std::size_t used = process(buffer, length);
+    if (used < length) input_.append(buffer + used, length - used);
+  } else {
+    input_.append(buffer, length);
+    std::size_t used = process(input_.data(), input_.size());
+    input_.erase(0, used);
+  }
+  if (upgrade_) return completeUpgrade(input_);
+  serve();
+}
+
+std::size_t HttpConnection::process(const char* data, std::size_t len) {
+  ReactorScratch& scratch = reactor_.scratch();
+  const Site& site = reactor_.site();
+  const ParserLimits& limits = site.parserLimits();
+  std::size_t pos = 0;
+  while (pos < len && !closeAfterWrite_ && !peerGone_ && !blocking_ && !batchCut_ && !upgrade_ &&
+         !(queue_ && !queue_->empty())) {
+    ParseError error;
+    if (chunked_) {
+      std::size_t used = 0;
+      ChunkedDecoder::Status status = chunked_->feed(data + pos, len - pos, used, chunkedBody_);
+      pos += used;
+      if (status == ChunkedDecoder::Status::NeedMore) break;
+      if (status == ChunkedDecoder::Status::Error) {
+        refuse(chunked_->error().status, chunked_->error().reason);
+        break;
+      }
+      if (!parseHead(chunkedHead_.data(), chunkedHead_.size(), limits, scratch.head, error)) {
+        refuse(error.status, error.reason);  // cannot happen: it parsed once already
+        break;
+      }
+      respond(scratch.head, chunkedBody_);
+      chunked_.reset();
+      chunkedHead_.clear();
+      chunkedBody_.clear();
+    } else {
+      if (phase_ != Phase::Body) {
+        std::size_t headBytes = 0;
+        HeadStatus status = findHeadEnd(data + pos, len - pos, limits, scan_, headBytes, error);
+        if (status == HeadStatus::Incomplete) {
+          if (phase_ == Phase::Idle) {
+            // The start of the next pipelined request: its head must arrive in time too.
+            phase_ = Phase::Head;
+            deadlineMs_ = reactor_.nowMs() + ms(site.config().server.limits.headerTimeout);
+          }
+          break;
+        }
+        if (status == HeadStatus::Error || !parseHead(data + pos, headBytes, limits, scratch.head, error)) {
+          refuse(error.status, error.reason);
+          break;
+        }
+        headBytes_ = headBytes;
+      } else if (!parseHead(data + pos, headBytes_, limits, scratch.head, error)) {
+        refuse(error.status, error.reason);
+        break;
+      }
+      const RequestHead& head = scratch.head;
+      if (head.framing == BodyFraming::Chunked) {
+        std::size_t headBytes = headBytes_;
+        if (head.expectContinue && !sentContinue_ && !admitBody(head)) {
+          pos += headBytes;
+          break;
+        }
+        chunkedHead_.assign(data + pos, headBytes);
+        pos += headBytes;
+        chunked_ = std::make_unique<ChunkedDecoder>();
+        chunked_->reset(limits.bodyBytes, limits.headerBytes);
+        phase_ = Phase::Body;
+        deadlineMs_ = reactor_.nowMs() + ms(site.config().server.limits.bodyTimeout);
+        continue;
+      }
+      std::size_t need = headBytes_ + static_cast<std::size_t>(head.contentLength);
+      if (len - pos < need) {
+        // The body is still on its way.
+        if (phase_ != Phase::Body) {
+          phase_ = Phase::Body;
+          deadlineMs_ = reactor_.nowMs() + ms(site.config().server.limits.bodyTimeout);
+          if (head.expectContinue && !sentContinue_ && !admitBody(head)) {
+            pos += len - pos;  // the answer is out; the rest is discarded while lingering
+            break;
+          }
+          input_.reserve(need);
+        }
+        break;
+      }
+      respond(head, std::string_view(data + pos + headBytes_, static_cast<std::size_t>(head.contentLength)));
+      pos += need;
+    }
+    if (scratch.output.size() >= kMaxBatchOutput) batchCut_ = true;
+  }
+  return pos;
+}
+
+bool HttpConnection::admitBody(const RequestHead& head) {
+  sentContinue_ = true;
+  ReactorScratch& scratch = reactor_.scratch();
+  if (!percentDecode(head.path, scratch.decodedPath) || scratch.decodedPath.find('\0') != std::string::npos) {
+    refuse(400, "malformed percent-encoding in path");
+    return false;
+  }
+  if (!reactor_.site().accepts(head.method, scratch.decodedPath, scratch.route)) {
+    // 404 or 405 now, instead of letting the client upload its body first (RFC 9110
+    // 10.1.1); the connection then closes, as the body was not read.
+    closeAfterWrite_ = true;
+    lingerOnClose_ = true;
+    respond(head, {});
+    return false;
+  }
+  scratch.output.append(kContinue);
+  return true;
+}
+
+void HttpConnection::respond(const RequestHead& head, std::string_view body) {
+  ReactorScratch& scratch = reactor_.scratch();
+  const Site& site = reactor_.site();
+  requestStartNs_ = monotonicNs();
+  scratch.route.routeId = Metrics::kNoRoute;
+  // The next request starts clean whatever happens below.
+  phase_ = Phase::Idle;
+  scan_.reset();
+  headBytes_ = 0;
+  sentContinue_ = false;
+
+  if (!percentDecode(head.path, scratch.decodedPath) || scratch.decodedPath.find('\0') != std::string::npos) {
+    refuse(400, "malformed percent-encoding in path");
+    return;
+  }
+  Request::Parts parts;
+  parts.method = head.method;
+  parts.target = head.target;
+  parts.path = scratch.decodedPath;
+  parts.query = head.query;
+  parts.body = body;
+  parts.remoteAddress = remote_;
+  parts.versionMinor = head.versionMinor;
+  parts.headers = Span<Header>(head.headers.data(), head.headers.size());
+
+  Response& response = scratch.response;
+  response.reset();
+  if (answerBuiltin(parts, site.config().server, reactor_.context(), response)) {
+    Request request(parts);
+    return sendResponse({head.method, head.target, request.header("Referer"), request.header("User-Agent"),
+                         head.versionMinor, head.keepAlive, Metrics::kBuiltin, requestStartNs_},
+                        response);
+  }
+  const BoundHandler* handler = nullptr;
+  try {
+    handler = site.route(parts, response, scratch.route);
+  } catch (const std::exception& e) {
+    // Static files and routing should not throw (bad_alloc can): answer, do not drop.
+    log::error("request " + std::string(head.method) + " " + std::string(head.target) + " from " + remote_ +
+               " failed: " + e.what() + " (answered 500)");
+    response.reset();
+    response.setStatus(500);
+    response.setContentType("text/plain; charset=utf-8");
+    response.setBody("500 Internal Server Error\n");
+  }
+  if (handler && handler->blocking()) return startBlocking(parts, head.keepAlive, *handler);
+  if (handler) handler->run(Request(parts), response);
+  Request request(parts);
+  if (handler && response.webSocketService()) return acceptWebSocket(request, head, *handler, response);
+  sendResponse({head.method, head.target, request.header("Referer"), request.header("User-Agent"), head.versionMinor,
+                head.keepAlive, scratch.route.routeId, requestStartNs_},
+               response);
+}
+
+void HttpConnection::sendResponse(const ResponseContext& request, Response& response) {
+  ReactorScratch& scratch = reactor_.scratch();
+  ServerContext& context = reactor_.context();
+  if (request.method == "HEAD") response.setOmitBody(true);
+  // An HTTP/1.0 client cannot take a chunked stream: its end is the connection's close.
+  bool streamToOldClient = response.hasStream() && request.versionMinor == 0 && !response.omitBody();
+  bool keepAlive = request.keepAlive && response.keepAlive() && !closeAfterWrite_ && !streamToOldClient &&
+                   !context.draining.load(std::memory_order_relaxed);
+  if (!keepAlive) closeAfterWrite_ = true;
+  ConnectionHeader connection = !keepAlive                    ? ConnectionHeader::Close
+                                : request.versionMinor == 0 ? ConnectionHeader::KeepAlive
+                                                            : ConnectionHeader::None;
+  std::size_t headStart = scratch.output.size();
+  writeResponse(response, connection, scratch.output);
+
+  bool sendsBody = !response.omitBody() && !statusHasNoBody(response.status());
+  ReactorMetrics& metrics = reactor_.metrics();
+  metrics.countRequest(request.routeId, response.status(), monotonicNs() - request.startNs);
+  metrics.bytesOut.add(scratch.output.size() - headStart + (sendsBody && (response.hasFile()) ? response.contentLength() : 0));
+  if (AccessLog* log = context.accessLog()) {
+    log->record({std::string_view(remote_).substr(0, remoteIpLength_), request.method, request.target,
+                 request.versionMinor, response.status(), sendsBody ? response.contentLength() : 0, request.referer,
+                 request.userAgent});
+  }
+  if (response.hasStream()) {
+    std::unique_ptr<BodyStream> stream = response.releaseStream();
+    if (!sendsBody) return;
+    // Streams always go through the queue: it pulls pieces only as the socket drains.
+    if (!queue_) queue_ = std::make_unique<OutputQueue>();
+    queue_->pushBytes(scratch.output);
+    scratch.output.clear();
+    queue_->pushStream(std::move(stream), connection != ConnectionHeader::Close);
+    return;
+  }
+  if (!response.hasFile()) return;
+  std::uint64_t offset = response.fileOffset(), length = response.fileLength();
+  int file = response.releaseFile();
+  if (!sendsBody || length == 0) {
+    ::close(file);
+    return;
+  }
+  // Headers, then the file: headers go with MSG_MORE so both leave in one TCP segment.
+  if (!queue_ || queue_->empty()) {
+    long n = OutputQueue::sendDirect(fd(), scratch.output.data(), scratch.output.size(), true);
+    if (n < 0) {
+      ::close(file);
+      peerGone_ = true;  // serve() drops the unsent output with the connection
+      return;
+    }
+    scratch.output.erase(0, static_cast<std::size_t>(n));
+    if (scratch.output.empty()) {
+      long sent = OutputQueue::sendFileDirect(fd(), file, offset, length);
+      if (sent < 0) {
+        ::close(file);
+        if (sent == -2) logFileShrank();
+        peerGone_ = true;  // gone, or the file shrank: either way this response is lost
+        return;
+      }
+      length -= static_cast<std::uint64_t>(sent);
+      if (length == 0) {
+        ::close(file);
+        return;
+      }
+    }
+  }
+  if (!queue_) queue_ = std::make_unique<OutputQueue>();
+  queue_->pushBytes(scratch.output);
+  scratch.output.clear();
+  queue_->pushFile(file, offset, length);
+}
+
+void HttpConnection::acceptWebSocket(const Request& request, const RequestHead& head, const BoundHandler& handler,
+                                     Response& response) {
+  std::string acceptKey, reason;
+  int status = 0;
+  bool valid = checkWebSocketHandshake(
+      head.method, head.versionMinor, [&](std::string_view name) { return request.header(name); }, acceptKey, status,
+      reason);
+  ResponseContext context{head.method,         head.target,     request.header("Referer"),
+                          request.header("User-Agent"), head.versionMinor, head.keepAlive,
+                          reactor_.scratch().route.routeId, requestStartNs_};
+  std::shared_ptr<Service> service = response.webSocketService();
+  if (!valid) {
+    response.reset();
+    response.setStatus(status);
+    if (status == 426) response.addHeader("Sec-WebSocket-Version", "13");
+    response.setContentType("text/plain; charset=utf-8");
+    response.setBody(std::to_string(status) + " " + std::string(reasonPhrase(status)) + ": " + reason + "\n");
+    return sendResponse(context, response);
+  }
+  std::string& out = reactor_.scratch().output;
+  out.append("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+  out.append(acceptKey).append("\r\n\r\n");
+  if (AccessLog* log = reactor_.context().accessLog())
+    log->record({std::string_view(remote_).substr(0, remoteIpLength_), head.method, head.target, head.versionMinor,
+                 101, 0, context.referer, context.userAgent});
+  upgrade_ = std::make_unique<Upgrade>(Upgrade{std::move(service), handler.plugin()});
+}
+
+void HttpConnection::completeUpgrade(std::string_view input) {
+  // Whatever output is still here (the 101, answers before it) goes first, from here or
+  // from the peer's queue.
+  std::string& out = reactor_.scratch().output;
+  long sent = OutputQueue::sendDirect(fd(), out.data(), out.size());
+  if (sent < 0) {
+    out.clear();
+    return destroy();
+  }
+  std::string unsent = out.substr(static_cast<std::size_t>(sent));
+  out.clear();
+  std::unique_ptr<Upgrade> upgrade = std::move(upgrade_);
+  std::string leftover(input);
+  Poco::Net::StreamSocket socket = socket_;
+  Reactor& reactor = reactor_;
+  std::string remote = remote_;
+  // Leave without closing the socket: it belongs to the peer now.
+  destroyed_ = true;
+  if (writing_) reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
+  else if (!readingPaused_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  reactor_.detach(this);
+  reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
+  delete this;
+  ServicePeer::start(socket, reactor, std::move(upgrade->service), std::move(upgrade->plugin),
+                     ServiceConnection::Transport::WebSocket, std::move(remote), leftover, std::move(unsent));
+}
+
+void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler) {
+  auto call = std::make_shared<BlockingCall>(parts, keepAlive, reactor_.siteShared(), &handler,
+                                             reactor_.scratch().route.routeId, requestStartNs_);
+  call->connection = this;
+  call->mailbox = reactor_.mailbox();
+  bool queued = reactor_.context().workers().submit([call] {
+    if (log::enabled(log::Level::Debug))
+      log::debug("a worker runs " + call->method + " " + call->target + " (plugin " + call->handler->pluginName() + ")");
+    call->handler->run(call->request(), call->response);
+    // The reactor may be gone by now (a handler stuck past the shutdown grace).
+    call->mailbox->post([call] { deliverBlocking(call); });
+  });
+  if (!queued) {
+    log::warning("the worker pool is full (" + std::to_string(reactor_.site().config().server.limits.workerQueue) +
+                 " requests waiting): answered 503 to " + call->method + " " + call->target +
+                 " (raise server.workers or limits.worker_queue if this is normal load)");
+    Response& response = reactor_.scratch().response;
+    response.reset();
+    response.setStatus(503);
+    response.addHeader("Retry-After", "1");
+    response.setContentType("text/plain; charset=utf-8");
+    response.setBody("503 Service Unavailable: the server is busy, try again shortly\n");
+    return sendResponse(call->responseContext(), response);
+  }
+  if (log::enabled(log::Level::Debug)) log::debug(call->method + " " + call->target + " waits for a worker");
+  blocking_ = std::move(call);
+  phase_ = Phase::Waiting;
+  handlerDeadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.handlerTimeout);
+}
+
+void HttpConnection::deliverBlocking(const std::shared_ptr<BlockingCall>& call) {
+  // On the connection's reactor thread. The connection may have closed, or answered 504,
+  // while the worker ran: then the result has nobody to go to.
+  HttpConnection* connection = call->connection;
+  if (!connection) return;
+  try {
+    connection->finishBlocking(*call);
+  } catch (const std::exception& e) {
+    log::error("connection " + call->remoteAddress + ": unexpected error, closing it: " + e.what());
+    connection->destroy();
+  }
+}
+
+void HttpConnection::finishBlocking(BlockingCall& call) {
+  blocking_.reset();  // `call` stays alive: deliverBlocking holds it
+  call.connection = nullptr;
+  phase_ = Phase::Idle;
+  sendResponse(call.responseContext(), call.response);
+  if (readingPaused_ && !inputEnded_) resumeReading();
+  serve();  // sends it, then answers what waited behind it
+}
+
+void HttpConnection::answerTimedOutHandler() {
+  // The handler is too slow: answer for it and forget its result (its worker is lost
+  // until it returns; the pool's bound keeps that from piling up).
+  log::warning("plugin " + blocking_->handler->pluginName() + " did not answer " + blocking_->method + " " +
+               blocking_->target + " within limits.handler_timeout: answered 504");
+  std::shared_ptr<BlockingCall> call = std::move(blocking_);
+  call->connection = nullptr;
+  Response& response = reactor_.scratch().response;
+  response.reset();
+  response.setStatus(504);
+  response.setContentType("text/plain; charset=utf-8");
+  response.setBody("504 Gateway Timeout: the handler did not answer in time\n");
+  response.setKeepAlive(false);  // its pipelined followers would wait behind a stuck worker
+  phase_ = Phase::Idle;
+  sendResponse(call->responseContext(), response);
+  serve();
+}
+
+void HttpConnection::refuse(int status, const char* reason) {
+  ReactorScratch& scratch = reactor_.scratch();
+  std::size_t headStart = scratch.output.size();
+  writeErrorResponse(status, reason, false, scratch.output);
+  reactor_.metrics().countRequest(Metrics::kNoRoute, status, 0);
+  reactor_.metrics().bytesOut.add(scratch.output.size() - headStart);
+  if (AccessLog* log = reactor_.context().accessLog())
+    log->record({std::string_view(remote_).substr(0, remoteIpLength_), {}, {}, 1, status, 0, {}, {}});
+  log::debug("refused a request from " + remote_ + ": " + std::to_string(status) + " " + reason);
+  closeAfterWrite_ = true;
+  lingerOnClose_ = true;  // the client may still be sending the rest of what we refused
+  input_.clear();
+  chunked_.reset();
+  phase_ = Phase::Head;
+}
+
+bool HttpConnection::flushOutput() {
+  std::string& out = reactor_.scratch().output;
+  if (out.empty()) return true;
+  if (queue_ && !queue_->empty()) {
+    queue_->pushBytes(out);
+  } else {
+    long n = OutputQueue::sendDirect(fd(), out.data(), out.size());
+    if (n < 0) {
+      out.clear();
+      return false;
+    }
+    if (static_cast<std::size_t>(n) < out.size()) {
+      if (!queue_) queue_ = std::make_unique<OutputQueue>();
+      queue_->pushBytes(std::string_view(out).substr(static_cast<std::size_t>(n)));
+    }
+  }
+  out.clear();
+  shrink(out, kMaxRetainedScratch);
+  return true;
+}
+
+void HttpConnection::serve() {
+  while (!destroyed_) {
+    if (peerGone_) {
+      // The output buffer is the reactor's, shared with the next connection it serves:
+      // what could not reach this peer must not reach the next one.
+      reactor_.scratch().output.clear();
+      return destroy();
+    }
+    if (!flushOutput()) return destroy();
+    if (queue_ && !queue_->empty()) {
+      if (!writing_) startWriting();
+      deadlineMs_ = Reactor::monotonicMs() + ms(reactor_.site().config().server.limits.sendTimeout);
+      return;
+    }
+    if (closeAfterWrite_) return closeAfterOutput();
+    if (blocking_ || input_.empty()) break;
+    // Requests that waited in the buffer (behind a full socket, a large batch, a blocking
+    // handler): no read event will announce them again.
+    batchCut_ = false;
+    std::size_t used = process(input_.data(), input_.size());
+    input_.erase(0, used);
+    if (upgrade_) return completeUpgrade(input_);
+    if (used == 0 && reactor_.scratch().output.empty() && !closeAfterWrite_) break;  // only a partial request
+  }
+  if (destroyed_) return;
+  if (blocking_) {
+    deadlineMs_ = kNoDeadline;  // the handler's own deadline applies
+    return;
+  }
+  if (inputEnded_) return closeAfterOutput();  // everything the peer sent is answered
+  if (phase_ == Phase::Idle && input_.empty()) becomeIdle();
+}
+
+void HttpConnection::becomeIdle() {
+  // A connection that finished a response during a graceful stop is done.
+  if (reactor_.context().draining.load(std::memory_order_relaxed)) return closeAfterOutput();
+  if (!noDelay_) {
+    // Kept alive: from here on a small response must not wait for the ACK of the last one.
+    int one = 1;
+    ::setsockopt(fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    noDelay_ = true;
+  }
+  // A fresh clock, not the pass's: the idle time starts after the work just done.
+  deadlineMs_ = Reactor::monotonicMs() + ms(reactor_.site().config().server.limits.idleTimeout);
+  shrink(input_, kIdleBufferBytes);
+  shrink(chunkedHead_, kIdleBufferBytes);
+  shrink(chunkedBody_, kIdleBufferBytes);
+}
+
+void HttpConnection::handleWritable() {
+  if (!queue_) {
+    startReading();
+    return serve();
+  }
+  OutputQueue::Result result = queue_->drain(fd());
+  if (result == OutputQueue::Result::PeerGone) return destroy();
+  if (result == OutputQueue::Result::FileShrank) {
+    logFileShrank();
+    return destroy();
+  }
+  if (result == OutputQueue::Result::WouldBlock) {
+    // Progress was made: the peer reads. Give it another send_timeout.
+    deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.sendTimeout);
+    return;
+  }
+  queue_.reset();
+  startReading();
+  serve();
+}
+
+void HttpConnection::logFileShrank() const {
+  // The Content-Length already sent cannot be honoured: closing is the only honest end.
+  log::warning("connection " + remote_ + ": a file got shorter while it was being sent; closing the connection");
+}
+
+void HttpConnection::pauseReading() {
+  if (readingPaused_) return;
+  readingPaused_ = true;
+  if (!writing_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+}
+
+void HttpConnection::resumeReading() {
+  if (!readingPaused_) return;
+  readingPaused_ = false;
+  if (!writing_) reactor_.addEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+}
+
+void HttpConnection::startWriting() {
+  usedQueue_ = true;
+  // Poco 1.11.0 only recomputes the epoll mask when an observer is added, so: add
+  // writable, drop readable, then add writable again to leave EPOLLOUT alone in the mask.
+  WritableObserver writable(*this, &HttpConnection::onWritable);
+  reactor_.addEventHandler(socket_, writable);
+  if (!readingPaused_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  reactor_.addEventHandler(socket_, writable);
+  writing_ = true;
+}
+
+void HttpConnection::startReading() {
+  if (!writing_) return;
+  writing_ = false;
+  if (readingPaused_) {
+    // Reading stays off: just stop watching for writability.
+    reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
+    return;
+  }
+  ReadableObserver readable(*this, &HttpConnection::onReadable);
+  reactor_.addEventHandler(socket_, readable);
+  reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
+  reactor_.addEventHandler(socket_, readable);
+}
+
+void HttpConnection::closeAfterOutput() {
+  if (inputEnded_) return destroy();  // the peer sent its FIN: nothing more can arrive
+  // While a response waited for writability we did not read: the peer may have sent more
+  // meanwhile, so look (one ioctl). Otherwise our last read emptied the socket.
+  int unread = 0;
+  if (usedQueue_) ::ioctl(fd(), FIONREAD, &unread);
+  bool mayHaveInput = lingerOnClose_ || unread > 0 || !input_.empty() || phase_ != Phase::Idle;
+  if (!mayHaveInput) return destroy();
+  // Half-close and wait for the peer's close, discarding what it still sends: a plain
+  // close() with unread input would reset the connection and could destroy the response.
+  ::shutdown(fd(), SHUT_WR);
+  std::string().swap(input_);
+  chunked_.reset();
+  resumeReading();
+  phase_ = Phase::Lingering;
+  deadlineMs_ = reactor_.nowMs() + kLingerMs;
+}
+
+void HttpConnection::checkDeadline(std::int64_t nowMs) {
+  try {
+    if (blocking_ && nowMs >= handlerDeadlineMs_) return answerTimedOutHandler();
+    if (nowMs < deadlineMs_) return;
+    bool midRequest = (phase_ == Phase::Head && !input_.empty()) || phase_ == Phase::Body;
+    if (midRequest && !writing_) {
+      // Best effort: tell a slow client why; never wait for it.
+      std::string out;
+      writeErrorResponse(408, "the request took too long to arrive", false, out);
+      OutputQueue::sendDirect(fd(), out.data(), out.size());
+      log::debug("closed a slow connection from " + remote_ + " (request not received in time)");
+    }
+    destroy();
+  } catch (const std::exception& e) {
+    log::error("connection " + remote_ + ": unexpected error at a deadline, closing it: " + e.what());
+    destroy();
+  }
+}
+
+void HttpConnection::beginDrain() {
+  if (phase_ == Phase::Lingering) return;  // it closes by itself within kLingerMs
+  bool idle = !writing_ && !blocking_ && input_.empty() && !chunked_ &&
+              (phase_ == Phase::Idle || phase_ == Phase::Head);
+  if (idle) return destroy();
+  // Something is in flight: its response carries Connection: close, and a response
+  // already being written closes the connection when it is out (becomeIdle()).
+}
+
+void HttpConnection::abandon() { destroy(); }
+
+void HttpConnection::destroy() {
+  if (destroyed_) return;
+  destroyed_ = true;
+  if (blocking_) blocking_->connection = nullptr;  // its result will find nobody
+  if (writing_) reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
+  else if (!readingPaused_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  reactor_.detach(this);
+  reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
+  // The reactor's scratch serves the next connection: leave nothing of ours in it.
+  reactor_.scratch().output.clear();
+  reactor_.scratch().response.reset();
+  try {
+    socket_.close();
+  } catch (...) {
+    // Already closed on the peer's side; nothing to release.
+  }
+  delete this;
+}
+
+}  // namespace microserver::core

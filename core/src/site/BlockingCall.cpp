@@ -1,0 +1,48 @@
+// BlockingCall: see BlockingCall.h.
+#include "site/BlockingCall.h"
+
+namespace microserver::core {
+
+BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested, std::shared_ptr<const Site> snapshot,
+                           const BoundHandler* boundHandler, std::uint32_t route, std::uint64_t start)
+    : method(parts.method),
+      target(parts.target),
+      path(parts.path),
+      query(parts.query),
+      body(parts.body),
+      remoteAddress(parts.remoteAddress),
+      versionMinor(parts.versionMinor),
+      keepAlive(keepAliveRequested),
+      routeId(route),
+      startNs(start),
+      site(std::move(snapshot)),
+      handler(boundHandler) {
+  Request original(parts);
+  referer = std::string(original.header("Referer"));
+  userAgent = std::string(original.header("User-Agent"));
+  for (const Header& h : parts.headers) headerText.emplace_back(h.name, h.value);
+  for (const Capture& c : parts.captures) captureText.emplace_back(c.name, c.value);
+  // Views into the strings above; built once the vectors stopped growing.
+  for (const auto& [name, value] : headerText) headers.push_back({name, value});
+  for (const auto& [name, value] : captureText) captures.push_back({name, value});
+}
+
+Request BlockingCall::request() const {
+  Request::Parts parts;
+  parts.method = method;
+  parts.target = target;
+  parts.path = path;
+  parts.query = query;
+  parts.body = body;
+  parts.remoteAddress = remoteAddress;
+  parts.versionMinor = versionMinor;
+  parts.headers = Span<Header>(headers.data(), headers.size());
+  parts.captures = Span<Capture>(captures.data(), captures.size());
+  return Request(parts);
+}
+
+ResponseContext BlockingCall::responseContext() const {
+  return {method, target, referer, userAgent, versionMinor, keepAlive, routeId, startNs};
+}
+
+}  // namespace microserver::core

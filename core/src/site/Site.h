@@ -1,0 +1,92 @@
+// Site: one immutable snapshot of what the server answers: the routes of a Config, each
+// bound to its target (a static folder, or a handler created by a plugin), behind a Router.
+//
+// A snapshot is built completely before it serves and never changes afterwards; a reload
+// builds a new one and swaps it in, so a request always sees one consistent routing table.
+// It holds the plugin libraries its handlers come from, so a library is unloaded only
+// when the last snapshot (and the last request) using it is gone.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/Config.h"
+#include "http1/HttpParser.h"
+#include "plugin/PluginLoader.h"
+#include "plugin/PluginLogger.h"
+#include "site/Router.h"
+#include "site/StaticFiles.h"
+#include "microserver/Handler.h"
+#include "microserver/Request.h"
+#include "microserver/Response.h"
+
+namespace microserver::core {
+
+// A route's handler, as a plugin created it for that route's `config:`.
+class BoundHandler {
+ public:
+  // Creates the handler through the plugin's factory. Throws what the factory throws
+  // (ConfigError for a bad `config:`).
+  BoundHandler(std::shared_ptr<LoadedPlugin> plugin, const RouteConfig& route, std::string routeName);
+  ~BoundHandler();
+  BoundHandler(const BoundHandler&) = delete;
+  BoundHandler& operator=(const BoundHandler&) = delete;
+
+  bool blocking() const { return blocking_; }
+  const std::string& pluginName() const { return plugin_->name(); }
+  const std::shared_ptr<LoadedPlugin>& plugin() const { return plugin_; }
+  // Calls the handler. An exception becomes a 500 for this request and a log line naming
+  // the plugin and the request; the server goes on.
+  void run(const Request& request, Response& response) const;
+
+ private:
+  std::shared_ptr<LoadedPlugin> plugin_;  // keeps the code of handler_ loaded
+  Handler* handler_ = nullptr;
+  bool blocking_;
+  std::string route_;                     // "routes[2] '^/hello/...'" for log lines
+};
+
+class Site {
+ public:
+  // Builds a snapshot from a configuration and the plugins found in the plugin folder.
+  // Throws ConfigLoadError listing every problem (file:line:col), e.g. a static folder
+  // that does not exist, a handler naming a plugin that is not there (the message lists
+  // the plugins that are), or a plugin refusing its `config:`.
+  static std::shared_ptr<const Site> build(const Config& config, const PluginSet& plugins);
+
+  // Routes one request. Answers it here when no plugin is involved (static files, 404,
+  // 405) and returns nullptr; otherwise fills in the route's captures and returns the
+  // handler, for the caller to run now or, if it is blocking, on a worker.
+  const BoundHandler* route(Request::Parts& parts, Response& response, RouteScratch& scratch) const;
+
+  // Whether some route takes this method on this (decoded) path; nothing is answered.
+  bool accepts(std::string_view method, std::string_view path, RouteScratch& scratch) const;
+
+  // Things that are legal but almost certainly mistakes (a route that can never match),
+  // one line each with file:line:col. Printed by --check and logged at every load.
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  const Config& config() const { return config_; }
+  const ParserLimits& parserLimits() const { return parserLimits_; }
+  const PluginSet& plugins() const { return plugins_; }
+
+ private:
+  struct Target {
+    std::unique_ptr<StaticFiles> files;     // for `static:` routes
+    std::unique_ptr<BoundHandler> handler;  // for `handler:` routes
+    std::uint32_t metricsId = 0;            // the route's label in GET /metrics
+  };
+  explicit Site(const Config& config, const PluginSet& plugins);
+
+  Config config_;
+  ParserLimits parserLimits_;
+  PluginSet plugins_;
+  std::unique_ptr<Router> router_;
+  std::vector<Target> targets_;
+  std::unique_ptr<StaticFiles> notFound_;  // the www folder, for the site's 404 page
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace microserver::core

@@ -1,0 +1,411 @@
+// ServicePeer: see ServicePeer.h.
+#include "ws/ServicePeer.h"
+
+#include <Poco/Observer.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <climits>
+
+#include "base/Log.h"
+
+namespace microserver::core {
+
+namespace {
+using ReadableObserver = Poco::Observer<ServicePeer, Poco::Net::ReadableNotification>;
+using WritableObserver = Poco::Observer<ServicePeer, Poco::Net::WritableNotification>;
+
+std::atomic<std::uint64_t> gNextId{1};
+// After our last bytes (a WebSocket close, a goodbye line), wait this long for the
+// peer's close before closing ourselves: closing with unread input would reset the
+// connection and could destroy what we just sent.
+constexpr std::int64_t kLingerMs = 2000;
+constexpr int kMaxIov = 64;
+
+std::int64_t ms(Duration d) { return static_cast<std::int64_t>(d.count()); }
+
+const char* reasonText(ServiceConnection::CloseReason reason) {
+  switch (reason) {
+    case ServiceConnection::CloseReason::PeerClosed: return "closed by the client";
+    case ServiceConnection::CloseReason::Error: return "connection error";
+    case ServiceConnection::CloseReason::ClosedByService: return "closed by the service";
+    case ServiceConnection::CloseReason::TooSlow: return "too slow to read what it was sent";
+    case ServiceConnection::CloseReason::ServerStopping: return "server stopping";
+  }
+  return "?";
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// PeerHandle: any thread
+
+PeerHandle::PeerHandle(Transport transport, std::string remote, std::shared_ptr<ReactorMailbox> mailbox)
+    : transport_(transport), remote_(std::move(remote)), id_(gNextId.fetch_add(1)), mailbox_(std::move(mailbox)) {}
+
+bool PeerHandle::send(const SharedBytes& bytes) {
+  if (!bytes) return false;
+  bool accepted = false, mark = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return false;
+    if (queued_ + bytes->size() > limit_) {
+      tooSlow_ = true;
+      closed_ = true;
+    } else {
+      pending_.push_back(bytes);
+      queued_ += bytes->size();
+      accepted = true;
+    }
+    mark = !readyMarked_;
+    readyMarked_ = true;
+  }
+  // One mark per batch: the peer takes everything pending when it runs.
+  if (mark) mailbox_->markReady(shared_from_this());
+  return accepted;
+}
+
+void PeerHandle::close() {
+  bool mark = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return;
+    closed_ = true;
+    closeRequested_ = true;
+    mark = !readyMarked_;
+    readyMarked_ = true;
+  }
+  if (mark) mailbox_->markReady(shared_from_this());
+}
+
+void PeerHandle::setSendLimit(std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  limit_ = bytes;
+}
+
+std::uint64_t PeerHandle::queuedBytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queued_;
+}
+
+void PeerHandle::onReady() {
+  if (peer_) peer_->onHandleReady();  // the reactor thread, where peer_ lives
+}
+
+PeerHandle::Taken PeerHandle::take() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Taken taken;
+  taken.messages.swap(pending_);
+  taken.closeRequested = closeRequested_;
+  taken.tooSlow = tooSlow_;
+  readyMarked_ = false;
+  return taken;
+}
+
+void PeerHandle::sent(std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  queued_ -= bytes;
+}
+
+void PeerHandle::refuseMore() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  closed_ = true;
+}
+
+void PeerHandle::detachPeer() {
+  peer_ = nullptr;
+  std::lock_guard<std::mutex> lock(mutex_);
+  closed_ = true;
+  pending_.clear();
+  queued_ = 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// ServicePeer: its reactor's thread
+
+void ServicePeer::start(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<Service> service,
+                        std::shared_ptr<LoadedPlugin> plugin, ServiceConnection::Transport transport,
+                        std::string remote, std::string_view input, std::string output) {
+  auto handle = std::make_shared<PeerHandle>(transport, std::move(remote), reactor.mailbox());
+  auto* peer = new ServicePeer(std::move(socket), reactor, std::move(service), std::move(plugin), handle);
+  if (!output.empty()) {
+    Outgoing raw;  // no frame header: these are HTTP bytes
+    raw.payload = makeShared(std::move(output));
+    peer->out_.push_back(std::move(raw));
+  }
+  try {
+    peer->session_ = peer->service_->accept(handle);
+  } catch (const std::exception& e) {
+    log::error("service " + peer->plugin_->name() + " failed to accept " + std::string(handle->remoteAddress()) +
+               ": " + e.what());
+    return peer->finish(ServiceConnection::CloseReason::Error);
+  }
+  reactor.addEventHandler(peer->socket_, ReadableObserver(*peer, &ServicePeer::onReadable));
+  if (!peer->session_) {
+    // Refused: whatever the service sent as a reason goes out first, then (on a
+    // WebSocket) a close frame: 1013, "try again later".
+    peer->takeQueued();
+    return peer->closeGracefully(ServiceConnection::CloseReason::ClosedByService, 1013);
+  }
+  if (!peer->out_.empty()) reactor.markReady(handle);  // written when the loop comes back
+  if (!input.empty()) peer->deliver(input);             // last: it may end the peer
+}
+
+ServicePeer::ServicePeer(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<Service> service,
+                         std::shared_ptr<LoadedPlugin> plugin, std::shared_ptr<PeerHandle> handle)
+    : socket_(std::move(socket)),
+      reactor_(reactor),
+      plugin_(std::move(plugin)),
+      service_(std::move(service)),
+      handle_(std::move(handle)) {
+  // Already non-blocking (accept4, or the HTTP connection it was); long-lived and chatty,
+  // so no Nagle delay on small lines.
+  int one = 1;
+  ::setsockopt(socket_.impl()->sockfd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (handle_->transport() == ServiceConnection::Transport::WebSocket)
+    decoder_ = std::make_unique<WebSocketDecoder>(WebSocketLimits{reactor_.site().parserLimits().bodyBytes});
+  handle_->peer_ = this;
+  reactor_.attach(this);
+  reactor_.context().openConnections.fetch_add(1, std::memory_order_relaxed);
+}
+
+ServicePeer::~ServicePeer() = default;
+
+int ServicePeer::fd() const { return socket_.impl()->sockfd(); }
+
+void ServicePeer::onReadable(Poco::Net::ReadableNotification* notification) {
+  notification->release();
+  if (deferRead()) return;
+  try {
+    handleReadable();
+  } catch (const std::exception& e) {
+    log::error("service connection " + std::string(handle_->remoteAddress()) + ": " + e.what());
+    finish(ServiceConnection::CloseReason::Error);
+  } catch (...) {
+    log::error("service connection " + std::string(handle_->remoteAddress()) + ": non-standard exception");
+    finish(ServiceConnection::CloseReason::Error);
+  }
+}
+
+void ServicePeer::onWritable(Poco::Net::WritableNotification* notification) {
+  notification->release();
+  try {
+    write();
+  } catch (const std::exception& e) {
+    log::error("service connection " + std::string(handle_->remoteAddress()) + ": " + e.what());
+    finish(ServiceConnection::CloseReason::Error);
+  }
+}
+
+bool ServicePeer::deferRead() {
+  // Read in the next pass, with the answers to what this pass flushed (see
+  // Reactor::flushedThisPass); never two passes in a row.
+  if (!reactor_.flushedThisPass() || deferredPass_ + 1 == reactor_.pass()) return false;
+  deferredPass_ = reactor_.pass();
+  return true;
+}
+
+void ServicePeer::handleReadable() {
+  std::vector<char>& buffer = reactor_.scratch().readBuffer;
+  ssize_t n = ::recv(fd(), buffer.data(), buffer.size(), 0);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    return finish(ServiceConnection::CloseReason::Error);
+  }
+  if (n == 0) return finish(ServiceConnection::CloseReason::PeerClosed);
+  if (closing_) return;  // discard: we are on our way out
+  deliver(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+}
+
+void ServicePeer::deliver(std::string_view bytes) {
+  if (decoder_) return deliverWebSocket(bytes.data(), bytes.size());
+  try {
+    session_->onData(bytes);
+  } catch (const std::exception& e) {
+    log::error("service " + plugin_->name() + " failed on data from " + std::string(handle_->remoteAddress()) + ": " +
+               e.what() + "; closing that connection");
+    finish(ServiceConnection::CloseReason::Error);
+  }
+}
+
+void ServicePeer::deliverWebSocket(const char* data, std::size_t len) {
+  std::size_t pos = 0;
+  bool answeredPing = false;
+  while (pos < len && !closing_) {
+    std::size_t used = 0;
+    WebSocketDecoder::Event event = decoder_->feed(data + pos, len - pos, used);
+    pos += used;
+    if (event == WebSocketDecoder::Event::NeedMore) break;
+    if (event == WebSocketDecoder::Event::Text || event == WebSocketDecoder::Event::Binary) {
+      try {
+        session_->onData(decoder_->payload());
+      } catch (const std::exception& e) {
+        log::error("service " + plugin_->name() + " failed on a message from " + std::string(handle_->remoteAddress()) +
+                   ": " + e.what() + "; closing that connection");
+        return closeGracefully(ServiceConnection::CloseReason::Error, 1011);
+      }
+    } else if (event == WebSocketDecoder::Event::Ping) {
+      enqueue(makeShared(decoder_->payload()), WebSocketOpcode::Pong);
+      answeredPing = true;
+    } else if (event == WebSocketDecoder::Event::Close) {
+      // Echo the client's code, as RFC 6455 5.5.1 asks, then close.
+      std::uint16_t code = decoder_->closeCode() == 1005 ? 1000 : decoder_->closeCode();
+      return closeGracefully(ServiceConnection::CloseReason::PeerClosed, code);
+    } else if (event == WebSocketDecoder::Event::Error) {
+      log::debug("websocket " + std::string(handle_->remoteAddress()) + ": " + decoder_->errorReason());
+      return closeGracefully(ServiceConnection::CloseReason::Error, decoder_->errorCode());
+    }
+  }
+  if (answeredPing) write();  // last: it may end the peer
+}
+
+void ServicePeer::enqueue(SharedBytes payload, WebSocketOpcode opcode) {
+  Outgoing item;
+  item.payload = std::move(payload);
+  if (decoder_) item.headerLength = static_cast<std::uint8_t>(frameHeader(item.header, opcode, item.payload->size()));
+  out_.push_back(std::move(item));
+}
+
+PeerHandle::Taken ServicePeer::takeQueued() {
+  PeerHandle::Taken taken = handle_->take();
+  for (SharedBytes& message : taken.messages) {
+    enqueue(std::move(message), WebSocketOpcode::Text);
+    out_.back().counted = true;
+  }
+  return taken;
+}
+
+void ServicePeer::onHandleReady() {
+  if (finished_) return;
+  PeerHandle::Taken taken = takeQueued();
+  if (taken.tooSlow) {
+    log::warning("closing " + std::string(handle_->remoteAddress()) + " (service " + plugin_->name() +
+                 "): it fell more than its send limit behind (it stopped reading); the others go on");
+    return finish(ServiceConnection::CloseReason::TooSlow);
+  }
+  if (taken.closeRequested && !closing_) return closeGracefully(ServiceConnection::CloseReason::ClosedByService, 1000);
+  write();
+}
+
+void ServicePeer::write() {
+  if (finished_) return;
+  while (!out_.empty()) {
+    struct iovec iov[kMaxIov];
+    int count = 0;
+    for (auto it = out_.begin(); it != out_.end() && count < kMaxIov - 1; ++it) {
+      std::size_t offset = it->offset;
+      if (offset < it->headerLength) {
+        iov[count++] = {it->header + offset, it->headerLength - offset};
+        offset = it->headerLength;
+      }
+      std::size_t inPayload = offset - it->headerLength;
+      if (inPayload < it->payload->size())
+        iov[count++] = {const_cast<char*>(it->payload->data()) + inPayload, it->payload->size() - inPayload};
+    }
+    struct msghdr message {};
+    message.msg_iov = iov;
+    message.msg_iovlen = static_cast<std::size_t>(count);
+    ssize_t n = ::sendmsg(fd(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (!writing_) startWriting();
+        deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.sendTimeout);
+        return;
+      }
+      return finish(ServiceConnection::CloseReason::Error);
+    }
+    std::size_t done = static_cast<std::size_t>(n);
+    std::size_t completedPayload = 0;
+    while (done > 0 && !out_.empty()) {
+      Outgoing& front = out_.front();
+      std::size_t left = front.size() - front.offset;
+      if (done < left) {
+        front.offset += done;
+        break;
+      }
+      done -= left;
+      if (front.counted) completedPayload += front.payload->size();
+      out_.pop_front();
+    }
+    if (completedPayload > 0) handle_->sent(completedPayload);
+  }
+  if (writing_) startReading();
+  deadlineMs_ = INT64_MAX;  // nothing to send: a service connection may stay quiet
+  if (closing_ && !lingering_) {
+    ::shutdown(fd(), SHUT_WR);
+    lingering_ = true;
+    deadlineMs_ = reactor_.nowMs() + kLingerMs;
+  }
+}
+
+void ServicePeer::startWriting() {
+  // As in HttpConnection: Poco 1.11.0 recomputes the epoll mask only on add.
+  WritableObserver writable(*this, &ServicePeer::onWritable);
+  reactor_.addEventHandler(socket_, writable);
+  reactor_.removeEventHandler(socket_, ReadableObserver(*this, &ServicePeer::onReadable));
+  reactor_.addEventHandler(socket_, writable);
+  writing_ = true;
+}
+
+void ServicePeer::startReading() {
+  ReadableObserver readable(*this, &ServicePeer::onReadable);
+  reactor_.addEventHandler(socket_, readable);
+  reactor_.removeEventHandler(socket_, WritableObserver(*this, &ServicePeer::onWritable));
+  reactor_.addEventHandler(socket_, readable);
+  writing_ = false;
+}
+
+void ServicePeer::closeGracefully(ServiceConnection::CloseReason reason, std::uint16_t webSocketCode) {
+  if (closing_ || finished_) return;
+  closing_ = true;
+  closeReason_ = reason;
+  handle_->refuseMore();  // what is already queued still goes out, then the close
+  if (decoder_) {
+    const char code[2] = {static_cast<char>(webSocketCode >> 8), static_cast<char>(webSocketCode & 0xff)};
+    enqueue(makeShared(std::string(code, 2)), WebSocketOpcode::Close);
+  }
+  write();
+}
+
+void ServicePeer::finish(ServiceConnection::CloseReason reason) {
+  if (finished_) return;
+  finished_ = true;
+  ServiceConnection::CloseReason heard = closing_ ? closeReason_ : reason;
+  handle_->detachPeer();
+  if (session_) {
+    try {
+      session_->onClose(heard);
+    } catch (const std::exception& e) {
+      log::error("service " + plugin_->name() + " failed while a connection closed: " + e.what());
+    }
+    session_.reset();
+  }
+  log::debug("service " + plugin_->name() + ": " + std::string(handle_->remoteAddress()) + " left (" +
+             reasonText(heard) + ")");
+  if (writing_) reactor_.removeEventHandler(socket_, WritableObserver(*this, &ServicePeer::onWritable));
+  else reactor_.removeEventHandler(socket_, ReadableObserver(*this, &ServicePeer::onReadable));
+  reactor_.detach(this);
+  reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
+  try {
+    socket_.close();
+  } catch (...) {
+  }
+  delete this;
+}
+
+void ServicePeer::checkDeadline(std::int64_t nowMs) {
+  if (nowMs < deadlineMs_) return;
+  if (lingering_) return finish(closeReason_);
+  log::warning("closing " + std::string(handle_->remoteAddress()) + " (service " + plugin_->name() +
+               "): nothing could be sent to it for limits.send_timeout");
+  finish(ServiceConnection::CloseReason::TooSlow);
+}
+
+void ServicePeer::beginDrain() { closeGracefully(ServiceConnection::CloseReason::ServerStopping, 1001); }
+
+void ServicePeer::abandon() { finish(ServiceConnection::CloseReason::ServerStopping); }
+
+}  // namespace microserver::core
