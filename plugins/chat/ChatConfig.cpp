@@ -1,6 +1,8 @@
 // ChatConfig: see ChatConfig.h.
 #include "ChatConfig.h"
 
+#include <optional>
+
 #include <unistd.h>
 
 #include <cctype>
@@ -148,21 +150,22 @@ ServiceConfig parseServiceConfig(const microserver::ConfigNode& node) {
   config.summaryInterval = std::chrono::seconds(node.getInt("summary_interval", 60, 0, 86400));
   const std::size_t least = 3 * s.maxLineBytes + 1024;
   if (s.maxQueueBytes < least) {
-    const microserver::ConfigNode* at = node.find("max_queue_bytes");
+    std::optional<microserver::ConfigNode> at = node.find("max_queue_bytes");
     if (!at) at = node.find("max_line_bytes");
     at->fail("max_queue_bytes (" + std::to_string(s.maxQueueBytes) + ") must be at least 3 * max_line_bytes + 1024 = " +
              std::to_string(least) + ", or one long line would cut every member off");
   }
-  if (const microserver::ConfigNode* redis = node.find("redis"); redis && !redis->isNull()) {
+  if (std::optional<microserver::ConfigNode> redis = node.find("redis"); redis && !redis->isNull()) {
     if (!redis->isScalar()) redis->fail("expected a redis:// URL");
     try {
-      config.redis = parseRedisUrl(redis->scalar());
+      config.redis = parseRedisUrl(std::string(redis->scalar()));
     } catch (const std::invalid_argument& e) {
       redis->fail(e.what());
     }
   }
   config.instance = node.getString("instance", "");
-  if (const microserver::ConfigNode* instance = node.find("instance"); instance && !isInstanceName(config.instance))
+  if (std::optional<microserver::ConfigNode> instance = node.find("instance");
+      instance && !isInstanceName(config.instance))
     instance->fail("the instance name '" + config.instance +
                    "' must be 1 to 64 characters of A-Z a-z 0-9 . _ : - (it follows the '@' in member addresses)");
   return config;

@@ -19,7 +19,7 @@ constexpr std::size_t kBodyLines = 64;
 void answerJson(microserver::Response& response, int status, std::string body) {
   response.setStatus(status);
   response.setContentType(kJson);
-  response.body() = std::move(body);
+  response.setBody(body);
 }
 
 void error(microserver::Response& response, int status, std::string_view what, std::string extra = {}) {

@@ -42,6 +42,8 @@ const char* departure(Room::Connection::CloseReason reason) {
       return "too slow";
     case Room::Connection::CloseReason::ServerStopping:
       return "server stopping";
+    case Room::Connection::CloseReason::Refused:
+      return "refused";
   }
   return "?";
 }
@@ -384,7 +386,7 @@ std::string Room::localHistoryJson(bool linkMode) const {
   out.append(R"(,"messages":[)");
   bool first = true;
   for (const Entry& e : entries) {
-    std::string_view line = *e.line;
+    std::string_view line = e.line.view();
     appendHistoryItem(out, first, line.substr(0, kTimestampLength), line.substr(e.fromPos, e.fromLen),
                       line.substr(e.textPos, e.textLen), kindName(e.kind), linkMode);
     first = false;
@@ -400,7 +402,7 @@ std::string Room::fleetHistoryJson(const std::string& room, const std::vector<En
   bool first = true;
   for (const Envelope& e : lines) {
     const RenderedLine rendered = renderEnvelope(e);
-    std::string_view line = *rendered.bytes;
+    std::string_view line = rendered.bytes.view();
     const char* kind = e.kind == Envelope::Kind::Message ? "message"
                        : e.kind == Envelope::Kind::Join  ? "join"
                                                          : "leave";

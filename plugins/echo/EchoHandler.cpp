@@ -45,7 +45,7 @@ void answerError(microserver::Response& response, int status, std::string_view b
   response.setStatus(status);
   response.setContentType(kJson);
   response.setBody(body);
-  response.body().push_back('\n');
+  response.append("\n");
 }
 
 class EchoHandler : public microserver::Handler {
@@ -83,7 +83,7 @@ class EchoHandler : public microserver::Handler {
 
  private:
   static void describeRequest(const microserver::Request& request, microserver::Response& response) {
-    std::string& out = response.body();
+    std::string out;
     out.reserve(request.body().size() + request.target().size() + 256);
     out.append(R"({"method":)");
     microserver::appendJsonString(out, request.method());
@@ -105,6 +105,7 @@ class EchoHandler : public microserver::Handler {
     microserver::appendJsonString(out, request.body());
     out.append("}\n");
     response.setContentType(kJson);
+    response.setBody(out);
   }
 
   const EchoConfig config_;

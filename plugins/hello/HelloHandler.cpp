@@ -26,7 +26,10 @@ class HelloHandler : public microserver::Handler {
     std::string_view name = request.capture("name");
     if (name.empty()) name = "world";
     response.setContentType("text/plain; charset=utf-8");
-    response.body().append(greeting_).append(", ").append(name.data(), name.size()).append("!\n");
+    response.append(greeting_);
+    response.append(", ");
+    response.append(name);
+    response.append("!\n");
   }
 
  private:

@@ -85,7 +85,7 @@ std::string keyJson(std::string_view field, std::string_view key, std::string_vi
 void answerJson(microserver::Response& response, int status, std::string body) {
   response.setStatus(status);
   response.setContentType(kJson);
-  response.body() = std::move(body);
+  response.setBody(body);
 }
 
 class KvHandler : public microserver::Handler {
@@ -126,9 +126,10 @@ class KvHandler : public microserver::Handler {
   }
 
   void get(std::string_view key, microserver::Response& response) const {
-    std::string contentType;
-    if (!store_->get(key, contentType, response.body())) return notFound(key, response);
+    std::string contentType, value;
+    if (!store_->get(key, contentType, value)) return notFound(key, response);
     response.setContentType(contentType);
+    response.setBody(value);
   }
 
   void put(std::string_view key, const microserver::Request& request, microserver::Response& response) const {

@@ -59,7 +59,7 @@ MICROSERVER_PLUGIN("greeter", "0.1", "an out-of-tree example", Greeter)
 
 const char* kPluginCmake = R"(cmake_minimum_required(VERSION 3.25)
 project(greeter LANGUAGES CXX)
-find_package(microserver 0.1 REQUIRED)
+find_package(microserver 0.2 REQUIRED)
 microserver_add_plugin(greeter SOURCES greeter.cpp OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/out)
 )";
 

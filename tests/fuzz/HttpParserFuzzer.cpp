@@ -92,7 +92,7 @@ void checkHead(const RequestHead& h, const char* buf, std::size_t headBytes, con
   FUZZ_CHECK(!h.target.empty() && !h.path.empty());
   FUZZ_CHECK(h.versionMinor == 0 || h.versionMinor == 1);
   FUZZ_CHECK(h.headers.size() <= limits.headerCount);
-  for (const microserver::Header& hd : h.headers) {
+  for (const microserver::core::Header& hd : h.headers) {
     FUZZ_CHECK(fuzz::inside(hd.name, buf, headBytes) && fuzz::inside(hd.value, buf, headBytes));
     FUZZ_CHECK(isToken(hd.name));
     for (char c : hd.value) FUZZ_CHECK(c != '\r' && c != '\n' && c != '\0');
@@ -142,7 +142,7 @@ void checkDownstream(const RequestHead& h) {
   if (microserver::percentDecode(h.path, decoded)) FUZZ_CHECK(decoded.size() <= h.path.size());
 
   auto header = [&](std::string_view name) -> std::string_view {  // as Request::header: the first
-    for (const microserver::Header& hd : h.headers)
+    for (const microserver::core::Header& hd : h.headers)
       if (microserver::equalsIgnoreCase(hd.name, name)) return hd.value;
     return {};
   };

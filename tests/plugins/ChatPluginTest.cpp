@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "PluginTestSupport.h"
+#include "ws/ServicePeer.h"
 #include "chat/ChatConfig.h"
 #include "chat/ChatService.h"
 #include "chat/ChatSession.h"
@@ -92,12 +93,12 @@ class FakeConnection : public ServiceConnection {
   bool send(const microserver::SharedBytes& bytes) override {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) return false;
-    if (queued_ + bytes->size() > limit_) {
+    if (queued_ + bytes.size() > limit_) {
       tooSlow_ = true;
       closed_ = true;
       return false;
     }
-    queued_ += bytes->size();
+    queued_ += bytes.size();
     sent_.push_back(bytes);
     return true;
   }
@@ -130,7 +131,7 @@ class FakeConnection : public ServiceConnection {
   // Everything received, timestamps as "TS".
   std::vector<std::string> received() const {
     std::vector<std::string> out;
-    for (const auto& b : sentBytes()) out.push_back(untimed(*b));
+    for (const auto& b : sentBytes()) out.push_back(untimed(std::string(b.view())));
     return out;
   }
   std::vector<std::string> takeReceived() {
@@ -345,7 +346,7 @@ TEST(ChatRoom, ALineReachesEveryMemberSenderIncludedInTheExactFormat) {
   for (Member* m : {&a, &b, &c}) {
     auto got = m->connection->sentBytes();
     ASSERT_EQ(got.size(), 1u);
-    EXPECT_TRUE(std::regex_match(*got[0], std::regex(kTs + " 10\\.0\\.0\\.1:1001 hello there\n"))) << *got[0];
+    EXPECT_TRUE(std::regex_match(std::string(got[0].view()), std::regex(kTs + " 10\\.0\\.0\\.1:1001 hello there\n"))) << got[0].view();
   }
 }
 
@@ -357,7 +358,7 @@ TEST(ChatRoom, ABroadcastIsFormattedOnceAndTheSameBytesGoToEveryMember) {
   a.say("x\n");
   ASSERT_EQ(a.connection->sentBytes().size(), 1u);
   ASSERT_EQ(b.connection->sentBytes().size(), 1u);
-  EXPECT_EQ(a.connection->sentBytes()[0].get(), b.connection->sentBytes()[0].get()) << "one buffer, shared";
+  EXPECT_EQ(a.connection->sentBytes()[0].handle(), b.connection->sentBytes()[0].handle()) << "one buffer, shared";
 }
 
 TEST(ChatRoom, JoinsAndLeavesAreAnnouncedToTheRoom) {
@@ -543,7 +544,7 @@ TEST(ChatRoom, HistoryTimesAreTheBroadcastTimes) {
   Member a = t.join("10.0.0.1:1");
   a.connection->takeReceived();
   a.say("hi\n");
-  std::string line = *a.connection->sentBytes().at(0);
+  std::string line(a.connection->sentBytes().at(0).view());
   std::string json = t.room->historyJson();
   EXPECT_NE(json.find(R"("time":")" + line.substr(0, chat::kTimestampLength) + R"(","from":"10.0.0.1:1","text":"hi")"),
             std::string::npos)
@@ -639,7 +640,7 @@ TEST(ChatRoom, ConcurrentSendersJoinsAndLeavesKeepEachSendersOrder) {
     for (int i = 0; i < 200; ++i) {
       Member m = t.join("10.3.0.1:" + std::to_string(i));
       auto first = m.connection->sentBytes().at(0);
-      EXPECT_EQ(first->substr(chat::kTimestampLength), " * 10.3.0.1:" + std::to_string(i) + " joined\n")
+      EXPECT_EQ(first.view().substr(chat::kTimestampLength), " * 10.3.0.1:" + std::to_string(i) + " joined\n")
           << "its own join comes first, whatever is being said";
       m.say("hello from churn\n");
       t.room->membersJson();
@@ -653,7 +654,7 @@ TEST(ChatRoom, ConcurrentSendersJoinsAndLeavesKeepEachSendersOrder) {
     std::map<std::string, int> next;
     for (const microserver::SharedBytes& bytes : m.connection->sentBytes()) {
       // "<timestamp> 10.2.0.N:1 <i>\n"
-      std::string line = bytes->substr(chat::kTimestampLength + 1);
+      std::string line(bytes.view().substr(chat::kTimestampLength + 1));
       if (line.rfind("10.2.0.", 0) != 0) continue;
       std::string from = line.substr(0, line.find(' '));
       EXPECT_EQ(line.substr(from.size() + 1), std::to_string(next[from]++) + "\n") << "from " << from;
@@ -980,18 +981,18 @@ TEST(ChatEnvelope, HostileInputIsRefusedWithAReason) {
 TEST(ChatEnvelope, RendersTheLineMembersGetWithTheInstance) {
   chat::Envelope e = sampleEnvelope();
   chat::RenderedLine r = chat::renderEnvelope(e);
-  EXPECT_EQ(*r.bytes, "2026-11-26 14:03:07.512 127.0.0.1:53122@node-a hello\tworld\n");
-  EXPECT_EQ(r.bytes->substr(r.fromPos, r.fromLen), "127.0.0.1:53122@node-a");
-  EXPECT_EQ(r.bytes->substr(r.textPos, r.textLen), "hello\tworld");
+  EXPECT_EQ(r.bytes.view(), "2026-11-26 14:03:07.512 127.0.0.1:53122@node-a hello\tworld\n");
+  EXPECT_EQ(r.bytes.view().substr(r.fromPos, r.fromLen), "127.0.0.1:53122@node-a");
+  EXPECT_EQ(r.bytes.view().substr(r.textPos, r.textLen), "hello\tworld");
   e.text.clear();
   e.kind = chat::Envelope::Kind::Join;
-  EXPECT_EQ(*chat::renderEnvelope(e).bytes, "2026-11-26 14:03:07.512 * 127.0.0.1:53122@node-a joined\n");
+  EXPECT_EQ(chat::renderEnvelope(e).bytes.view(), "2026-11-26 14:03:07.512 * 127.0.0.1:53122@node-a joined\n");
   e.kind = chat::Envelope::Kind::Leave;
-  EXPECT_EQ(*chat::renderEnvelope(e).bytes, "2026-11-26 14:03:07.512 * 127.0.0.1:53122@node-a left\n");
+  EXPECT_EQ(chat::renderEnvelope(e).bytes.view(), "2026-11-26 14:03:07.512 * 127.0.0.1:53122@node-a left\n");
   e.kind = chat::Envelope::Kind::Slow;
   r = chat::renderEnvelope(e);
-  EXPECT_EQ(*r.bytes, "2026-11-26 14:03:07.512 * 127.0.0.1:53122@node-a left (too slow)\n");
-  EXPECT_EQ(r.bytes->substr(r.textPos, r.textLen), "left (too slow)");
+  EXPECT_EQ(r.bytes.view(), "2026-11-26 14:03:07.512 * 127.0.0.1:53122@node-a left (too slow)\n");
+  EXPECT_EQ(r.bytes.view().substr(r.textPos, r.textLen), "left (too slow)");
 }
 
 TEST(ChatEnvelope, MembersOfOtherInstancesAreCheckedToo) {
@@ -1454,19 +1455,19 @@ const std::string kJson = "application/json; charset=utf-8";
 TEST(ChatPlugin, DeclaresAHandlerAndAService) {
   plugintest::LoadedHandler chat("chat", "");
   EXPECT_STREQ(chat.descriptor().name, "chat");
-  EXPECT_NE(chat.descriptor().createHandler, nullptr);
-  EXPECT_NE(chat.descriptor().createService, nullptr);
-  EXPECT_NE(chat.descriptor().destroyService, nullptr);
+  EXPECT_NE(chat.descriptor().handler_handle, nullptr);
+  EXPECT_NE(chat.descriptor().service_accept, nullptr);
+  EXPECT_NE(chat.descriptor().service_destroy, nullptr);
 }
 
 TEST(ChatPlugin, PostedLinesGoToTheRoomAndItsHistory) {
   plugintest::LoadedHandler chat("chat", "{ room: http }");
-  microserver::Response posted = chat.call(chatRequest("POST", "messages", "hello\r\n\nsecond \xFF\n"));
+  plugintest::Answer posted = chat.call(chatRequest("POST", "messages", "hello\r\n\nsecond \xFF\n"));
   EXPECT_EQ(posted.status(), 202);
   EXPECT_EQ(posted.contentType(), kJson);
   EXPECT_EQ(posted.body(), R"({"sent":2})"
                            "\n");
-  microserver::Response history = chat.call(chatRequest("GET", "history"));
+  plugintest::Answer history = chat.call(chatRequest("GET", "history"));
   EXPECT_EQ(history.status(), 200);
   EXPECT_EQ(history.contentType(), kJson);
   EXPECT_EQ(untimed(history.body()), R"({"room":"http","messages":[)"
@@ -1475,7 +1476,7 @@ TEST(ChatPlugin, PostedLinesGoToTheRoomAndItsHistory) {
                                      "\xEF\xBF\xBD"
                                      R"(","kind":"message"}]})"
                                      "\n");
-  microserver::Response members = chat.call(chatRequest("GET", "members"));
+  plugintest::Answer members = chat.call(chatRequest("GET", "members"));
   EXPECT_EQ(members.status(), 200);
   EXPECT_EQ(members.body(), R"({"room":"http","count":0,"members":[]})"
                             "\n");
@@ -1489,17 +1490,17 @@ TEST(ChatPlugin, PostedLinesGoToTheRoomAndItsHistory) {
 
 TEST(ChatPlugin, BadPostsAreRefusedAndSendNothing) {
   plugintest::LoadedHandler chat("chat", "");
-  microserver::Response empty = chat.call(chatRequest("POST", "messages"));
+  plugintest::Answer empty = chat.call(chatRequest("POST", "messages"));
   EXPECT_EQ(empty.status(), 400);
   EXPECT_EQ(empty.contentType(), kJson);
   EXPECT_EQ(empty.body(), R"({"error":"empty body: send the message as text, one line per message"})"
                           "\n");
   EXPECT_EQ(chat.call(chatRequest("POST", "messages", "\n\r\n")).status(), 400);
-  microserver::Response tooLarge = chat.call(chatRequest("POST", "messages", std::string(4096 * 64 + 1, 'a')));
+  plugintest::Answer tooLarge = chat.call(chatRequest("POST", "messages", std::string(4096 * 64 + 1, 'a')));
   EXPECT_EQ(tooLarge.status(), 413);
   EXPECT_EQ(tooLarge.body(), R"({"error":"body too large","size":262145,"max_bytes":262144})"
                              "\n");
-  microserver::Response longLine = chat.call(chatRequest("POST", "messages", "fine\n" + std::string(4097, 'a')));
+  plugintest::Answer longLine = chat.call(chatRequest("POST", "messages", "fine\n" + std::string(4097, 'a')));
   EXPECT_EQ(longLine.status(), 413);
   EXPECT_EQ(longLine.body(), R"({"error":"line too long: nothing was sent","max_line_bytes":4096})"
                              "\n");
@@ -1516,34 +1517,36 @@ TEST(ChatPlugin, OtherMethodsGet405WithAllow) {
   };
   for (const Case& c : {Case{"POST", "history", "GET, HEAD"}, Case{"DELETE", "members", "GET, HEAD"},
                         Case{"GET", "messages", "POST"}, Case{"POST", "ws", "GET"}}) {
-    microserver::Response r = chat.call(chatRequest(c.method, c.action));
+    plugintest::Answer r = chat.call(chatRequest(c.method, c.action));
     EXPECT_EQ(r.status(), 405) << c.method << " " << c.action;
     EXPECT_EQ(r.header("Allow"), c.allow);
     EXPECT_EQ(r.contentType(), kJson);
     EXPECT_EQ(r.body(), std::string(R"({"error":"method not allowed","allow":")") + c.allow + "\"}\n");
   }
   EXPECT_EQ(chat.call(chatRequest("HEAD", "members")).status(), 200);
-  microserver::Response unknown = chat.call(chatRequest("GET", "nope"));
+  plugintest::Answer unknown = chat.call(chatRequest("GET", "nope"));
   EXPECT_EQ(unknown.status(), 404);
   EXPECT_EQ(unknown.contentType(), kJson);
 }
 
 TEST(ChatPlugin, TheWsRouteAcceptsAWebSocketIntoTheRoom) {
   plugintest::LoadedHandler chat("chat", "");
-  {
-    microserver::Response r = chat.call(chatRequest("GET", "ws"));
-    ASSERT_NE(r.webSocketService(), nullptr);
-    auto connection = std::make_shared<FakeConnection>("10.0.0.5:5", Transport::WebSocket);
-    auto session = r.webSocketService()->accept(connection);
-    ASSERT_NE(session, nullptr);
-    EXPECT_EQ(connection->received(), Lines({"TS * 10.0.0.5:5 joined\n"}));
-    EXPECT_EQ(untimed(chat.call(chatRequest("GET", "members")).body()),
-              R"({"room":"lobby","count":1,"members":[{"address":"10.0.0.5:5","transport":"websocket","joined":"TS"}]})"
-              "\n");
-    chat.call(chatRequest("POST", "messages", "to the browser"));
-    EXPECT_EQ(connection->received().back(), "TS 127.0.0.1:40000 to the browser\n");
-    session->onClose(CloseReason::PeerClosed);
-  }  // the service object (the library's code) goes before the library
+  plugintest::LoadedHandler::WebSocket ws;
+  chat.call(chatRequest("GET", "ws"), &ws);
+  ASSERT_NE(ws.callbacks, nullptr);
+  // The server's side of a connection, without a reactor: what is sent waits in its queue.
+  auto connection = std::make_shared<microserver::core::PeerHandle>(
+      MS_TRANSPORT_WEBSOCKET, "10.0.0.5:5", std::make_shared<microserver::core::ReactorMailbox>(nullptr));
+  ASSERT_EQ(ws.callbacks->on_open(ws.session, connection->handle()), 1);
+  std::uint64_t joined = connection->queuedBytes();
+  EXPECT_EQ(joined, std::string("2026-11-26 14:03:07.512 * 10.0.0.5:5 joined\n").size());
+  EXPECT_EQ(untimed(chat.call(chatRequest("GET", "members")).body()),
+            R"({"room":"lobby","count":1,"members":[{"address":"10.0.0.5:5","transport":"websocket","joined":"TS"}]})"
+            "\n");
+  chat.call(chatRequest("POST", "messages", "to the browser"));
+  EXPECT_EQ(connection->queuedBytes(), joined + std::string("2026-11-26 14:03:07.512 127.0.0.1:40000 to the browser\n").size());
+  ws.callbacks->on_close(ws.session, MS_CLOSE_PEER);
+  EXPECT_EQ(untimed(chat.call(chatRequest("GET", "members")).body()), R"({"room":"lobby","count":0,"members":[]})" "\n");
 }
 
 TEST(ChatPlugin, ABadRouteConfigIsAnError) {

@@ -152,7 +152,7 @@ TEST(EchoPlugin, AnswersTheBodyWithTheRequestsContentType) {
   LoadedHandler echo("echo", "");
   TestRequest request = post("{\"a\": 1}");
   request.headers = {{"content-type", "application/json"}};
-  microserver::Response response = echo.call(request);
+  plugintest::Answer response = echo.call(request);
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.body(), "{\"a\": 1}");
   EXPECT_EQ(response.contentType(), "application/json");
@@ -161,14 +161,14 @@ TEST(EchoPlugin, AnswersTheBodyWithTheRequestsContentType) {
 
 TEST(EchoPlugin, DefaultsTheContentTypeToOctetStream) {
   LoadedHandler echo("echo", "");
-  microserver::Response response = echo.call(post("raw"));
+  plugintest::Answer response = echo.call(post("raw"));
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.contentType(), "application/octet-stream");
 }
 
 TEST(EchoPlugin, AnswersAnEmptyBodyWithAnEmptyBody) {
   LoadedHandler echo("echo", "");
-  microserver::Response response = echo.call(post(""));
+  plugintest::Answer response = echo.call(post(""));
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.body(), "");
 }
@@ -176,7 +176,7 @@ TEST(EchoPlugin, AnswersAnEmptyBodyWithAnEmptyBody) {
 TEST(EchoPlugin, KeepsNulAndNonUtf8BytesExactly) {
   LoadedHandler echo("echo", "");
   std::string body("a\0b\0\xff\xfe\r\n\0", 9);
-  microserver::Response response = echo.call(post(body));
+  plugintest::Answer response = echo.call(post(body));
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.body(), body);
 }
@@ -185,7 +185,7 @@ TEST(EchoPlugin, AnswersAOneMebibyteBodyByteForByte) {
   LoadedHandler echo("echo", "");
   std::string body(1024 * 1024, '\0');
   for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>((i * 131 + i / 7) & 0xFF);
-  microserver::Response response = echo.call(post(body));
+  plugintest::Answer response = echo.call(post(body));
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.body().size(), body.size());
   EXPECT_TRUE(response.body() == body);  // not EXPECT_EQ: a mismatch would print 2 MiB
@@ -197,7 +197,7 @@ TEST(EchoPlugin, DescribesTheRequestAsJsonWithHeadersOne) {
   LoadedHandler echo("echo", "");
   TestRequest request = post("hi", "headers=1&x=%20y");
   request.headers = {{"Host", "127.0.0.1:8080"}, {"X-Quote", "say \"hi\" \\o/"}};
-  microserver::Response response = echo.call(request);
+  plugintest::Answer response = echo.call(request);
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.contentType(), kJson);
   EXPECT_EQ(response.body(), R"({"method":"POST","path":"/api/echo","query":"headers=1&x=%20y",)"
@@ -207,17 +207,17 @@ TEST(EchoPlugin, DescribesTheRequestAsJsonWithHeadersOne) {
 
 TEST(EchoPlugin, DescribesARequestWithoutHeadersAsAnEmptyList) {
   LoadedHandler echo("echo", "");
-  microserver::Response response = echo.call(post("", "headers"));
+  plugintest::Answer response = echo.call(post("", "headers"));
   EXPECT_EQ(response.body(), R"({"method":"POST","path":"/api/echo","query":"headers","headers":[],"body":""})"
                              "\n");
 }
 
 TEST(EchoPlugin, ConfigHeadersTrueMakesJsonTheDefaultAndHeadersZeroTurnsItOff) {
   LoadedHandler echo("echo", "{ headers: true }");
-  microserver::Response json = echo.call(post("x"));
+  plugintest::Answer json = echo.call(post("x"));
   EXPECT_EQ(json.contentType(), kJson);
   EXPECT_EQ(bodyOfJson(json.body()), "x");
-  microserver::Response raw = echo.call(post("x", "headers=0"));
+  plugintest::Answer raw = echo.call(post("x", "headers=0"));
   EXPECT_EQ(raw.body(), "x");
   EXPECT_EQ(raw.contentType(), "application/octet-stream");
   EXPECT_EQ(echo.call(post("x", "headers=false")).body(), "x");
@@ -226,7 +226,7 @@ TEST(EchoPlugin, ConfigHeadersTrueMakesJsonTheDefaultAndHeadersZeroTurnsItOff) {
 
 TEST(EchoPlugin, RefusesAnUnknownHeadersValueWithA400) {
   LoadedHandler echo("echo", "");
-  microserver::Response response = echo.call(post("x", "headers=ja%22"));
+  plugintest::Answer response = echo.call(post("x", "headers=ja%22"));
   EXPECT_EQ(response.status(), 400);
   EXPECT_EQ(response.contentType(), kJson);
   EXPECT_EQ(response.body(), R"({"error":"headers must be 1 or 0","headers":"ja\""})"
@@ -238,7 +238,7 @@ TEST(EchoPlugin, EscapesQuotesBackslashesAndEveryControlCharacter) {
   std::string body;
   for (int c = 0; c < 0x20; ++c) body.push_back(static_cast<char>(c));
   body += "\"\\/\x7f";
-  microserver::Response response = echo.call(post(body, "headers=1"));
+  plugintest::Answer response = echo.call(post(body, "headers=1"));
   std::string expected =
       R"("body":")"
       R"(\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u0009\u000a\u000b\u000c\u000d\u000e\u000f)"
@@ -252,7 +252,7 @@ TEST(EchoPlugin, EscapesQuotesBackslashesAndEveryControlCharacter) {
 TEST(EchoPlugin, KeepsWellFormedUtf8AsItIs) {
   LoadedHandler echo("echo", "");
   std::string body = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf \xed\x9f\xbf \xef\xbf\xbd";
-  microserver::Response response = echo.call(post(body, "headers=1"));
+  plugintest::Answer response = echo.call(post(body, "headers=1"));
   EXPECT_NE(response.body().find("\"body\":\"" + body + "\"}"), std::string::npos) << response.body();
 }
 
@@ -278,7 +278,7 @@ TEST(EchoPlugin, ReplacesBytesThatAreNotUtf8WithOneReplacementCharacterPerMaxima
   };
   LoadedHandler echo("echo", "");
   for (const Case& c : cases) {
-    microserver::Response response = echo.call(post(c.in, "headers=1"));
+    plugintest::Answer response = echo.call(post(c.in, "headers=1"));
     EXPECT_TRUE(isWellFormedUtf8(response.body()));
     EXPECT_EQ(bodyOfJson(response.body()), c.out) << "input bytes: " << testing::PrintToString(c.in);
   }
@@ -296,7 +296,7 @@ TEST(EchoPlugin, AnswersValidJsonForAnyBytesAndRoundTripsValidUtf8) {
   for (int round = 0; round < 3000; ++round) {
     std::string body(random() % 24, '\0');
     for (char& c : body) c = alphabet[random() % alphabet.size()];
-    microserver::Response response = echo.call(post(body, "headers=1"));
+    plugintest::Answer response = echo.call(post(body, "headers=1"));
     ASSERT_TRUE(isWellFormedUtf8(response.body())) << testing::PrintToString(body);
     std::string decoded = bodyOfJson(response.body());
     if (isWellFormedUtf8(body)) {
@@ -311,7 +311,7 @@ TEST(EchoPlugin, DescribesAOneMebibyteBodyAsValidJson) {
   LoadedHandler echo("echo", "");
   std::string body(1024 * 1024, 'x');
   for (std::size_t i = 0; i < body.size(); i += 1000) body[i] = static_cast<char>(i % 256);
-  microserver::Response response = echo.call(post(body, "headers=1"));
+  plugintest::Answer response = echo.call(post(body, "headers=1"));
   EXPECT_EQ(response.status(), 200);
   EXPECT_TRUE(isWellFormedUtf8(response.body()));
   JsonReader reader(response.body());
@@ -328,7 +328,7 @@ TEST(EchoPlugin, AcceptsABodyOfExactlyMaxBody) {
 TEST(EchoPlugin, AnswersALargerBodyWith413AndAJsonError) {
   LoadedHandler echo("echo", "{ max_body: 4 }");
   for (const char* query : {"", "headers=1"}) {
-    microserver::Response response = echo.call(post("abcde", query));
+    plugintest::Answer response = echo.call(post("abcde", query));
     EXPECT_EQ(response.status(), 413);
     EXPECT_EQ(response.contentType(), kJson);
     EXPECT_EQ(response.body(), R"({"error":"body too large","size":5,"max_body":4})"
@@ -368,7 +368,7 @@ TEST(EchoPlugin, RefusesAConfigThatIsNotAMap) {
 TEST(EchoPlugin, DescribesItself) {
   LoadedHandler echo("echo", "");
   EXPECT_STREQ(echo.descriptor().name, "echo");
-  EXPECT_EQ(echo.descriptor().abiVersion, static_cast<std::uint32_t>(MICROSERVER_ABI_VERSION));
+  EXPECT_STREQ(echo.descriptor().abi, MS_ABI_DIGEST);
 }
 
 }  // namespace

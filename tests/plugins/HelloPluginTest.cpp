@@ -12,7 +12,7 @@ TEST(HelloPlugin, GreetsTheCapturedNameWithTheConfiguredGreeting) {
   LoadedHandler hello("hello", "{ greeting: Howdy }");
   TestRequest request;
   request.captures = {{"name", "Ada"}};
-  microserver::Response response = hello.call(request);
+  plugintest::Answer response = hello.call(request);
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.body(), "Howdy, Ada!\n");
   EXPECT_EQ(response.contentType(), "text/plain; charset=utf-8");
@@ -40,7 +40,7 @@ TEST(HelloPlugin, RefusesAnEmptyGreeting) {
 TEST(HelloPlugin, DescribesItself) {
   LoadedHandler hello("hello", "");
   EXPECT_STREQ(hello.descriptor().name, "hello");
-  EXPECT_EQ(hello.descriptor().abiVersion, static_cast<std::uint32_t>(MICROSERVER_ABI_VERSION));
+  EXPECT_STREQ(hello.descriptor().abi, MS_ABI_DIGEST);
 }
 
 }  // namespace

@@ -31,13 +31,13 @@ TestRequest kvRequest(std::string method, std::string key, std::string body = ""
   return request;
 }
 
-microserver::Response put(LoadedHandler& kv, const std::string& key, const std::string& value,
+plugintest::Answer put(LoadedHandler& kv, const std::string& key, const std::string& value,
                           const std::string& contentType = "") {
   return kv.call(kvRequest("PUT", key, value, contentType));
 }
-microserver::Response get(LoadedHandler& kv, const std::string& key) { return kv.call(kvRequest("GET", key)); }
-microserver::Response del(LoadedHandler& kv, const std::string& key) { return kv.call(kvRequest("DELETE", key)); }
-microserver::Response list(LoadedHandler& kv) { return kv.call(kvRequest("GET", "")); }
+plugintest::Answer get(LoadedHandler& kv, const std::string& key) { return kv.call(kvRequest("GET", key)); }
+plugintest::Answer del(LoadedHandler& kv, const std::string& key) { return kv.call(kvRequest("DELETE", key)); }
+plugintest::Answer list(LoadedHandler& kv) { return kv.call(kvRequest("GET", "")); }
 
 std::string configError(const std::string& configYaml) {
   try {
@@ -52,12 +52,12 @@ std::string configError(const std::string& configYaml) {
 
 TEST(KvPlugin, PutCreatesAKeyAndGetAnswersItsValueWithItsContentType) {
   LoadedHandler kv("kv", "");
-  microserver::Response created = put(kv, "greeting", "hello", "text/plain; charset=utf-8");
+  plugintest::Answer created = put(kv, "greeting", "hello", "text/plain; charset=utf-8");
   EXPECT_EQ(created.status(), 201);
   EXPECT_EQ(created.contentType(), kJson);
   EXPECT_EQ(created.body(), R"({"created":"greeting"})"
                             "\n");
-  microserver::Response value = get(kv, "greeting");
+  plugintest::Answer value = get(kv, "greeting");
   EXPECT_EQ(value.status(), 200);
   EXPECT_EQ(value.body(), "hello");
   EXPECT_EQ(value.contentType(), "text/plain; charset=utf-8");
@@ -66,12 +66,12 @@ TEST(KvPlugin, PutCreatesAKeyAndGetAnswersItsValueWithItsContentType) {
 TEST(KvPlugin, PutOnAnExistingKeyUpdatesValueAndContentType) {
   LoadedHandler kv("kv", "");
   put(kv, "k", "one", "text/plain");
-  microserver::Response updated = put(kv, "k", "{\"two\":2}", "application/json");
+  plugintest::Answer updated = put(kv, "k", "{\"two\":2}", "application/json");
   EXPECT_EQ(updated.status(), 200);
   EXPECT_EQ(updated.contentType(), kJson);
   EXPECT_EQ(updated.body(), R"({"updated":"k"})"
                             "\n");
-  microserver::Response value = get(kv, "k");
+  plugintest::Answer value = get(kv, "k");
   EXPECT_EQ(value.body(), "{\"two\":2}");
   EXPECT_EQ(value.contentType(), "application/json");
 }
@@ -88,14 +88,14 @@ TEST(KvPlugin, KeepsBinaryAndEmptyValuesExactly) {
   EXPECT_EQ(put(kv, "bin", binary).status(), 201);
   EXPECT_EQ(put(kv, "empty", "").status(), 201);
   EXPECT_EQ(get(kv, "bin").body(), binary);
-  microserver::Response empty = get(kv, "empty");
+  plugintest::Answer empty = get(kv, "empty");
   EXPECT_EQ(empty.status(), 200);
   EXPECT_EQ(empty.body(), "");
 }
 
 TEST(KvPlugin, GetOfAMissingKeyIsA404WithAJsonError) {
   LoadedHandler kv("kv", "");
-  microserver::Response response = get(kv, "nope");
+  plugintest::Answer response = get(kv, "nope");
   EXPECT_EQ(response.status(), 404);
   EXPECT_EQ(response.contentType(), kJson);
   EXPECT_EQ(response.body(), R"({"error":"no such key","key":"nope"})"
@@ -105,7 +105,7 @@ TEST(KvPlugin, GetOfAMissingKeyIsA404WithAJsonError) {
 TEST(KvPlugin, HeadAnswersLikeGet) {
   LoadedHandler kv("kv", "");
   put(kv, "k", "value", "text/plain");
-  microserver::Response response = kv.call(kvRequest("HEAD", "k"));
+  plugintest::Answer response = kv.call(kvRequest("HEAD", "k"));
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.contentType(), "text/plain");
   EXPECT_EQ(response.contentLength(), 5u);  // the server omits the bytes for HEAD
@@ -116,11 +116,11 @@ TEST(KvPlugin, HeadAnswersLikeGet) {
 TEST(KvPlugin, DeleteAnswers204WithoutABodyThenTheKeyIsGone) {
   LoadedHandler kv("kv", "");
   put(kv, "k", "v");
-  microserver::Response deleted = del(kv, "k");
+  plugintest::Answer deleted = del(kv, "k");
   EXPECT_EQ(deleted.status(), 204);
   EXPECT_EQ(deleted.body(), "");
   EXPECT_EQ(get(kv, "k").status(), 404);
-  microserver::Response again = del(kv, "k");
+  plugintest::Answer again = del(kv, "k");
   EXPECT_EQ(again.status(), 404);
   EXPECT_EQ(again.contentType(), kJson);
   EXPECT_EQ(again.body(), R"({"error":"no such key","key":"k"})"
@@ -129,7 +129,7 @@ TEST(KvPlugin, DeleteAnswers204WithoutABodyThenTheKeyIsGone) {
 
 TEST(KvPlugin, ListsEveryKeySortedByteWise) {
   LoadedHandler kv("kv", "");
-  microserver::Response empty = list(kv);
+  plugintest::Answer empty = list(kv);
   EXPECT_EQ(empty.status(), 200);
   EXPECT_EQ(empty.contentType(), kJson);
   EXPECT_EQ(empty.body(), R"({"keys":[]})"
@@ -168,7 +168,7 @@ TEST(KvPlugin, RefusesInvalidKeysWith400AndTheKeyEscaped) {
   };
   for (const Case& c : cases) {
     for (const char* method : {"GET", "PUT", "DELETE"}) {
-      microserver::Response response = kv.call(kvRequest(method, c.key, "v"));
+      plugintest::Answer response = kv.call(kvRequest(method, c.key, "v"));
       EXPECT_EQ(response.status(), 400) << method << " " << c.shown;
       EXPECT_EQ(response.contentType(), kJson);
       EXPECT_EQ(response.body(), R"({"error":")" + error + R"(","key":")" + c.shown + "\"}\n");
@@ -185,14 +185,14 @@ TEST(KvPlugin, AcceptsAKeyOf128Characters) {
 
 TEST(KvPlugin, AnswersAMethodItDoesNotSupportWith405AndAllow) {
   LoadedHandler kv("kv", "");
-  microserver::Response onKey = kv.call(kvRequest("POST", "k", "v"));
+  plugintest::Answer onKey = kv.call(kvRequest("POST", "k", "v"));
   EXPECT_EQ(onKey.status(), 405);
   EXPECT_EQ(onKey.header("Allow"), "GET, HEAD, PUT, DELETE");
   EXPECT_EQ(onKey.contentType(), kJson);
   EXPECT_EQ(onKey.body(), R"({"error":"method not allowed","allow":"GET, HEAD, PUT, DELETE"})"
                           "\n");
   for (const char* method : {"PUT", "DELETE", "POST", "PATCH"}) {
-    microserver::Response onList = kv.call(kvRequest(method, ""));
+    plugintest::Answer onList = kv.call(kvRequest(method, ""));
     EXPECT_EQ(onList.status(), 405) << method;
     EXPECT_EQ(onList.header("Allow"), "GET, HEAD");
     EXPECT_EQ(onList.body(), R"({"error":"method not allowed","allow":"GET, HEAD"})"
@@ -207,7 +207,7 @@ TEST(KvPlugin, AnswersAMethodItDoesNotSupportWith405AndAllow) {
 TEST(KvPlugin, RefusesAValueLargerThanMaxValueBytesWith413) {
   LoadedHandler kv("kv", "{ max_value_bytes: 4 }");
   EXPECT_EQ(put(kv, "k", "abcd").status(), 201);
-  microserver::Response response = put(kv, "k", "abcde");
+  plugintest::Answer response = put(kv, "k", "abcde");
   EXPECT_EQ(response.status(), 413);
   EXPECT_EQ(response.contentType(), kJson);
   EXPECT_EQ(response.body(), R"({"error":"value too large","size":5,"max_value_bytes":4})"
@@ -225,7 +225,7 @@ TEST(KvPlugin, RefusesANewKeyWhenTheStoreIsFullWith507ButStillUpdates) {
   LoadedHandler kv("kv", "{ max_keys: 2 }");
   EXPECT_EQ(put(kv, "a", "1").status(), 201);
   EXPECT_EQ(put(kv, "b", "1").status(), 201);
-  microserver::Response full = put(kv, "c", "1");
+  plugintest::Answer full = put(kv, "c", "1");
   EXPECT_EQ(full.status(), 507);
   EXPECT_EQ(full.contentType(), kJson);
   EXPECT_EQ(full.body(), R"({"error":"store is full","max_keys":2})"
@@ -246,7 +246,7 @@ TEST(KvPlugin, AStoreSurvivesItsHandlerBeingRecreatedFromTheSameLibrary) {
   // A reload destroys the old handler, then creates a new one (maybe with new limits).
   before.reset();
   LoadedHandler after(library, "{ max_keys: 5 }");
-  microserver::Response response = get(after, "k");
+  plugintest::Answer response = get(after, "k");
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.body(), "kept");
   EXPECT_EQ(response.contentType(), "text/plain");
@@ -303,13 +303,13 @@ TEST(KvPlugin, StaysConsistentUnderConcurrentPutGetAndDelete) {
         switch ((state >> 8) % 3) {
           case 0: {
             std::string value = "thread" + std::to_string(t) + "-round" + std::to_string(i);
-            microserver::Response r = put(kv, key, value, "text/t" + std::to_string(t));
+            plugintest::Answer r = put(kv, key, value, "text/t" + std::to_string(t));
             created[k] += r.status() == 201;
             badAnswers += r.status() != 201 && r.status() != 200;
             break;
           }
           case 1: {
-            microserver::Response r = get(kv, key);
+            plugintest::Answer r = get(kv, key);
             if (r.status() == 200) {
               // Value and Content-Type were written together by the same thread.
               const std::string& v = r.body();
@@ -321,7 +321,7 @@ TEST(KvPlugin, StaysConsistentUnderConcurrentPutGetAndDelete) {
             break;
           }
           default: {
-            microserver::Response r = del(kv, key);
+            plugintest::Answer r = del(kv, key);
             deleted[k] += r.status() == 204;
             badAnswers += r.status() != 204 && r.status() != 404;
             break;
@@ -392,7 +392,7 @@ TEST(KvPlugin, RefusesAnEmptyStoreName) {
 TEST(KvPlugin, DescribesItself) {
   LoadedHandler kv("kv", "");
   EXPECT_STREQ(kv.descriptor().name, "kv");
-  EXPECT_EQ(kv.descriptor().abiVersion, static_cast<std::uint32_t>(MICROSERVER_ABI_VERSION));
+  EXPECT_STREQ(kv.descriptor().abi, MS_ABI_DIGEST);
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 // PluginTestSupport: see PluginTestSupport.h.
 #include "PluginTestSupport.h"
 
-#include "base/Metrics.h"
-
+#include <deque>
+#include <mutex>
 #include <stdexcept>
+
+#include "plugin/HostApi.h"
+#include "site/Exchange.h"
 
 namespace plugintest {
 
@@ -13,10 +16,20 @@ std::string routesYaml(const std::string& configYaml) {
   if (!configYaml.empty()) yaml += "    config: " + configYaml + "\n";
   return yaml;
 }
+
+// Binds before any test runs, so plugin code compiled into the tests (the chat room's)
+// can make SharedBytes and the like.
+const bool kBound = (bindSdkToServer(), true);
 }  // namespace
 
+void bindSdkToServer() { microserver::detail::hostBinding.api = &microserver::core::hostApi(); }
+
 microserver::ConfigNode configNode(const std::string& configYaml) {
-  return microserver::core::loadConfigText(routesYaml(configYaml), "routes.yaml", "/").routes.at(0).config;
+  static std::mutex mutex;
+  static std::deque<microserver::core::Config> kept;
+  std::lock_guard<std::mutex> lock(mutex);
+  kept.push_back(microserver::core::loadConfigText(routesYaml(configYaml), "routes.yaml", "/"));
+  return microserver::ConfigNode(reinterpret_cast<const ms_config*>(&kept.back().routes.at(0).config));
 }
 
 LoadedHandler::LoadedHandler(const std::string& plugin, const std::string& configYaml) {
@@ -33,37 +46,45 @@ LoadedHandler::LoadedHandler(const LoadedHandler& sameLibrary, const std::string
 
 void LoadedHandler::createHandler(const std::string& configYaml) {
   config_ = microserver::core::loadConfigText(routesYaml(configYaml), "routes.yaml", "/");
-  logger_ = std::make_unique<microserver::core::PluginLogger>(plugin_->name());
-  microserver::PluginContext context{plugin_->name(), config_.routes.at(0).config, *logger_, microserver::core::Metrics::instance()};
   try {
-    handler_ = plugin_->descriptor().createHandler(context);
-  } catch (const microserver::ConfigError& e) {
-    // The exception object lives in the plugin's code, which is unloaded as this
-    // constructor unwinds: rethrow a copy made here (the server copies the text too).
+    handler_ = std::make_unique<microserver::core::BoundHandler>(plugin_, config_.routes.at(0), config_.server.limits,
+                                                                 "routes[0] '^/'", "routes.yaml",
+                                                                 "routes.yaml:3:14: routes[0].handler: ");
+  } catch (const microserver::core::ConfigError& e) {
     throw microserver::ConfigError(e.what());
   }
 }
 
-LoadedHandler::~LoadedHandler() {
-  if (handler_) plugin_->descriptor().destroyHandler(handler_);
-}
+LoadedHandler::~LoadedHandler() = default;
 
-microserver::Response LoadedHandler::call(const TestRequest& r) {
-  std::vector<microserver::Header> headers;
+Answer LoadedHandler::call(const TestRequest& r, WebSocket* webSocket) {
+  using namespace microserver::core;
+  std::vector<Header> headers;
   for (const auto& [name, value] : r.headers) headers.push_back({name, value});
-  std::vector<microserver::Capture> captures;
+  std::vector<Capture> captures;
   for (const auto& [name, value] : r.captures) captures.push_back({name, value});
-  microserver::Request::Parts parts;
+  Request::Parts parts;
   parts.method = r.method;
   parts.target = r.target;
   parts.path = r.path;
   parts.query = r.query;
   parts.body = r.body;
   parts.remoteAddress = "127.0.0.1:40000";
-  parts.headers = microserver::Span<microserver::Header>(headers.data(), headers.size());
-  parts.captures = microserver::Span<microserver::Capture>(captures.data(), captures.size());
-  microserver::Response response;
-  handler_->handle(microserver::Request(parts), response);
+  parts.headers = Span<Header>(headers.data(), headers.size());
+  parts.captures = Span<Capture>(captures.data(), captures.size());
+  Request request(parts);
+  Answer response;
+  Exchange exchange;
+  exchange.request = &request;
+  exchange.response = &response;
+  handler_->run(exchange);
+  if (exchange.deferred) {
+    // Not a test of answers given later (the e2e tests do those): drop it like a client.
+    exchange.deferred->detach(MS_CANCEL_CLIENT_GONE);
+    throw std::logic_error("the handler deferred its answer; call() only takes answers given at once");
+  }
+  if (exchange.webSocket && webSocket) *webSocket = {exchange.webSocket, exchange.webSocketSession};
+  else if (exchange.webSocket) exchange.webSocket->on_close(exchange.webSocketSession, MS_CLOSE_REFUSED);
   return response;
 }
 

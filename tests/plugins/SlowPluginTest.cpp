@@ -41,7 +41,7 @@ std::string configError(const std::string& configYaml) {
 
 TEST(SlowPlugin, MsZeroAnswersAtOnceNamingTheThreadThatRanIt) {
   LoadedHandler slow("slow", "");
-  microserver::Response response = slow.call(slowRequest("ms=0"));
+  plugintest::Answer response = slow.call(slowRequest("ms=0"));
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.contentType(), kJson);
   EXPECT_EQ(response.body(), answerOn(0, ::gettid()));
@@ -50,7 +50,7 @@ TEST(SlowPlugin, MsZeroAnswersAtOnceNamingTheThreadThatRanIt) {
 TEST(SlowPlugin, SleepsForTheRequestedMilliseconds) {
   LoadedHandler slow("slow", "");
   auto start = std::chrono::steady_clock::now();
-  microserver::Response response = slow.call(slowRequest("ms=50"));
+  plugintest::Answer response = slow.call(slowRequest("ms=50"));
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.body(), answerOn(50, ::gettid()));
@@ -78,7 +78,7 @@ TEST(SlowPlugin, RefusesMsThatIsNotAWholeNumberWith400) {
   LoadedHandler slow("slow", "");
   for (const char* query :
        {"ms=abc", "ms=", "ms", "ms=-1", "ms=1e3", "ms=5+", "ms=+5", "ms=0x10", "ms=1.5", "ms=%35%00"}) {
-    microserver::Response response = slow.call(slowRequest(query));
+    plugintest::Answer response = slow.call(slowRequest(query));
     EXPECT_EQ(response.status(), 400) << query;
     EXPECT_EQ(response.contentType(), kJson);
     EXPECT_EQ(response.body(), R"({"error":"ms must be a whole number of milliseconds from 0 to 10000"})"
@@ -89,7 +89,7 @@ TEST(SlowPlugin, RefusesMsThatIsNotAWholeNumberWith400) {
 
 TEST(SlowPlugin, RefusesMsAboveMaxMsWith400) {
   LoadedHandler slow("slow", "");
-  microserver::Response response = slow.call(slowRequest("ms=10001"));
+  plugintest::Answer response = slow.call(slowRequest("ms=10001"));
   EXPECT_EQ(response.status(), 400);
   EXPECT_EQ(response.contentType(), kJson);
   EXPECT_EQ(response.body(), R"({"error":"ms is larger than max_ms","ms":10001,"max_ms":10000})"
@@ -137,7 +137,7 @@ TEST(SlowPlugin, RefusesMaxMsOutOfRange) {
 TEST(SlowPlugin, DescribesItself) {
   LoadedHandler slow("slow", "");
   EXPECT_STREQ(slow.descriptor().name, "slow");
-  EXPECT_EQ(slow.descriptor().abiVersion, static_cast<std::uint32_t>(MICROSERVER_ABI_VERSION));
+  EXPECT_STREQ(slow.descriptor().abi, MS_ABI_DIGEST);
 }
 
 }  // namespace

@@ -1,108 +1,148 @@
-// Plugin: the one symbol a plugin library exports, and the descriptor it returns.
+// Plugin: the C++ SDK's front door. Include this, write a Handler (and, for a TCP
+// service, a Service), and declare the plugin once:
 //
-// The server scans its plugin folder for lib*.so, dlopen()s each one and calls
-// `microserver_plugin_descriptor()`. The descriptor says which SDK the plugin was built
-// against (ABI version, C++ library ABI, the layout of the SDK types); any mismatch is
-// refused with a message naming the file and both sides, never loaded and crashed.
+//   MICROSERVER_PLUGIN("hello", "1.0.0", "Greets by name", HelloHandler)
+//   MICROSERVER_PLUGIN_WITH_SERVICE("chat", "1.0.0", "A chat room", ChatHandler, ChatService)
 //
-// Lifecycle of what a plugin creates (nginx's module versioning, Caddy's provisioning):
-//   createHandler(context)  once per route that names the plugin, when a configuration
-//                           is loaded (start-up and every reload), on the main thread.
-//                           Read and check context.config here; throw ConfigError (use
-//                           ConfigNode's getters, which already do) for a bad value.
-//   handler->handle(...)    per request: see Handler.h for the threading rules.
-//   destroyHandler(h)       when the configuration it belongs to is retired (after a
-//                           reload, once no request uses it any more), on any thread.
-// Most plugins need none of this by hand: write a Handler class whose constructor takes
-// a `const microserver::PluginContext&`, and say MICROSERVER_PLUGIN(...) once.
+// Either macro writes the library's one exported function (microserver_plugin_v2, see
+// microserver.h) and the C glue between the server and your classes: every call from the
+// server is caught here, so no exception ever crosses into the server (a handler's becomes
+// a 500, a constructor's a configuration error with its place).
+//
+// Lifecycle of what a plugin creates (Caddy's provisioning, nginx's module versioning):
+//   Handler(context)   once per route that names the plugin, when a configuration is
+//                      loaded (start-up and every reload), on the main thread. Read and
+//                      check context.config here; throw ConfigError (ConfigNode's getters
+//                      do) for a bad value.
+//   handle(...)        per request: see Handler.h for the threading rules.
+//   ~Handler()         when the configuration it belongs to is retired (after a reload,
+//                      once no request uses it any more), on any thread.
+// Build with microserver_add_plugin() (CMake): it sets what makes the library unloadable.
 #pragma once
 
-#include <cstddef>
-#include <cstdint>
-#include <string>
+#include <cstring>
+#include <memory>
 #include <string_view>
-#include <vector>
+#include <type_traits>
 
 #include "microserver/ConfigNode.h"
 #include "microserver/Handler.h"
+#include "microserver/Host.h"
 #include "microserver/Logger.h"
 #include "microserver/Request.h"
+#include "microserver/Responder.h"
 #include "microserver/Response.h"
+#include "microserver/Service.h"
 #include "microserver/Status.h"
-
-// Bumped whenever a change to the SDK breaks plugins built against the previous one.
-#define MICROSERVER_ABI_VERSION 1
+#include "microserver/Timer.h"
 
 namespace microserver {
 
-class Service;  // TCP services (see Service.h); plugins without one leave its hooks null
-
-// What the server hands to a plugin's factories. `config` is valid during the factory
-// call only (copy what you need); `logger` lives as long as the plugin's library, so
-// anything the plugin creates may keep it.
+// What a plugin's constructors receive. `config` is valid during the constructor only
+// (copy what you need); `logger` and `status` live as long as the plugin's library.
 struct PluginContext {
   std::string_view pluginName;  // as in routes.yaml
-  const ConfigNode& config;     // the route's or service's `config:` node (Null when absent)
+  ConfigNode config;            // the route's or service's `config:` node (Null when absent)
   const Logger& logger;         // lines are prefixed with the plugin's name
   StatusRegistry& status;       // metrics, readiness and console lines (see Status.h)
 };
 
-// The sizes of the SDK's types as the plugin saw them: if any differs from the server's,
-// the two were built from different headers or with a different C++ library.
-struct SdkLayout {
-  std::uint32_t request, response, configNode, pluginContext, string, vector;
-};
-
-#define MICROSERVER_SDK_LAYOUT                                                                          \
-  ::microserver::SdkLayout {                                                                            \
-    sizeof(::microserver::Request), sizeof(::microserver::Response), sizeof(::microserver::ConfigNode), \
-        sizeof(::microserver::PluginContext), sizeof(std::string), sizeof(std::vector<int>)             \
-  }
-
-#define MICROSERVER_STRINGIFY2(x) #x
-#define MICROSERVER_STRINGIFY(x) MICROSERVER_STRINGIFY2(x)
-#if defined(_GLIBCXX_USE_CXX11_ABI)
-#define MICROSERVER_STDLIB_ABI "libstdc++ cxx11-abi=" MICROSERVER_STRINGIFY(_GLIBCXX_USE_CXX11_ABI)
-#elif defined(_LIBCPP_VERSION)
-#define MICROSERVER_STDLIB_ABI "libc++ " MICROSERVER_STRINGIFY(_LIBCPP_ABI_VERSION)
-#else
-#define MICROSERVER_STDLIB_ABI "unknown C++ library"
-#endif
-// Compared as a whole: the C++ library and its ABI must match exactly; the compiler is
-// shown in messages to help, but gcc and clang on one system interoperate.
-#define MICROSERVER_BUILD_SIGNATURE MICROSERVER_STDLIB_ABI
-
-struct PluginDescriptor {
-  std::uint32_t structSize;    // sizeof(PluginDescriptor) when built: lets the struct grow
-  std::uint32_t abiVersion;    // MICROSERVER_ABI_VERSION
-  const char* buildSignature;  // MICROSERVER_BUILD_SIGNATURE
-  SdkLayout layout;            // MICROSERVER_SDK_LAYOUT
-  const char* compiler;        // for messages only
-  const char* name;            // what routes.yaml calls it: `handler: <name>`
-  const char* version;
-  const char* description;
-  Handler* (*createHandler)(const PluginContext& context);  // null: no HTTP routes
-  void (*destroyHandler)(Handler* handler);
-  Service* (*createService)(const PluginContext& context);  // null: no TCP service
-  void (*destroyService)(Service* service);
-  void* reserved[8];           // zero; room for future hooks without an ABI break
-};
-
 namespace detail {
-template <class H>
-Handler* createHandler(const PluginContext& context) {
-  return new H(context);
-}
-template <class H>
-void destroyHandler(Handler* handler) {
-  delete static_cast<H*>(handler);
-}
-}  // namespace detail
 
-}  // namespace microserver
+inline PluginContext makeContext(ms_context* c) {
+  return PluginContext{view(host().context_plugin_name(c)), ConfigNode(host().context_config(c)), hostLogger(),
+                       hostStatusRegistry()};
+}
 
-#define MICROSERVER_PLUGIN_ENTRY_POINT microserver_plugin_descriptor
-#define MICROSERVER_PLUGIN_ENTRY_NAME MICROSERVER_STRINGIFY(MICROSERVER_PLUGIN_ENTRY_POINT)
+template <typename F>
+void failContext(ms_context* c, F&& describe) {
+  try {
+    std::string message = describe();
+    host().context_fail(c, message.data(), message.size());
+  } catch (...) {
+    host().context_fail(c, "out of memory", 13);
+  }
+}
+
+template <class H>
+struct HandlerGlue {
+  static void* create(ms_context* c) {
+    try {
+      return new H(makeContext(c));
+    } catch (const std::exception& e) {
+      failContext(c, [&] { return std::string(e.what()); });
+    } catch (...) {
+      failContext(c, [] { return std::string("the handler's constructor threw a non-standard exception"); });
+    }
+    return nullptr;
+  }
+  static void destroy(void* h) { delete static_cast<H*>(h); }
+  static void handle(void* h, ms_exchange* x) {
+    try {
+      Request request(x);
+      Response response(x);
+      static_cast<H*>(h)->handle(request, response);
+    } catch (const std::exception& e) {
+      host().response_fail(x, e.what(), std::strlen(e.what()));
+    } catch (...) {
+      host().response_fail(x, "a non-standard exception", 24);
+    }
+  }
+};
+
+// A service as the server holds it: shared, so WebSocket routes can hand it on too.
+struct ServiceBox {
+  std::shared_ptr<Service> service;
+};
+
+template <class S>
+struct ServiceGlue {
+  static void* create(ms_context* c) {
+    try {
+      return new ServiceBox{std::make_shared<S>(makeContext(c))};
+    } catch (const std::exception& e) {
+      failContext(c, [&] { return std::string(e.what()); });
+    } catch (...) {
+      failContext(c, [] { return std::string("the service's constructor threw a non-standard exception"); });
+    }
+    return nullptr;
+  }
+  static void destroy(void* s) { delete static_cast<ServiceBox*>(s); }
+  static int start(void* s) {
+    try {
+      static_cast<ServiceBox*>(s)->service->start();
+      return 0;
+    } catch (const std::exception& e) {
+      logError(std::string("the service failed to start: ") + e.what());
+    } catch (...) {
+      logError("the service failed to start: a non-standard exception");
+    }
+    return -1;
+  }
+  static void stop(void* s) {
+    try {
+      static_cast<ServiceBox*>(s)->service->stop();
+    } catch (const std::exception& e) {
+      logError(std::string("the service failed to stop cleanly: ") + e.what());
+    } catch (...) {
+    }
+  }
+  static int accept(void* s, ms_conn* conn, const ms_session_callbacks** callbacks, void** session) {
+    try {
+      auto box = std::make_unique<SessionBox>();
+      box->connection = std::make_shared<HostConnection>(conn);
+      box->session = static_cast<ServiceBox*>(s)->service->accept(box->connection);
+      if (!box->session) return 0;
+      *callbacks = SessionBox::callbacks();
+      *session = box.release();
+      return 1;
+    } catch (const std::exception& e) {
+      logError(std::string("refused a client: accept failed: ") + e.what());
+    } catch (...) {
+    }
+    return 0;
+  }
+};
 
 #ifdef __VERSION__
 #define MICROSERVER_COMPILER __VERSION__
@@ -110,31 +150,52 @@ void destroyHandler(Handler* handler) {
 #define MICROSERVER_COMPILER "unknown compiler"
 #endif
 
-// The entry point and its descriptor; MICROSERVER_PLUGIN and MICROSERVER_PLUGIN_WITH_SERVICE
-// (Service.h) fill it in.
-#define MICROSERVER_PLUGIN_DESCRIPTOR(NAME, VERSION, DESCRIPTION, CREATE_HANDLER, DESTROY_HANDLER, CREATE_SERVICE, \
-                                      DESTROY_SERVICE)                                                          \
-  extern "C" __attribute__((visibility("default"))) const ::microserver::PluginDescriptor*                      \
-  MICROSERVER_PLUGIN_ENTRY_POINT() {                                                                            \
-    static const ::microserver::PluginDescriptor descriptor = {                                                 \
-        sizeof(::microserver::PluginDescriptor),                                                                \
-        MICROSERVER_ABI_VERSION,                                                                                \
-        MICROSERVER_BUILD_SIGNATURE,                                                                            \
-        MICROSERVER_SDK_LAYOUT,                                                                                 \
-        MICROSERVER_COMPILER,                                                                                   \
-        NAME,                                                                                                   \
-        VERSION,                                                                                                \
-        DESCRIPTION,                                                                                            \
-        CREATE_HANDLER,                                                                                         \
-        DESTROY_HANDLER,                                                                                        \
-        CREATE_SERVICE,                                                                                         \
-        DESTROY_SERVICE,                                                                                        \
-        {}};                                                                                                    \
-    return &descriptor;                                                                                         \
+template <class H, class S>
+const ms_plugin* describe(const ms_host_api* api, ms_library* lib, const char* name, const char* version,
+                          const char* description) {
+  hostBinding.api = api;
+  hostBinding.library = lib;
+  static ms_plugin plugin = [&] {
+    ms_plugin p{};
+    p.struct_size = sizeof(ms_plugin);
+    p.abi = MS_ABI_DIGEST;
+    p.sdk_version = MS_SDK_VERSION;
+    p.compiler = MICROSERVER_COMPILER;
+    p.name = name;
+    p.version = version;
+    p.description = description;
+    if constexpr (!std::is_void_v<H>) {
+      p.handler_create = &HandlerGlue<H>::create;
+      p.handler_destroy = &HandlerGlue<H>::destroy;
+      p.handler_handle = &HandlerGlue<H>::handle;
+    }
+    if constexpr (!std::is_void_v<S>) {
+      p.service_create = &ServiceGlue<S>::create;
+      p.service_destroy = &ServiceGlue<S>::destroy;
+      p.service_start = &ServiceGlue<S>::start;
+      p.service_stop = &ServiceGlue<S>::stop;
+      p.service_accept = &ServiceGlue<S>::accept;
+    }
+    return p;
+  }();
+  return &plugin;
+}
+
+}  // namespace detail
+}  // namespace microserver
+
+#define MICROSERVER_PLUGIN_DEFINE(NAME, VERSION, DESCRIPTION, HANDLER_CLASS, SERVICE_CLASS)                        \
+  extern "C" __attribute__((visibility("default"))) const ms_plugin* MS_PLUGIN_ENTRY(const ms_host_api* host,      \
+                                                                                     ms_library* library) {        \
+    return ::microserver::detail::describe<HANDLER_CLASS, SERVICE_CLASS>(host, library, NAME, VERSION, DESCRIPTION); \
   }
 
 // Declares the plugin: its name, version, a one-line description, and the Handler class
 // (constructed from a `const microserver::PluginContext&`) that answers its routes.
-#define MICROSERVER_PLUGIN(NAME, VERSION, DESCRIPTION, HANDLER_CLASS)                                         \
-  MICROSERVER_PLUGIN_DESCRIPTOR(NAME, VERSION, DESCRIPTION, &::microserver::detail::createHandler<HANDLER_CLASS>, \
-                                &::microserver::detail::destroyHandler<HANDLER_CLASS>, nullptr, nullptr)
+#define MICROSERVER_PLUGIN(NAME, VERSION, DESCRIPTION, HANDLER_CLASS) \
+  MICROSERVER_PLUGIN_DEFINE(NAME, VERSION, DESCRIPTION, HANDLER_CLASS, void)
+
+// Declares a plugin with both an HTTP handler and a TCP service (each constructed from a
+// `const microserver::PluginContext&`); HANDLER_CLASS may be void for a service only.
+#define MICROSERVER_PLUGIN_WITH_SERVICE(NAME, VERSION, DESCRIPTION, HANDLER_CLASS, SERVICE_CLASS) \
+  MICROSERVER_PLUGIN_DEFINE(NAME, VERSION, DESCRIPTION, HANDLER_CLASS, SERVICE_CLASS)

@@ -1,14 +1,18 @@
-// Request: a read-only view of one parsed HTTP request, handed to handlers.
+// Request: a read-only view of one HTTP request, handed to a handler's handle().
 //
-// Every string_view points into memory the server owns for the duration of the handler
-// call only (the connection's read buffer): copy what you need to keep. Nothing here
-// allocates, so building a Request per request costs nothing on the hot path.
+// Every string_view points into memory the server owns during the handle() call only
+// (the connection's buffers): copy what you need to keep, e.g. before answering later.
+// Nothing here allocates. The request may have come over HTTP/1.x or HTTP/2: nothing in it
+// depends on which (framing, Connection and chunking are the server's business).
 #pragma once
 
 #include <cstddef>
+#include <iterator>
 #include <string>
 #include <string_view>
-#include <utility>
+
+#include "microserver/Host.h"
+#include "microserver/Text.h"
 
 namespace microserver {
 
@@ -24,101 +28,57 @@ struct Capture {
   std::string_view value;
 };
 
-// Case-insensitive ASCII comparison, as header names require (RFC 9110 5.1).
-inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-// Decodes %XX escapes (and '+' as space when plusAsSpace) into out. Returns false on a
-// malformed escape; out then holds the bytes decoded so far.
-inline bool percentDecode(std::string_view in, std::string& out, bool plusAsSpace = false) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size()) return false;  // needs two hex digits after '%'
-      int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c == '+' && plusAsSpace) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return true;
-}
-
-template <typename T>
-class Span {
- public:
-  Span() = default;
-  Span(const T* data, std::size_t size) : data_(data), size_(size) {}
-  const T* begin() const { return data_; }
-  const T* end() const { return data_ + size_; }
-  std::size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-  const T& operator[](std::size_t i) const { return data_[i]; }
-
- private:
-  const T* data_ = nullptr;
-  std::size_t size_ = 0;
-};
-
 class Request {
+  // (Declared first: the header and capture lists below name them.)
+  static std::size_t headerCount(const ms_exchange* x) { return detail::host().request_header_count(x); }
+  static void headerAt(const ms_exchange* x, std::size_t i, ms_str* n, ms_str* v) {
+    detail::host().request_header_at(x, i, n, v);
+  }
+  static std::size_t captureCount(const ms_exchange* x) { return detail::host().request_capture_count(x); }
+  static void captureAt(const ms_exchange* x, std::size_t i, ms_str* n, ms_str* v) {
+    detail::host().request_capture_at(x, i, n, v);
+  }
  public:
-  // "GET", "POST", ... exactly as sent (methods are case-sensitive).
-  std::string_view method() const { return method_; }
-  // The request-target as sent: "/a%20b/c?x=1".
-  std::string_view target() const { return target_; }
-  // The path, percent-decoded once: "/a b/c". This is what routes match against.
-  std::string_view path() const { return path_; }
-  // The query string without '?', still encoded: "x=1&y=%20".
-  std::string_view query() const { return query_; }
-  // 0 for HTTP/1.0, 1 for HTTP/1.1.
-  int versionMinor() const { return versionMinor_; }
-  // The body, fully received (chunked bodies already decoded). Empty if none.
-  std::string_view body() const { return body_; }
-  // "ip:port" of the client.
-  std::string_view remoteAddress() const { return remoteAddress_; }
+  explicit Request(const ms_exchange* exchange) : x_(exchange) {}
 
-  Span<Header> headers() const { return headers_; }
-  Span<Capture> captures() const { return captures_; }
+  // "GET", "POST", ... exactly as sent (methods are case-sensitive).
+  std::string_view method() const { return detail::view(detail::host().request_method(x_)); }
+  // The request-target as sent: "/a%20b/c?x=1".
+  std::string_view target() const { return detail::view(detail::host().request_target(x_)); }
+  // The path, percent-decoded once: "/a b/c". This is what routes match against.
+  std::string_view path() const { return detail::view(detail::host().request_path(x_)); }
+  // The query string without '?', still encoded: "x=1&y=%20".
+  std::string_view query() const { return detail::view(detail::host().request_query(x_)); }
+  // 10 for HTTP/1.0, 11 for HTTP/1.1, 20 for HTTP/2.
+  int version() const { return detail::host().request_version(x_); }
+  // 0 for HTTP/1.0, 1 otherwise.
+  int versionMinor() const { return version() == 10 ? 0 : 1; }
+  // The body, fully received (chunked bodies already decoded); empty if none, and on
+  // `body: stream` routes, which read it piece by piece (Responder::readBody).
+  std::string_view body() const { return detail::view(detail::host().request_body(x_)); }
+  bool bodyStreamed() const { return detail::host().request_body_streamed(x_) != 0; }
+  // "ip:port" of the client.
+  std::string_view remoteAddress() const { return detail::view(detail::host().request_remote_address(x_)); }
 
   // First header with this name (case-insensitive), or an empty view.
   std::string_view header(std::string_view name) const {
-    for (const Header& h : headers_)
-      if (equalsIgnoreCase(h.name, name)) return h.value;
-    return {};
+    ms_str value{};
+    return detail::host().request_header(x_, name.data(), name.size(), &value) ? detail::view(value)
+                                                                               : std::string_view();
   }
   bool hasHeader(std::string_view name) const {
-    for (const Header& h : headers_)
-      if (equalsIgnoreCase(h.name, name)) return true;
-    return false;
+    ms_str value{};
+    return detail::host().request_header(x_, name.data(), name.size(), &value) != 0;
   }
   // A named capture of the matched route, or an empty view.
   std::string_view capture(std::string_view name) const {
-    for (const Capture& c : captures_)
+    for (const Capture& c : captures())
       if (c.name == name) return c.value;
     return {};
   }
   // The first query parameter with this name, decoded ('+' is a space); false if absent.
   bool queryParam(std::string_view name, std::string& value) const {
-    std::string_view rest = query_;
+    std::string_view rest = query();
     std::string key;
     while (!rest.empty()) {
       std::size_t amp = rest.find('&');
@@ -133,24 +93,54 @@ class Request {
     return false;
   }
 
-  // The server fills these in; handlers only read.
-  struct Parts {
-    std::string_view method, target, path, query, body, remoteAddress;
-    int versionMinor = 1;
-    Span<Header> headers;
-    Span<Capture> captures;
+  // The headers or captures, in order: `for (const Header& h : request.headers())`.
+  template <typename Item, std::size_t (*Count)(const ms_exchange*),
+            void (*At)(const ms_exchange*, std::size_t, ms_str*, ms_str*)>
+  class List {
+   public:
+    class iterator {
+     public:
+      using iterator_category = std::forward_iterator_tag;
+      using value_type = Item;
+      using difference_type = std::ptrdiff_t;
+      using pointer = const Item*;
+      using reference = const Item&;
+      iterator(const ms_exchange* x, std::size_t i) : x_(x), i_(i) {}
+      Item operator*() const {
+        ms_str name{}, value{};
+        At(x_, i_, &name, &value);
+        return Item{detail::view(name), detail::view(value)};
+      }
+      iterator& operator++() {
+        ++i_;
+        return *this;
+      }
+      bool operator==(const iterator& o) const { return i_ == o.i_; }
+      bool operator!=(const iterator& o) const { return i_ != o.i_; }
+
+     private:
+      const ms_exchange* x_;
+      std::size_t i_;
+    };
+    explicit List(const ms_exchange* x) : x_(x) {}
+    iterator begin() const { return iterator(x_, 0); }
+    iterator end() const { return iterator(x_, size()); }
+    std::size_t size() const { return Count(x_); }
+    bool empty() const { return size() == 0; }
+    Item operator[](std::size_t i) const { return *iterator(x_, i); }
+
+   private:
+    const ms_exchange* x_;
   };
-  Request() = default;
-  explicit Request(const Parts& p)
-      : method_(p.method), target_(p.target), path_(p.path), query_(p.query), body_(p.body),
-        remoteAddress_(p.remoteAddress), versionMinor_(p.versionMinor), headers_(p.headers),
-        captures_(p.captures) {}
+  using Headers = List<Header, &Request::headerCount, &Request::headerAt>;
+  using Captures = List<Capture, &Request::captureCount, &Request::captureAt>;
+  Headers headers() const { return Headers(x_); }
+  Captures captures() const { return Captures(x_); }
+
+  const ms_exchange* handle() const { return x_; }
 
  private:
-  std::string_view method_, target_, path_, query_, body_, remoteAddress_;
-  int versionMinor_ = 1;
-  Span<Header> headers_;
-  Span<Capture> captures_;
+  const ms_exchange* x_;
 };
 
 }  // namespace microserver

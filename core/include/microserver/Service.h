@@ -9,30 +9,65 @@
 //                                                     shared state needs a lock.
 //   ServiceConnection::send/close                     any thread (a broadcast from one
 //                                                     reactor reaches members of all).
-// Lifecycle (routes.yaml `services:`, created at start-up; a reload leaves them running):
-//   create (the plugin's createService, reading its `config:`) -> start() -> accept()... ->
-//   stop() at shutdown (before the connections are closed).
+// Lifecycle (routes.yaml `services:`): create (the constructor, reading `config:`) ->
+// start() -> accept()... -> stop() -> destroy. start() and stop() run on the main thread;
+// stop() also runs without start() after a failed start-up. When the plugin's library is
+// replaced, the new copy's service takes new clients and the old one is stopped: its
+// clients are closed (what was queued goes first) and it is destroyed once they are gone.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
-#include "microserver/Plugin.h"
+#include "microserver/Host.h"
+#include "microserver/Response.h"
 
 namespace microserver {
 
 // Bytes shared between many connections: a broadcast is formatted once, and every member
-// sends the same buffer.
-using SharedBytes = std::shared_ptr<const std::string>;
+// sends the same buffer. Immutable; copies share (a counted reference).
+class SharedBytes {
+ public:
+  SharedBytes() = default;
+  explicit SharedBytes(std::string_view bytes) : b_(detail::host().bytes_create(bytes.data(), bytes.size())) {}
+  SharedBytes(const SharedBytes& o) : b_(o.b_) {
+    if (b_) detail::host().bytes_retain(b_);
+  }
+  SharedBytes(SharedBytes&& o) noexcept : b_(std::exchange(o.b_, nullptr)) {}
+  SharedBytes& operator=(SharedBytes o) noexcept {
+    std::swap(b_, o.b_);
+    return *this;
+  }
+  ~SharedBytes() {
+    if (b_) detail::host().bytes_release(b_);
+  }
+  explicit operator bool() const { return b_ != nullptr; }
+  std::string_view view() const { return b_ ? detail::view(detail::host().bytes_view(b_)) : std::string_view(); }
+  const char* data() const { return view().data(); }
+  std::size_t size() const { return view().size(); }
+  bool empty() const { return size() == 0; }
+  ms_bytes* handle() const { return b_; }
 
-inline SharedBytes makeShared(std::string bytes) { return std::make_shared<const std::string>(std::move(bytes)); }
+ private:
+  ms_bytes* b_ = nullptr;
+};
+
+inline SharedBytes makeShared(std::string_view bytes) { return SharedBytes(bytes); }
 
 class ServiceConnection {
  public:
-  enum class Transport { Tcp, WebSocket };
-  enum class CloseReason { PeerClosed, Error, ClosedByService, TooSlow, ServerStopping };
+  enum class Transport { Tcp = MS_TRANSPORT_TCP, WebSocket = MS_TRANSPORT_WEBSOCKET };
+  enum class CloseReason {
+    PeerClosed = MS_CLOSE_PEER,
+    Error = MS_CLOSE_ERROR,
+    ClosedByService = MS_CLOSE_SERVICE,
+    TooSlow = MS_CLOSE_TOO_SLOW,
+    ServerStopping = MS_CLOSE_STOPPING,
+    Refused = MS_CLOSE_REFUSED
+  };
 
   virtual ~ServiceConnection() = default;
   // Queues bytes for the client and returns at once. On TCP they go as they are; on a
@@ -71,22 +106,83 @@ class Service {
 };
 
 namespace detail {
-template <class S>
-Service* createService(const PluginContext& context) {
-  return new S(context);
-}
-template <class S>
-void destroyService(Service* service) {
-  delete static_cast<S*>(service);
-}
+
+// A connection the server holds, seen through ServiceConnection.
+class HostConnection final : public ServiceConnection {
+ public:
+  explicit HostConnection(ms_conn* c) : c_(c) { host().conn_retain(c_); }
+  ~HostConnection() override { host().conn_release(c_); }
+  HostConnection(const HostConnection&) = delete;
+  HostConnection& operator=(const HostConnection&) = delete;
+  bool send(const SharedBytes& bytes) override { return bytes && host().conn_send(c_, bytes.handle()) != 0; }
+  void close() override { host().conn_close(c_); }
+  void setSendLimit(std::size_t bytes) override { host().conn_set_send_limit(c_, bytes); }
+  std::uint64_t queuedBytes() const override { return host().conn_queued_bytes(c_); }
+  Transport transport() const override { return static_cast<Transport>(host().conn_transport(c_)); }
+  std::string_view remoteAddress() const override { return view(host().conn_remote_address(c_)); }
+  std::uint64_t id() const override { return host().conn_id(c_); }
+
+ private:
+  ms_conn* c_;
+};
+
+inline void logError(const std::string& what) { host().log(library(), MS_LOG_ERROR, what.data(), what.size()); }
+
+// One session as the server sees it: the plugin's ServiceSession, and for a WebSocket not
+// yet open, the service that will accept it.
+struct SessionBox {
+  std::shared_ptr<Service> service;  // WebSocket sessions until on_open
+  std::shared_ptr<HostConnection> connection;
+  std::unique_ptr<ServiceSession> session;
+
+  static const ms_session_callbacks* callbacks() {
+    static const ms_session_callbacks table = {&open, &data, &close};
+    return &table;
+  }
+  static int open(void* box, ms_conn* conn) {
+    auto* b = static_cast<SessionBox*>(box);
+    try {
+      b->connection = std::make_shared<HostConnection>(conn);
+      b->session = b->service->accept(b->connection);
+    } catch (const std::exception& e) {
+      logError(std::string("refused a WebSocket client: accept failed: ") + e.what());
+    }
+    b->service.reset();
+    return b->session ? 1 : 0;
+  }
+  static void data(void* box, const char* bytes, std::size_t size) {
+    auto* b = static_cast<SessionBox*>(box);
+    if (!b->session) return;
+    try {
+      b->session->onData(std::string_view(bytes, size));
+    } catch (const std::exception& e) {
+      logError(std::string("failed on data from ") + std::string(b->connection->remoteAddress()) + ": " + e.what() +
+               "; closing that connection");
+      b->connection->close();
+    }
+  }
+  static void close(void* box, int why) {
+    auto* b = static_cast<SessionBox*>(box);
+    try {
+      if (b->session) b->session->onClose(static_cast<ServiceConnection::CloseReason>(why));
+    } catch (const std::exception& e) {
+      logError(std::string("failed while a connection closed: ") + e.what());
+    }
+    delete b;
+  }
+};
+
 }  // namespace detail
 
-}  // namespace microserver
+// Defined here, where Service is complete (declared in Response.h).
+inline void Response::acceptWebSocket(std::shared_ptr<Service> service) {
+  auto* box = new detail::SessionBox{std::move(service), nullptr, nullptr};
+  int r = detail::host().response_accept_websocket(x_, detail::SessionBox::callbacks(), box);
+  if (r != MS_OK) {
+    delete box;
+    detail::check(r == MS_EGONE ? MS_ESTATE : r, "a WebSocket can only be accepted once, from a handler that is not "
+                                                 "`blocking: true`, before the answer was deferred");
+  }
+}
 
-// Declares a plugin with both an HTTP handler and a TCP service (each constructed from a
-// `const microserver::PluginContext&`). MICROSERVER_PLUGIN declares one with a handler only.
-#define MICROSERVER_PLUGIN_WITH_SERVICE(NAME, VERSION, DESCRIPTION, HANDLER_CLASS, SERVICE_CLASS)                  \
-  MICROSERVER_PLUGIN_DESCRIPTOR(NAME, VERSION, DESCRIPTION, &::microserver::detail::createHandler<HANDLER_CLASS>, \
-                                &::microserver::detail::destroyHandler<HANDLER_CLASS>,                            \
-                                &::microserver::detail::createService<SERVICE_CLASS>,                             \
-                                &::microserver::detail::destroyService<SERVICE_CLASS>)
+}  // namespace microserver

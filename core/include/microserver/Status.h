@@ -2,12 +2,15 @@
 // readiness (GET /readyz), and a line in the console's `status` command.
 //
 // A plugin registers a StatusProvider through PluginContext::status (usually from a
-// Service's start()) and removes it in stop(). The server calls it from any thread, while
-// requests run, so a provider reads its numbers from atomics or under its own small lock.
+// Service's start()). The server calls it from any thread, while requests run, so a
+// provider reads its numbers from atomics or under its own small lock. The registry keeps
+// a weak reference: a provider that is destroyed simply disappears.
 #pragma once
 
 #include <memory>
 #include <string>
+
+#include "microserver/Host.h"
 
 namespace microserver {
 
@@ -29,8 +32,61 @@ class StatusProvider {
 class StatusRegistry {
  public:
   virtual ~StatusRegistry() = default;
-  // The registry keeps a weak reference: a provider that is destroyed simply disappears.
   virtual void add(std::weak_ptr<const StatusProvider> provider) = 0;
 };
+
+namespace detail {
+// The server's registry. A registration lasts while this copy of the plugin is loaded;
+// the provider it names may go earlier (then it reports nothing).
+class HostStatusRegistry final : public StatusRegistry {
+ public:
+  void add(std::weak_ptr<const StatusProvider> provider) override {
+    static const ms_status_callbacks callbacks = {&appendMetrics, &ready, &statusLine, &release};
+    auto* user = new std::weak_ptr<const StatusProvider>(std::move(provider));
+    if (!host().status_add(library(), &callbacks, user)) delete user;
+  }
+
+ private:
+  using Weak = std::weak_ptr<const StatusProvider>;
+  static void append(ms_buffer* out, const std::string& text) { host().buffer_append(out, text.data(), text.size()); }
+  static void appendMetrics(void* user, ms_buffer* out) {
+    try {
+      if (auto p = static_cast<Weak*>(user)->lock()) {
+        std::string text;
+        p->appendMetrics(text);
+        append(out, text);
+      }
+    } catch (...) {
+      // A provider that cannot report this time reports nothing.
+    }
+  }
+  static int ready(void* user, ms_buffer* reason) {
+    try {
+      if (auto p = static_cast<Weak*>(user)->lock()) {
+        std::string why;
+        if (!p->ready(why)) {
+          append(reason, why);
+          return 0;
+        }
+      }
+      return 1;
+    } catch (...) {
+      append(reason, "its readiness check failed");
+      return 0;
+    }
+  }
+  static void statusLine(void* user, ms_buffer* out) {
+    try {
+      if (auto p = static_cast<Weak*>(user)->lock()) append(out, p->statusLine());
+    } catch (...) {
+    }
+  }
+  static void release(void* user) { delete static_cast<Weak*>(user); }
+};
+inline StatusRegistry& hostStatusRegistry() {
+  static HostStatusRegistry registry;
+  return registry;
+}
+}  // namespace detail
 
 }  // namespace microserver

@@ -1,5 +1,6 @@
 // Text: handling arbitrary bytes as text, safely. Request bodies, headers, paths and chat
-// lines are whatever a client sent; these helpers make them valid UTF-8 and valid JSON.
+// lines are whatever a client sent; these helpers compare them as HTTP asks, decode them,
+// and make them valid UTF-8 and valid JSON. Pure functions: the server uses them too.
 //
 // Bytes that are not well-formed UTF-8 (stray continuation bytes, overlong forms,
 // surrogates, code points above U+10FFFF, truncated sequences) become U+FFFD, one per
@@ -13,6 +14,45 @@
 #include <string_view>
 
 namespace microserver {
+
+// Case-insensitive ASCII comparison, as header names require (RFC 9110 5.1).
+inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// Decodes %XX escapes (and '+' as space when plusAsSpace) into out. Returns false on a
+// malformed escape; out then holds the bytes decoded so far.
+inline bool percentDecode(std::string_view in, std::string& out, bool plusAsSpace = false) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;  // needs two hex digits after '%'
+      int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plusAsSpace) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return true;
+}
 
 namespace detail {
 // Walks `text`, calling valid(run) for each run of well-formed UTF-8 and invalid() for each

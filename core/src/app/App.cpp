@@ -149,8 +149,7 @@ std::shared_ptr<const Site> App::loadSite(const Site* previous) {
   // The folder must exist only when something needs a plugin.
   bool needed = !config.services.empty();
   for (const RouteConfig& route : config.routes) needed = needed || !route.handler.empty();
-  PluginScan scan = loader_->scan(config.server.plugins, previous ? previous->plugins() : PluginSet{}, needed,
-                                  server_ ? server_->servicePlugins() : PluginSet{});
+  PluginScan scan = loader_->scan(config.server.plugins, previous ? previous->plugins() : PluginSet{}, needed);
   if (!scan.errors.empty()) throw ConfigLoadError(scan.errors);
   for (const std::string& w : scan.warnings) log::warning(w);
   return Site::build(config, scan.plugins);
@@ -259,6 +258,9 @@ int App::main(const std::vector<std::string>&) {
     return kExitFailed;
   }
   Server* server = server_.get();
+  // From here the server holds the snapshot: a reload must be able to retire it (and, with
+  // it, the plugin libraries it alone uses).
+  site.reset();
   for (const std::string& service : server->serviceDescriptions()) std::cout << "service " << service << std::endl;
   std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
             << (server->reactorCount() == 1 ? " reactor)" : " reactors)") << std::endl;

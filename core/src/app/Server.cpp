@@ -78,11 +78,8 @@ void Server::start() {
   url_ = "http://" + hostForUrl(socket_.address()) + ":" + std::to_string(socket_.address().port());
 }
 
-namespace {
-// Creates the service of `config.services[index]` through its plugin (which checks its
-// `config:`); on failure returns nullptr and adds the error, with its place.
-std::shared_ptr<Service> createService(const Config& config, std::size_t index, const PluginSet& plugins,
-                                       std::vector<std::string>& errors) {
+std::shared_ptr<PluginService> createService(const Config& config, std::size_t index, const PluginSet& plugins,
+                                             std::vector<std::string>& errors) {
   const ServiceConfig& sc = config.services[index];
   std::string key = "services[" + std::to_string(index) + "]";
   std::string place = config.file + ":" + std::to_string(sc.pluginMark.line) + ":" + std::to_string(sc.pluginMark.column) +
@@ -92,25 +89,17 @@ std::shared_ptr<Service> createService(const Config& config, std::size_t index, 
     errors.push_back(place + "no plugin '" + sc.plugin + "' in " + config.server.plugins);
     return nullptr;
   }
-  std::shared_ptr<LoadedPlugin> plugin = found->second;
-  if (!plugin->descriptor().createService) {
+  if (!found->second->hasService()) {
     errors.push_back(place + "plugin '" + sc.plugin + "' offers no TCP service");
     return nullptr;
   }
   try {
-    PluginContext context{sc.plugin, sc.config, plugin->logger(), Metrics::instance()};
-    Service* raw = plugin->descriptor().createService(context);
-    if (!raw) throw std::runtime_error("createService returned nothing");
-    // The deleter keeps the library loaded until the service object is gone.
-    return std::shared_ptr<Service>(raw, [plugin](Service* s) { plugin->descriptor().destroyService(s); });
-  } catch (const ConfigError& e) {
-    errors.push_back(e.what());
+    return std::make_shared<PluginService>(found->second, sc.config, config.file, place);
   } catch (const std::exception& e) {
-    errors.push_back(place + "plugin '" + sc.plugin + "' refused to start its service: " + e.what());
+    errors.push_back(e.what());  // with its place
   }
   return nullptr;
 }
-}  // namespace
 
 std::vector<std::string> checkServices(const Site& site) {
   std::vector<std::string> errors;
@@ -127,26 +116,62 @@ void Server::startServices() {
     const ServiceConfig& sc = config.services[i];
     RunningService running;
     running.name = sc.plugin;
-    running.service = createService(config, i, site->plugins(), errors);
-    if (!running.service) continue;
-    running.plugin = site->plugins().at(sc.plugin);
+    running.index = i;
+    running.slot = std::make_shared<ServiceSlot>();
+    std::shared_ptr<PluginService> service = createService(config, i, site->plugins(), errors);
+    if (!service) continue;
+    running.slot->exchange(std::move(service));
     Poco::Net::ServerSocket socket =
         bindListener(sc.listenHost, sc.listenPort, "services[" + std::to_string(i) + "].listen", config.file);
     running.where = hostForUrl(socket.address()) + ":" + std::to_string(socket.address().port());
-    std::shared_ptr<Service> service = running.service;
-    std::shared_ptr<LoadedPlugin> plugin = running.plugin;
+    std::shared_ptr<ServiceSlot> slot = running.slot;
     running.listener = std::make_unique<Listener>(
         socket, reactors_->all(), *context_, config.server.limits.maxConnections, std::string(),
-        [service, plugin](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote) {
-          ServicePeer::start(s, reactor, service, plugin, ServiceConnection::Transport::Tcp, remote, {});
+        [slot](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote) {
+          ServicePeer::startTcp(s, reactor, slot->get(), remote);
         });
     services_.push_back(std::move(running));
   }
   if (!errors.empty()) throw ConfigLoadError(errors);
   for (RunningService& s : services_) {
-    s.service->start();
+    if (!s.slot->get()->start())
+      throw std::runtime_error("service " + s.name + " on " + s.where + " failed to start (its log line says why)");
     s.listener->startAccepting();
   }
+}
+
+void Server::replaceServices(const Site& site) {
+  const Config& config = site.config();
+  for (RunningService& running : services_) {
+    std::shared_ptr<PluginService> current = running.slot->get();
+    auto found = site.plugins().find(running.name);
+    if (found == site.plugins().end() || found->second == current->plugin()) continue;
+    if (running.index >= config.services.size() || config.services[running.index].plugin != running.name) {
+      log::warning("the services in " + config.file + " changed: restart the server to apply that; service " +
+                   running.name + " keeps its running copy");
+      continue;
+    }
+    std::vector<std::string> errors;
+    std::shared_ptr<PluginService> next = createService(config, running.index, site.plugins(), errors);
+    if (!next || !next->start()) {
+      for (const std::string& e : errors) log::error(e);
+      if (next) next->stop();
+      log::error("service " + running.name + ": its new library did not start; the old copy keeps serving");
+      continue;
+    }
+    running.slot->exchange(next);
+    log::info("service " + running.name + " on " + running.where + " now runs plugin generation " +
+              std::to_string(next->plugin()->generation()) + " (" + next->plugin()->file() +
+              "); clients of the previous copy are being closed");
+    current->stop();
+    retire(current->plugin());
+  }
+}
+
+void Server::retire(const std::shared_ptr<LoadedPlugin>& plugin) {
+  for (Reactor* reactor : reactors_->all())
+    // `plugin` rides along: its address must not be reused by a new copy meanwhile.
+    reactor->post([reactor, plugin] { reactor->retireAll(plugin.get()); });
 }
 
 std::string Server::url() const { return url_; }
@@ -157,13 +182,17 @@ std::vector<std::string> Server::serviceDescriptions() const {
   return out;
 }
 
-PluginSet Server::servicePlugins() const {
-  PluginSet out;
-  for (const RunningService& s : services_) out[s.name] = s.plugin;
-  return out;
+void Server::reload(std::shared_ptr<const Site> site) {
+  std::shared_ptr<const Site> previous = context_->site();
+  replaceServices(*site);
+  context_->setSite(site);
+  // WebSocket clients of a library that was replaced close too (HTTP answers in flight
+  // finish on their own).
+  for (const auto& [name, plugin] : previous->plugins()) {
+    auto now = site->plugins().find(name);
+    if (now == site->plugins().end() || now->second != plugin) retire(plugin);
+  }
 }
-
-void Server::reload(std::shared_ptr<const Site> site) { context_->setSite(std::move(site)); }
 
 void Server::stop(std::chrono::milliseconds grace) {
   if (!reactors_) return;
@@ -175,13 +204,7 @@ void Server::stop(std::chrono::milliseconds grace) {
   for (RunningService& s : services_) s.listener->socket().close();
   context_->draining = true;
   // Services first: they may still want to tell their clients (a chat says goodbye).
-  for (RunningService& s : services_) {
-    try {
-      s.service->stop();
-    } catch (const std::exception& e) {
-      log::error("service " + s.name + " failed to stop: " + e.what());
-    }
-  }
+  for (RunningService& s : services_) s.slot->get()->stop();
   for (Reactor* reactor : reactors_->all()) reactor->post([reactor] { reactor->drainAll(); });
   // Wait for in-flight requests; the count only falls from here on (no accepts).
   auto deadline = std::chrono::steady_clock::now() + grace;

@@ -174,8 +174,8 @@ const std::initializer_list<std::string_view> kServerKeys = {
 const std::initializer_list<std::string_view> kLimitKeys = {
     "header_bytes",  "uri_bytes",      "header_count",    "body_bytes",      "header_timeout", "body_timeout",
     "idle_timeout",  "send_timeout",   "shutdown_grace",  "max_connections", "handler_timeout", "worker_queue"};
-const std::initializer_list<std::string_view> kRouteKeys = {"path",   "methods", "handler",
-                                                            "static", "config",  "blocking"};
+const std::initializer_list<std::string_view> kRouteKeys = {"path",  "methods",    "handler", "static", "config",
+                                                           "blocking", "body", "body_bytes", "timeout"};
 const std::initializer_list<std::string_view> kServiceKeys = {"plugin", "listen", "config"};
 const std::initializer_list<std::string_view> kMethods = {"GET",   "HEAD",    "POST",    "PUT",  "DELETE",
                                                           "PATCH", "OPTIONS", "CONNECT", "TRACE"};
@@ -501,9 +501,22 @@ class Reader {
       else if (f.key == "handler") readPluginName(f, route.handler, route.handlerMark);
       else if (f.key == "static") readFolder(f, route.staticDir);
       else if (f.key == "config") route.config = toConfigNode(f);
-      else readBool(f, route.blocking);
+      else if (f.key == "body") readBodyMode(f, route.streamBody);
+      else if (f.key == "body_bytes") {
+        std::size_t bytes = 0;
+        if (readSize(f, bytes, std::numeric_limits<std::size_t>::max())) route.bodyBytes = bytes;
+      } else if (f.key == "timeout") {
+        Duration timeout{0};
+        readDuration(f, timeout, false);
+        if (timeout.count() > 0) route.timeout = timeout;
+      } else readBool(f, route.blocking);
     }
     checkRouteTarget(node, path, fields);
+    if (route.streamBody && route.blocking)
+      if (const Field* f = find(fields, "body"))
+        error(f->keyNode.Mark(), f->path,
+              "'body: stream' cannot be combined with 'blocking: true' (a streamed body is read on the event loop; "
+              "a blocking handler gets the whole body)");
     return route;
   }
 
@@ -519,9 +532,18 @@ class Reader {
     if (!hasHandler && !hasStatic)
       error(node.Mark(), path, "expected exactly one of 'handler' (a plugin name) or 'static' (a folder), got neither");
     if (hasHandler || !hasStatic) return;
-    for (std::string_view key : {"config", "blocking"})
+    for (std::string_view key : {"config", "blocking", "body", "body_bytes", "timeout"})
       if (const Field* f = find(fields, key))
         error(f->keyNode.Mark(), f->path, "only allowed with 'handler' (this route serves static files)");
+  }
+
+  void readBodyMode(const Field& f, bool& stream) {
+    std::string text;
+    if (!scalar(f, "buffer or stream", text)) return;
+    if (text == "stream") stream = true;
+    else if (text == "buffer") stream = false;
+    else error(f.mark(), f.path, "expected buffer (the handler gets the whole body) or stream (it reads it piece by "
+                                 "piece), got '" + text + "'");
   }
 
   void readPattern(const Field& f, RouteConfig& route) {
@@ -585,7 +607,7 @@ class Reader {
     else error(f.mark(), f.path, "invalid plugin name '" + text + "' (expected letters, digits, '_' and '-')");
   }
 
-  // Accepts the same spellings as ConfigNode::getBool, so a plugin's booleans and the
+  // Accepts the same spellings as ConfigTree::getBool, so a plugin's booleans and the
   // server's read alike.
   void readBool(const Field& f, bool& out) {
     std::string text;
@@ -643,26 +665,26 @@ class Reader {
     return true;
   }
 
-  ConfigNode toConfigNode(const Field& f) { return toConfigNode(f.value, f.mark(), f.path, 0); }
+  ConfigTree toConfigNode(const Field& f) { return toConfigNode(f.value, f.mark(), f.path, 0); }
 
-  // Any YAML shape becomes a ConfigNode tree; the plugin validates it. Map keys still go
+  // Any YAML shape becomes a ConfigTree; the plugin validates it. Map keys still go
   // through fieldsOf() so duplicates are caught here, where the marks are known.
-  ConfigNode toConfigNode(const YAML::Node& node, const YAML::Mark& mark, const std::string& path, int depth) {
-    ConfigNode out;
+  ConfigTree toConfigNode(const YAML::Node& node, const YAML::Mark& mark, const std::string& path, int depth) {
+    ConfigTree out;
     if (!withinConfigBounds(mark, path, depth)) return out;
     if (node.IsScalar()) {
-      out = ConfigNode::makeScalar(node.Scalar());
+      out = ConfigTree::makeScalar(node.Scalar());
     } else if (node.IsSequence()) {
-      out = ConfigNode::makeList();
+      out = ConfigTree::makeList();
       std::size_t index = 0;
       for (const YAML::Node& element : node) {
         out.addItem(toConfigNode(element, element.Mark(), item(path, index), depth + 1));
         ++index;
       }
     } else if (node.IsMap()) {
-      out = ConfigNode::makeMap();
+      out = ConfigTree::makeMap();
       for (const Field& f : fieldsOf(node, path, {}, true)) {
-        ConfigNode child = toConfigNode(f.value, f.mark(), f.path, depth + 1);
+        ConfigTree child = toConfigNode(f.value, f.mark(), f.path, depth + 1);
         const SourceMark key = toSourceMark(f.keyNode.Mark());
         child.setKeyPlace(key.line, key.column);
         out.addEntry(f.key, std::move(child));

@@ -9,11 +9,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "microserver/ConfigNode.h"
+#include "base/ConfigTree.h"
 
 namespace microserver::core {
 
@@ -29,14 +30,14 @@ struct Limits {
   std::size_t headerBytes = 16 * 1024;   // request line + headers (431 beyond)
   std::size_t uriBytes = 8 * 1024;       // request-target (414 beyond)
   std::size_t headerCount = 100;         // header lines (431 beyond)
-  std::size_t bodyBytes = 1024 * 1024;   // request body (413 beyond)
+  std::size_t bodyBytes = 1024 * 1024;   // request body (413 beyond); a route may say otherwise
   Duration headerTimeout{10'000};        // to receive a complete header block (slowloris)
   Duration bodyTimeout{60'000};          // to receive a complete body once headers are in
   Duration idleTimeout{60'000};          // keep-alive connection with nothing in flight
   Duration sendTimeout{60'000};          // a peer that stops reading our response
   Duration shutdownGrace{10'000};        // SIGTERM: time in-flight requests get to finish
   std::size_t maxConnections = 10'000;   // open client connections per listener
-  Duration handlerTimeout{30'000};       // a `blocking: true` handler answering (504 beyond)
+  Duration handlerTimeout{30'000};       // a handler's answer, blocking or given later (504 beyond)
   std::size_t workerQueue = 1024;        // blocking requests waiting for a worker (503 beyond)
 };
 
@@ -62,7 +63,10 @@ struct RouteConfig {
   std::string handler;                   // plugin name; exactly one of handler / staticDir
   std::string staticDir;                 // absolute after loading
   bool blocking = false;                 // run the handler on the worker pool
-  ConfigNode config;                     // the plugin's own `config:` node (Null if absent)
+  bool streamBody = false;               // `body: stream`: the handler reads the body piece by piece
+  std::optional<std::size_t> bodyBytes;  // this route's body limit (else limits.body_bytes)
+  std::optional<Duration> timeout;       // this route's answer deadline (else limits.handler_timeout)
+  ConfigTree config;                     // the plugin's own `config:` node (Null if absent)
   SourceMark mark;                       // where the route's map starts
   SourceMark pathMark;                   // where its `path:` value is
   SourceMark handlerMark;                // where its `handler:` value is
@@ -72,7 +76,7 @@ struct ServiceConfig {
   std::string plugin;
   std::string listenHost = "127.0.0.1";
   std::uint16_t listenPort = 0;
-  ConfigNode config;
+  ConfigTree config;
   SourceMark mark;
   SourceMark pluginMark;
 };

@@ -54,23 +54,60 @@ void Metrics::countPluginError(const std::string& plugin) {
   ++pluginErrors_[plugin];
 }
 
-void Metrics::add(std::weak_ptr<const StatusProvider> provider) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  providers_.push_back(std::move(provider));
+ms_status* Metrics::addProvider(const void* owner, const ms_status_callbacks* callbacks, void* user) {
+  auto provider = std::make_shared<Provider>(Provider{owner, callbacks, user});
+  std::lock_guard<std::mutex> lock(providerMutex_);
+  providers_.push_back(provider);
+  return reinterpret_cast<ms_status*>(provider.get());
 }
 
-std::vector<std::shared_ptr<const StatusProvider>> Metrics::providers() const {
-  std::vector<std::shared_ptr<const StatusProvider>> live;
-  std::lock_guard<std::mutex> lock(mutex_);
-  providers_.erase(std::remove_if(providers_.begin(), providers_.end(),
-                                  [&](const std::weak_ptr<const StatusProvider>& weak) {
-                                    auto p = weak.lock();
-                                    if (!p) return true;  // gone: forget it
-                                    live.push_back(std::move(p));
-                                    return false;
-                                  }),
-                   providers_.end());
-  return live;
+void Metrics::remove(const std::shared_ptr<Provider>& provider) {
+  {
+    std::unique_lock<std::mutex> lock(providerMutex_);
+    if (provider->removed) return;
+    provider->removed = true;
+    providerIdle_.wait(lock, [&] { return provider->calls == 0; });
+    providers_.erase(std::remove(providers_.begin(), providers_.end(), provider), providers_.end());
+  }
+  if (provider->callbacks->release) provider->callbacks->release(provider->user);
+}
+
+void Metrics::removeProvider(ms_status* handle) {
+  std::shared_ptr<Provider> found;
+  {
+    std::lock_guard<std::mutex> lock(providerMutex_);
+    for (const auto& p : providers_)
+      if (reinterpret_cast<ms_status*>(p.get()) == handle) found = p;
+  }
+  if (found) remove(found);
+}
+
+void Metrics::withdrawProviders(const void* owner) {
+  std::vector<std::shared_ptr<Provider>> mine;
+  {
+    std::lock_guard<std::mutex> lock(providerMutex_);
+    for (const auto& p : providers_)
+      if (p->owner == owner) mine.push_back(p);
+  }
+  for (const auto& p : mine) remove(p);
+}
+
+template <typename F>
+void Metrics::forEachProvider(F f) const {
+  std::vector<std::shared_ptr<Provider>> live;
+  {
+    std::lock_guard<std::mutex> lock(providerMutex_);
+    for (const auto& p : providers_)
+      if (!p->removed) {
+        ++p->calls;
+        live.push_back(p);
+      }
+  }
+  for (const auto& p : live) {
+    f(*p);
+    std::lock_guard<std::mutex> lock(providerMutex_);
+    if (--p->calls == 0) providerIdle_.notify_all();
+  }
 }
 
 namespace {
@@ -162,22 +199,33 @@ std::string Metrics::render(std::uint64_t openConnections) const {
     appendLabel(out, plugin);
     out += "\"} " + std::to_string(n) + "\n";
   }
-  for (const auto& provider : providers()) provider->appendMetrics(out);
+  forEachProvider([&](const Provider& p) {
+    if (p.callbacks->append_metrics) p.callbacks->append_metrics(p.user, reinterpret_cast<ms_buffer*>(&out));
+  });
   return out;
 }
 
 bool Metrics::pluginsReady(std::string& reason) const {
-  for (const auto& provider : providers())
-    if (!provider->ready(reason)) return false;
-  return true;
+  bool ready = true;
+  forEachProvider([&](const Provider& p) {
+    if (!ready || !p.callbacks->ready) return;
+    std::string why;
+    if (!p.callbacks->ready(p.user, reinterpret_cast<ms_buffer*>(&why))) {
+      ready = false;
+      reason = why.empty() ? "a plugin is not ready" : why;
+    }
+  });
+  return ready;
 }
 
 std::vector<std::string> Metrics::statusLines() const {
   std::vector<std::string> lines;
-  for (const auto& provider : providers()) {
-    std::string line = provider->statusLine();
+  forEachProvider([&](const Provider& p) {
+    if (!p.callbacks->status_line) return;
+    std::string line;
+    p.callbacks->status_line(p.user, reinterpret_cast<ms_buffer*>(&line));
     if (!line.empty()) lines.push_back(std::move(line));
-  }
+  });
   return lines;
 }
 

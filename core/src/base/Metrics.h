@@ -1,5 +1,5 @@
 // Metrics: what the server counts for GET /metrics (Prometheus text format), and the
-// registry plugins report their own state through (StatusRegistry).
+// registry of plugins' status providers (ms_status: metrics, readiness, console lines).
 //
 // Counting is on the hot path, so each reactor counts into its own ReactorMetrics: one
 // writer per counter, plain loads and stores (relaxed atomics, no locked instructions),
@@ -9,6 +9,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -17,7 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "microserver/Status.h"
+#include "microserver/microserver.h"
 
 namespace microserver::core {
 
@@ -53,7 +54,7 @@ class ReactorMetrics {
   std::unordered_map<std::uint64_t, std::unique_ptr<RelaxedCounter>> requests_;
 };
 
-class Metrics : public StatusRegistry {
+class Metrics {
  public:
   // The process's one registry.
   static Metrics& instance();
@@ -69,8 +70,13 @@ class Metrics : public StatusRegistry {
   void countReload(bool ok);
   void countPluginError(const std::string& plugin);
 
-  // StatusRegistry
-  void add(std::weak_ptr<const StatusProvider> provider) override;
+  // A plugin's status provider; `owner` is its loaded library, which withdraws all of its
+  // providers before it unloads. Any thread.
+  ms_status* addProvider(const void* owner, const ms_status_callbacks* callbacks, void* user);
+  // Waits for calls in flight, then releases the provider's user. Any thread but one
+  // inside a call of that provider.
+  void removeProvider(ms_status* provider);
+  void withdrawProviders(const void* owner);
 
   // The whole text of GET /metrics.
   std::string render(std::uint64_t openConnections) const;
@@ -79,13 +85,25 @@ class Metrics : public StatusRegistry {
   std::vector<std::string> statusLines() const;
 
  private:
-  std::vector<std::shared_ptr<const StatusProvider>> providers() const;
+  struct Provider {
+    const void* owner;
+    const ms_status_callbacks* callbacks;
+    void* user;
+    int calls = 0;         // in flight, guarded by providerMutex_
+    bool removed = false;  // no new calls
+  };
+  // Calls `f(provider)` for every live provider, outside the lock.
+  template <typename F>
+  void forEachProvider(F f) const;
+  void remove(const std::shared_ptr<Provider>& provider);
 
   mutable std::mutex mutex_;
   std::vector<ReactorMetrics*> reactors_;
   std::vector<std::string> routeLabels_{"(none)", "(builtin)"};
   std::map<std::string, std::uint32_t> routeIds_{{"(none)", kNoRoute}, {"(builtin)", kBuiltin}};
-  mutable std::vector<std::weak_ptr<const StatusProvider>> providers_;
+  mutable std::mutex providerMutex_;
+  mutable std::condition_variable providerIdle_;
+  std::vector<std::shared_ptr<Provider>> providers_;
   std::map<std::string, std::uint64_t> pluginErrors_;
   std::atomic<std::uint64_t> reloadsOk_{0}, reloadsFailed_{0};
 };

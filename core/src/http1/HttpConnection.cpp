@@ -12,10 +12,10 @@
 #include <climits>
 #include <cstring>
 
-#include "site/Builtins.h"
 #include "base/HttpStatus.h"
 #include "base/Log.h"
 #include "http1/ResponseWriter.h"
+#include "site/Builtins.h"
 #include "ws/ServicePeer.h"
 #include "ws/WebSocketCodec.h"
 
@@ -120,21 +120,25 @@ void HttpConnection::handleReadable() {
   }
   if (n == 0) {
     // The peer is done sending. What it sent completely is answered (or being answered);
-    // a request it left unfinished never will be.
+    // a request it left unfinished never will be. An answer a plugin gives later is
+    // given up, as nginx gives up a proxied request: the client left (a body still
+    // streaming to the plugin is aborted).
     inputEnded_ = true;
     pauseReading();  // EOF stays readable forever: stop watching
+    if (pending_ || bodyStreaming_) return destroy();
     if (!blocking_ && (!queue_ || queue_->empty())) destroy();
     return;
   }
 
   std::size_t length = static_cast<std::size_t>(n);
   reactor_.metrics().bytesIn.add(length);
-  if (blocking_) {
-    // Pipelined requests behind a blocking one wait in our buffer, up to one request's
-    // worth; beyond that the client waits too (we stop reading until the answer is out).
+  if (answerPending() && !bodyStreaming_) {
+    // Pipelined requests behind an answer that comes later wait in our buffer, up to one
+    // request's worth; beyond that the client waits too (we stop reading until the answer
+    // is out).
     input_.append(buffer, length);
-    const ParserLimits& parser = reactor_.site().parserLimits();
-    if (input_.size() > parser.headerBytes + parser.bodyBytes) pauseReading();
+    const Limits& limits = reactor_.site().config().server.limits;
+    if (input_.size() > limits.headerBytes + limits.bodyBytes) pauseReading();
     return;
   }
   const Limits& limits = reactor_.site().config().server.limits;
@@ -163,9 +167,13 @@ std::size_t HttpConnection::process(const char* data, std::size_t len) {
   const Site& site = reactor_.site();
   const ParserLimits& limits = site.parserLimits();
   std::size_t pos = 0;
-  while (pos < len && !closeAfterWrite_ && !peerGone_ && !blocking_ && !batchCut_ && !upgrade_ &&
-         !(queue_ && !queue_->empty())) {
+  while (pos < len && !closeAfterWrite_ && !peerGone_ && !batchCut_ && !upgrade_ &&
+         (bodyStreaming_ ? !bodyPaused_ : !answerPending()) && !(queue_ && !queue_->empty() && !bodyStreaming_)) {
     ParseError error;
+    if (bodyStreaming_) {
+      pos += feedBody(data + pos, len - pos);
+      continue;
+    }
     if (chunked_) {
       std::size_t used = 0;
       ChunkedDecoder::Status status = chunked_->feed(data + pos, len - pos, used, chunkedBody_);
@@ -205,16 +213,31 @@ std::size_t HttpConnection::process(const char* data, std::size_t len) {
         break;
       }
       const RequestHead& head = scratch.head;
-      if (head.framing == BodyFraming::Chunked) {
-        std::size_t headBytes = headBytes_;
-        if (head.expectContinue && !sentContinue_ && !admitBody(head)) {
-          pos += headBytes;
+      BodyPolicy policy;
+      if (head.framing != BodyFraming::None && phase_ != Phase::Body) {
+        // First sight of a head announcing a body: route it once, for its limit and mode.
+        if (!admitBody(head, policy)) {
+          pos += len - pos;  // the answer is out; the rest is discarded while lingering
           break;
         }
+        if (policy.handler && policy.handler->streamsBody()) {
+          std::size_t headBytes = headBytes_;
+          startStreamedBody(head, policy);
+          pos += headBytes;
+          continue;
+        }
+        if (head.expectContinue && !sentContinue_) {
+          sentContinue_ = true;
+          scratch.output.append(kContinue);
+        }
+        bodyLimit_ = policy.limit;
+      }
+      if (head.framing == BodyFraming::Chunked) {
+        std::size_t headBytes = headBytes_;
         chunkedHead_.assign(data + pos, headBytes);
         pos += headBytes;
         chunked_ = std::make_unique<ChunkedDecoder>();
-        chunked_->reset(limits.bodyBytes, limits.headerBytes);
+        chunked_->reset(bodyLimit_, limits.headerBytes);
         phase_ = Phase::Body;
         deadlineMs_ = reactor_.nowMs() + ms(site.config().server.limits.bodyTimeout);
         continue;
@@ -225,10 +248,6 @@ std::size_t HttpConnection::process(const char* data, std::size_t len) {
         if (phase_ != Phase::Body) {
           phase_ = Phase::Body;
           deadlineMs_ = reactor_.nowMs() + ms(site.config().server.limits.bodyTimeout);
-          if (head.expectContinue && !sentContinue_ && !admitBody(head)) {
-            pos += len - pos;  // the answer is out; the rest is discarded while lingering
-            break;
-          }
           input_.reserve(need);
         }
         break;
@@ -241,26 +260,120 @@ std::size_t HttpConnection::process(const char* data, std::size_t len) {
   return pos;
 }
 
-bool HttpConnection::admitBody(const RequestHead& head) {
-  sentContinue_ = true;
+bool HttpConnection::admitBody(const RequestHead& head, BodyPolicy& policy) {
   ReactorScratch& scratch = reactor_.scratch();
   if (!percentDecode(head.path, scratch.decodedPath) || scratch.decodedPath.find('\0') != std::string::npos) {
     refuse(400, "malformed percent-encoding in path");
     return false;
   }
-  if (!reactor_.site().accepts(head.method, scratch.decodedPath, scratch.route)) {
+  policy = reactor_.site().bodyPolicy(head.method, scratch.decodedPath, scratch.route);
+  if (!policy.matched && head.expectContinue) {
     // 404 or 405 now, instead of letting the client upload its body first (RFC 9110
-    // 10.1.1); the connection then closes, as the body was not read.
+    // 10.1.1); the connection then closes, as the body was not read. (Without the
+    // Expect, the body is already on its way: it is read, and the answer follows.)
     closeAfterWrite_ = true;
     lingerOnClose_ = true;
     respond(head, {});
     return false;
   }
-  scratch.output.append(kContinue);
+  if (head.framing == BodyFraming::ContentLength && head.contentLength > policy.limit) {
+    refuse(413, "request body too large for this route");
+    return false;
+  }
   return true;
 }
 
-void HttpConnection::respond(const RequestHead& head, std::string_view body) {
+void HttpConnection::startStreamedBody(const RequestHead& head, const BodyPolicy& policy) {
+  ReactorScratch& scratch = reactor_.scratch();
+  std::size_t ownOutput = scratch.output.size();  // where this request's answer begins
+  bodyRemaining_ = head.framing == BodyFraming::ContentLength ? head.contentLength : 0;
+  if (head.framing == BodyFraming::Chunked) {
+    chunked_ = std::make_unique<ChunkedDecoder>();
+    chunked_->reset(policy.limit, reactor_.site().parserLimits().headerBytes);
+  }
+  bool announced = head.framing == BodyFraming::Chunked || bodyRemaining_ > 0;
+  bool expectContinue = head.expectContinue;
+  respond(head, {}, true);  // the handler runs now, before any of the body
+  if (!pending_ || pendingHeadSent_) {
+    // Answered without reading the body (or with a stream already): it is not read, and
+    // the connection closes after the answer.
+    if (!pending_ && announced) {
+      chunked_.reset();
+      bodyRemaining_ = 0;
+      closeAfterWrite_ = true;
+      lingerOnClose_ = true;
+      return;
+    }
+  }
+  if (!pending_) return;
+  if (expectContinue && announced && !pendingHeadSent_) scratch.output.insert(ownOutput, kContinue);
+  bodyStreaming_ = true;
+  phase_ = Phase::Body;
+  deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.bodyTimeout);
+  if (!announced) endStreamedBody();
+}
+
+std::size_t HttpConnection::feedBody(const char* data, std::size_t len) {
+  std::size_t used = 0;
+  std::string_view piece;
+  bool done = false;
+  if (chunked_) {
+    std::string& decoded = reactor_.scratch().decodedBody;
+    decoded.clear();
+    ChunkedDecoder::Status status = chunked_->feed(data, len, used, decoded);
+    if (status == ChunkedDecoder::Status::Error) {
+      failStreamedBody(chunked_->error().status, chunked_->error().reason);
+      return len;
+    }
+    piece = decoded;
+    done = status == ChunkedDecoder::Status::Done;
+  } else {
+    used = static_cast<std::size_t>(std::min<std::uint64_t>(len, bodyRemaining_));
+    piece = std::string_view(data, used);
+    bodyRemaining_ -= used;
+    done = bodyRemaining_ == 0;
+  }
+  if (!piece.empty() && pending_ && pending_->deliverBody(piece) == MS_BODY_PAUSE && !done) {
+    bodyPaused_ = true;
+    pauseReading();
+    // The plugin holds the body up: its route's timeout bounds how long.
+    deadlineMs_ = reactor_.nowMs() + ms(pendingTimeout_);
+  }
+  if (done) endStreamedBody();
+  return used;
+}
+
+void HttpConnection::endStreamedBody() {
+  bodyStreaming_ = false;
+  bodyPaused_ = false;
+  chunked_.reset();
+  if (!pending_) return;
+  pending_->endBody(MS_BODY_COMPLETE);
+  if (!pending_) return;  // (the plugin cannot end it from there, but stay safe)
+  if (pendingHeadSent_) {
+    phase_ = Phase::Streaming;
+  } else {
+    phase_ = Phase::Waiting;
+    answerDeadlineMs_ = reactor_.nowMs() + ms(pendingTimeout_);  // the answer's time starts now
+  }
+}
+
+void HttpConnection::failStreamedBody(int status, const char* reason) {
+  bodyStreaming_ = false;
+  bodyPaused_ = false;
+  chunked_.reset();
+  std::shared_ptr<Responder> responder = std::move(pending_);
+  bool headSent = pendingHeadSent_;
+  pendingHeadSent_ = false;
+  if (responder) responder->detach(MS_CANCEL_CLIENT_GONE);  // its body ends as aborted
+  if (headSent) {
+    peerGone_ = true;  // an answer is already on its way: cutting it is all that is left
+    return;
+  }
+  refuse(status, reason);
+}
+
+void HttpConnection::respond(const RequestHead& head, std::string_view body, bool bodyStreamed) {
   ReactorScratch& scratch = reactor_.scratch();
   const Site& site = reactor_.site();
   requestStartNs_ = monotonicNs();
@@ -306,12 +419,41 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body) {
     response.setBody("500 Internal Server Error\n");
   }
   if (handler && handler->blocking()) return startBlocking(parts, head.keepAlive, *handler);
-  if (handler) handler->run(Request(parts), response);
   Request request(parts);
-  if (handler && response.webSocketService()) return acceptWebSocket(request, head, *handler, response);
-  sendResponse({head.method, head.target, request.header("Referer"), request.header("User-Agent"), head.versionMinor,
-                head.keepAlive, scratch.route.routeId, requestStartNs_},
-               response);
+  ResponseContext context{head.method,         head.target,     request.header("Referer"),
+                          request.header("User-Agent"), head.versionMinor, head.keepAlive,
+                          scratch.route.routeId,        requestStartNs_};
+  if (!handler) return sendResponse(context, response);
+  Exchange exchange;
+  exchange.request = &request;
+  exchange.response = &response;
+  exchange.mailbox = reactor_.mailbox();
+  exchange.version = head.versionMinor == 0 ? 10 : 11;
+  exchange.bodyStreamed = bodyStreamed;
+  handler->run(exchange);
+  deliverExchange(exchange, request, &head, context, body);
+}
+
+void HttpConnection::deliverExchange(Exchange& exchange, const Request& request, const RequestHead* head,
+                                     const ResponseContext& context, std::string_view body) {
+  writeInterims(exchange.interims, context.versionMinor);
+  if (exchange.webSocket && head) return acceptWebSocket(request, *head, context, exchange);
+  if (exchange.deferred)
+    return beginDeferred(std::move(exchange.deferred), context, exchange.handler->timeout(), body);
+  sendResponse(context, *exchange.response);
+}
+
+void HttpConnection::writeInterims(std::vector<Response>& interims, int versionMinor) {
+  // RFC 9110 15.2: never to an HTTP/1.0 client.
+  if (versionMinor == 0) return;
+  for (const Response& interim : interims) writeInterim(interim, reactor_.scratch().output);
+}
+
+void HttpConnection::record(const ResponseContext& request, int status, std::uint64_t bodyBytes) {
+  reactor_.metrics().countRequest(request.routeId, status, monotonicNs() - request.startNs);
+  if (AccessLog* log = reactor_.context().accessLog())
+    log->record({std::string_view(remote_).substr(0, remoteIpLength_), request.method, request.target,
+                 request.versionMinor, status, bodyBytes, request.referer, request.userAgent});
 }
 
 void HttpConnection::sendResponse(const ResponseContext& request, Response& response) {
@@ -319,7 +461,7 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   ServerContext& context = reactor_.context();
   if (request.method == "HEAD") response.setOmitBody(true);
   // An HTTP/1.0 client cannot take a chunked stream: its end is the connection's close.
-  bool streamToOldClient = response.hasStream() && request.versionMinor == 0 && !response.omitBody();
+  bool streamToOldClient = response.streamed() && request.versionMinor == 0 && !response.omitBody();
   bool keepAlive = request.keepAlive && response.keepAlive() && !closeAfterWrite_ && !streamToOldClient &&
                    !context.draining.load(std::memory_order_relaxed);
   if (!keepAlive) closeAfterWrite_ = true;
@@ -330,24 +472,17 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   writeResponse(response, connection, scratch.output);
 
   bool sendsBody = !response.omitBody() && !statusHasNoBody(response.status());
-  ReactorMetrics& metrics = reactor_.metrics();
-  metrics.countRequest(request.routeId, response.status(), monotonicNs() - request.startNs);
-  metrics.bytesOut.add(scratch.output.size() - headStart + (sendsBody && (response.hasFile()) ? response.contentLength() : 0));
-  if (AccessLog* log = context.accessLog()) {
-    log->record({std::string_view(remote_).substr(0, remoteIpLength_), request.method, request.target,
-                 request.versionMinor, response.status(), sendsBody ? response.contentLength() : 0, request.referer,
-                 request.userAgent});
-  }
-  if (response.hasStream()) {
-    std::unique_ptr<BodyStream> stream = response.releaseStream();
-    if (!sendsBody) return;
-    // Streams always go through the queue: it pulls pieces only as the socket drains.
-    if (!queue_) queue_ = std::make_unique<OutputQueue>();
-    queue_->pushBytes(scratch.output);
-    scratch.output.clear();
-    queue_->pushStream(std::move(stream), connection != ConnectionHeader::Close);
+  if (response.streamed()) {
+    // The body follows as the plugin writes it; the request is counted when it ends.
+    reactor_.metrics().bytesOut.add(scratch.output.size() - headStart);
+    pendingStatus_ = response.status();
+    streamChunked_ = connection != ConnectionHeader::Close;
+    streamBodyless_ = !sendsBody;
     return;
   }
+  reactor_.metrics().bytesOut.add(scratch.output.size() - headStart +
+                                  (sendsBody && response.hasFile() ? response.contentLength() : 0));
+  record(request, response.status(), sendsBody ? response.contentLength() : 0);
   if (!response.hasFile()) return;
   std::uint64_t offset = response.fileOffset(), length = response.fileLength();
   int file = response.releaseFile();
@@ -385,18 +520,155 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   queue_->pushFile(file, offset, length);
 }
 
-void HttpConnection::acceptWebSocket(const Request& request, const RequestHead& head, const BoundHandler& handler,
-                                     Response& response) {
+// ---------------------------------------------------------------------------------------
+// Answers given later (site/Responder): this connection's reactor thread.
+
+void HttpConnection::beginDeferred(std::shared_ptr<Responder> responder, const ResponseContext& context,
+                                   Duration timeout, std::string_view bufferedBody) {
+  pending_ = std::move(responder);
+  pending_->attach(this);
+  pending_->setHandlerRunning(false);
+  pendingRecord_ = ResponseRecord(context);
+  pendingTimeout_ = timeout;
+  pendingHeadSent_ = false;
+  streamedBytes_ = 0;
+  phase_ = Phase::Waiting;
+  answerDeadlineMs_ = reactor_.nowMs() + ms(timeout);
+  if (!bodyStreaming_ && pending_->readsBody()) {
+    // A buffered route's handler reading its body the streaming way: all of it, at once.
+    if (!bufferedBody.empty()) pending_->deliverBody(bufferedBody);
+    pending_->endBody(MS_BODY_COMPLETE);
+  }
+  takeAnswer();  // what the handler finished before returning
+}
+
+void HttpConnection::takeAnswer() {
+  if (!pending_) return;
+  Responder::Taken taken = pending_->take();
+  std::string& out = reactor_.scratch().output;
+  ResponseContext context = pendingRecord_.context();
+  if (!pendingHeadSent_) writeInterims(taken.interims, context.versionMinor);
+  if (taken.head) {
+    pendingHeadSent_ = true;
+    sendResponse(context, taken.response);
+    if (taken.finished) return finishDeferred();
+    // A stream: its head is out, no more timeout for it.
+    answerDeadlineMs_ = kNoDeadline;
+    if (!bodyStreaming_) phase_ = Phase::Streaming;
+    if (streamBodyless_) {
+      // HEAD, 204, 304: nothing of the stream goes on the wire; the plugin's writes see Gone.
+      record(context, pendingStatus_, 0);
+      pending_->completed();
+      pending_.reset();
+      pendingHeadSent_ = false;
+      return finishDeferred();
+    }
+  }
+  if (pendingHeadSent_ && pending_) {
+    if (!taken.body.empty()) {
+      streamedBytes_ += taken.body.size();
+      reactor_.metrics().bytesOut.add(taken.body.size());
+      if (streamChunked_) appendChunk(taken.body, out);
+      else out.append(taken.body);
+    }
+    if (taken.ended) {
+      if (streamChunked_) out.append(kLastChunk);
+      record(context, pendingStatus_, streamedBytes_);
+      return finishDeferred();
+    }
+  }
+  if (taken.abandoned) {
+    log::error("plugin " + pending_->plugin()->name() + " let go of " + pendingRecord_.method + " " +
+               pendingRecord_.target + " without " + (pendingHeadSent_ ? "ending its stream" : "answering it") +
+               (pendingHeadSent_ ? "; the stream was cut" : "; answered 500"));
+    Metrics::instance().countPluginError(pending_->plugin()->name());
+    pending_->completed();
+    pending_.reset();
+    if (pendingHeadSent_) {
+      // An unfinished body must not look finished: no last chunk, close the connection.
+      record(context, pendingStatus_, streamedBytes_);
+      pendingHeadSent_ = false;
+      closeAfterWrite_ = true;
+      return finishDeferred();
+    }
+    Response& response = reactor_.scratch().response;
+    response.reset();
+    response.setStatus(500);
+    response.setContentType("text/plain; charset=utf-8");
+    response.setBody("500 Internal Server Error\n");
+    sendResponse(context, response);
+    return finishDeferred();
+  }
+  if (taken.resumeBody && bodyPaused_) {
+    bodyPaused_ = false;
+    deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.bodyTimeout);
+    if (!inputEnded_) resumeReading();
+    // Bytes that arrived before the pause wait in input_: serve() goes on with them.
+  }
+}
+
+void HttpConnection::finishDeferred() {
+  if (pending_) {
+    pending_->completed();
+    pending_.reset();
+  }
+  pendingHeadSent_ = false;
+  answerDeadlineMs_ = kNoDeadline;
+  if (bodyStreaming_) {
+    // Answered before the body was all in: the rest is not read.
+    bodyStreaming_ = false;
+    bodyPaused_ = false;
+    chunked_.reset();
+    closeAfterWrite_ = true;
+    lingerOnClose_ = true;
+  }
+  phase_ = Phase::Idle;
+}
+
+void HttpConnection::onResponderReady(Responder& responder) {
+  if (destroyed_ || &responder != pending_.get()) return;
+  try {
+    takeAnswer();
+    serve();
+  } catch (const std::exception& e) {
+    log::error("connection " + remote_ + ": unexpected error, closing it: " + e.what());
+    destroy();
+  }
+}
+
+void HttpConnection::reportQueued() {
+  if (pending_ && pendingHeadSent_) pending_->setQueued(queue_ ? queue_->pendingBytes() : 0);
+}
+
+void HttpConnection::answerTimedOutDeferred() {
+  log::warning("plugin " + pending_->plugin()->name() + " did not answer " + pendingRecord_.method + " " +
+               pendingRecord_.target + " within its route's timeout (" + std::to_string(pendingTimeout_.count()) +
+               " ms): answered 504");
+  std::shared_ptr<Responder> responder = std::move(pending_);
+  responder->detach(MS_CANCEL_TIMEOUT);
+  ResponseContext context = pendingRecord_.context();
+  Response& response = reactor_.scratch().response;
+  response.reset();
+  response.setStatus(504);
+  response.setContentType("text/plain; charset=utf-8");
+  response.setBody("504 Gateway Timeout: the handler did not answer in time\n");
+  phase_ = Phase::Idle;
+  answerDeadlineMs_ = kNoDeadline;
+  sendResponse(context, response);
+  serve();
+}
+
+void HttpConnection::acceptWebSocket(const Request& request, const RequestHead& head, const ResponseContext& context,
+                                     Exchange& exchange) {
   std::string acceptKey, reason;
   int status = 0;
   bool valid = checkWebSocketHandshake(
       head.method, head.versionMinor, [&](std::string_view name) { return request.header(name); }, acceptKey, status,
       reason);
-  ResponseContext context{head.method,         head.target,     request.header("Referer"),
-                          request.header("User-Agent"), head.versionMinor, head.keepAlive,
-                          reactor_.scratch().route.routeId, requestStartNs_};
-  std::shared_ptr<Service> service = response.webSocketService();
   if (!valid) {
+    // The session hears it was refused (its last call), then the client why.
+    exchange.webSocket->on_close(exchange.webSocketSession, MS_CLOSE_REFUSED);
+    Response& response = *exchange.response;
     response.reset();
     response.setStatus(status);
     if (status == 426) response.addHeader("Sec-WebSocket-Version", "13");
@@ -410,7 +682,8 @@ void HttpConnection::acceptWebSocket(const Request& request, const RequestHead& 
   if (AccessLog* log = reactor_.context().accessLog())
     log->record({std::string_view(remote_).substr(0, remoteIpLength_), head.method, head.target, head.versionMinor,
                  101, 0, context.referer, context.userAgent});
-  upgrade_ = std::make_unique<Upgrade>(Upgrade{std::move(service), handler.plugin()});
+  upgrade_ = std::make_unique<Upgrade>(
+      Upgrade{exchange.webSocket, exchange.webSocketSession, exchange.handler->plugin()});
 }
 
 void HttpConnection::completeUpgrade(std::string_view input) {
@@ -420,7 +693,7 @@ void HttpConnection::completeUpgrade(std::string_view input) {
   long sent = OutputQueue::sendDirect(fd(), out.data(), out.size());
   if (sent < 0) {
     out.clear();
-    return destroy();
+    return destroy();  // the session hears on_close there
   }
   std::string unsent = out.substr(static_cast<std::size_t>(sent));
   out.clear();
@@ -436,19 +709,18 @@ void HttpConnection::completeUpgrade(std::string_view input) {
   reactor_.detach(this);
   reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
   delete this;
-  ServicePeer::start(socket, reactor, std::move(upgrade->service), std::move(upgrade->plugin),
-                     ServiceConnection::Transport::WebSocket, std::move(remote), leftover, std::move(unsent));
+  ServicePeer::startWebSocket(socket, reactor, std::move(upgrade->plugin), upgrade->callbacks, upgrade->session,
+                              std::move(remote), leftover, std::move(unsent));
 }
 
 void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler) {
   auto call = std::make_shared<BlockingCall>(parts, keepAlive, reactor_.siteShared(), &handler,
-                                             reactor_.scratch().route.routeId, requestStartNs_);
+                                             reactor_.scratch().route.routeId, requestStartNs_, reactor_.mailbox());
   call->connection = this;
-  call->mailbox = reactor_.mailbox();
   bool queued = reactor_.context().workers().submit([call] {
     if (log::enabled(log::Level::Debug))
       log::debug("a worker runs " + call->method + " " + call->target + " (plugin " + call->handler->pluginName() + ")");
-    call->handler->run(call->request(), call->response);
+    call->run();
     // The reactor may be gone by now (a handler stuck past the shutdown grace).
     call->mailbox->post([call] { deliverBlocking(call); });
   });
@@ -467,14 +739,18 @@ void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, 
   if (log::enabled(log::Level::Debug)) log::debug(call->method + " " + call->target + " waits for a worker");
   blocking_ = std::move(call);
   phase_ = Phase::Waiting;
-  handlerDeadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.handlerTimeout);
+  handlerDeadlineMs_ = reactor_.nowMs() + ms(handler.timeout());
 }
 
 void HttpConnection::deliverBlocking(const std::shared_ptr<BlockingCall>& call) {
   // On the connection's reactor thread. The connection may have closed, or answered 504,
   // while the worker ran: then the result has nobody to go to.
   HttpConnection* connection = call->connection;
-  if (!connection) return;
+  if (!connection) {
+    // Answered 504 meanwhile (or the client left): an answer it deferred is given up too.
+    if (call->exchange.deferred) call->exchange.deferred->detach(MS_CANCEL_TIMEOUT);
+    return;
+  }
   try {
     connection->finishBlocking(*call);
   } catch (const std::exception& e) {
@@ -487,7 +763,7 @@ void HttpConnection::finishBlocking(BlockingCall& call) {
   blocking_.reset();  // `call` stays alive: deliverBlocking holds it
   call.connection = nullptr;
   phase_ = Phase::Idle;
-  sendResponse(call.responseContext(), call.response);
+  deliverExchange(call.exchange, call.request, nullptr, call.responseContext(), call.body);
   if (readingPaused_ && !inputEnded_) resumeReading();
   serve();  // sends it, then answers what waited behind it
 }
@@ -496,7 +772,8 @@ void HttpConnection::answerTimedOutHandler() {
   // The handler is too slow: answer for it and forget its result (its worker is lost
   // until it returns; the pool's bound keeps that from piling up).
   log::warning("plugin " + blocking_->handler->pluginName() + " did not answer " + blocking_->method + " " +
-               blocking_->target + " within limits.handler_timeout: answered 504");
+               blocking_->target + " within its route's timeout (" +
+               std::to_string(blocking_->handler->timeout().count()) + " ms): answered 504");
   std::shared_ptr<BlockingCall> call = std::move(blocking_);
   call->connection = nullptr;
   Response& response = reactor_.scratch().response;
@@ -556,13 +833,15 @@ void HttpConnection::serve() {
       return destroy();
     }
     if (!flushOutput()) return destroy();
+    reportQueued();  // a paused stream may go on now (reactor thread: may run the plugin)
+    if (destroyed_) return;
     if (queue_ && !queue_->empty()) {
       if (!writing_) startWriting();
       deadlineMs_ = Reactor::monotonicMs() + ms(reactor_.site().config().server.limits.sendTimeout);
       return;
     }
     if (closeAfterWrite_) return closeAfterOutput();
-    if (blocking_ || input_.empty()) break;
+    if (input_.empty() || (bodyStreaming_ ? bodyPaused_ : answerPending())) break;
     // Requests that waited in the buffer (behind a full socket, a large batch, a blocking
     // handler): no read event will announce them again.
     batchCut_ = false;
@@ -572,8 +851,9 @@ void HttpConnection::serve() {
     if (used == 0 && reactor_.scratch().output.empty() && !closeAfterWrite_) break;  // only a partial request
   }
   if (destroyed_) return;
-  if (blocking_) {
-    deadlineMs_ = kNoDeadline;  // the handler's own deadline applies
+  if (bodyStreaming_) return;  // reads (or the plugin's pause) set its deadline
+  if (answerPending()) {
+    deadlineMs_ = kNoDeadline;  // the answer's own deadline applies, and a stream has none
     return;
   }
   if (inputEnded_) return closeAfterOutput();  // everything the peer sent is answered
@@ -610,6 +890,7 @@ void HttpConnection::handleWritable() {
   if (result == OutputQueue::Result::WouldBlock) {
     // Progress was made: the peer reads. Give it another send_timeout.
     deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.sendTimeout);
+    reportQueued();
     return;
   }
   queue_.reset();
@@ -680,8 +961,18 @@ void HttpConnection::closeAfterOutput() {
 void HttpConnection::checkDeadline(std::int64_t nowMs) {
   try {
     if (blocking_ && nowMs >= handlerDeadlineMs_) return answerTimedOutHandler();
+    if (pending_ && !pendingHeadSent_ && !bodyStreaming_ && nowMs >= answerDeadlineMs_) return answerTimedOutDeferred();
     if (nowMs < deadlineMs_) return;
-    bool midRequest = (phase_ == Phase::Head && !input_.empty()) || phase_ == Phase::Body;
+    if (bodyPaused_ && pending_ && !pendingHeadSent_) {
+      // The plugin held the body up past its route's timeout.
+      bodyStreaming_ = false;
+      bodyPaused_ = false;
+      chunked_.reset();
+      closeAfterWrite_ = true;
+      lingerOnClose_ = true;
+      return answerTimedOutDeferred();
+    }
+    bool midRequest = ((phase_ == Phase::Head && !input_.empty()) || phase_ == Phase::Body) && !pendingHeadSent_;
     if (midRequest && !writing_) {
       // Best effort: tell a slow client why; never wait for it.
       std::string out;
@@ -698,7 +989,10 @@ void HttpConnection::checkDeadline(std::int64_t nowMs) {
 
 void HttpConnection::beginDrain() {
   if (phase_ == Phase::Lingering) return;  // it closes by itself within kLingerMs
-  bool idle = !writing_ && !blocking_ && input_.empty() && !chunked_ &&
+  // A stream (events, a long download) may never end by itself: cut it now (its plugin
+  // hears MS_CANCEL_STOPPING); an answer not yet started may still come in the grace.
+  if (pending_ && pendingHeadSent_) return destroy();
+  bool idle = !writing_ && !answerPending() && input_.empty() && !chunked_ &&
               (phase_ == Phase::Idle || phase_ == Phase::Head);
   if (idle) return destroy();
   // Something is in flight: its response carries Connection: close, and a response
@@ -711,6 +1005,15 @@ void HttpConnection::destroy() {
   if (destroyed_) return;
   destroyed_ = true;
   if (blocking_) blocking_->connection = nullptr;  // its result will find nobody
+  if (pending_) {
+    std::shared_ptr<Responder> responder = std::move(pending_);
+    responder->detach(reactor_.context().draining.load(std::memory_order_relaxed) ? MS_CANCEL_STOPPING
+                                                                                  : MS_CANCEL_CLIENT_GONE);
+  }
+  if (upgrade_) {
+    std::unique_ptr<Upgrade> upgrade = std::move(upgrade_);
+    upgrade->callbacks->on_close(upgrade->session, MS_CLOSE_ERROR);
+  }
   if (writing_) reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
   else if (!readingPaused_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
   reactor_.detach(this);

@@ -12,7 +12,15 @@
 // exception leaves a callback.
 //
 // Responses always leave in request order: while a response waits (a blocking handler
-// on a worker, a full socket), later pipelined requests wait in the buffer.
+// on a worker, an answer a plugin gives later, a full socket), later pipelined requests
+// wait in the buffer.
+//
+// Answers given later (site/Responder) are this connection's business on its reactor
+// thread: it takes what the plugin made ready, frames a streamed body (chunked on
+// HTTP/1.1, close-delimited on HTTP/1.0), tells the plugin when to pause and go on, and
+// gives the answer up (504, client gone, stopping) when it must. A `body: stream` route
+// gets its request body piece by piece as it arrives; while the plugin says Pause, the
+// socket is not read.
 #pragma once
 
 #include <Poco/Net/SocketNotification.h>
@@ -23,15 +31,17 @@
 #include <memory>
 #include <string>
 
-#include "site/BlockingCall.h"
 #include "http1/ChunkedDecoder.h"
 #include "http1/HttpParser.h"
 #include "net/OutputQueue.h"
 #include "net/Reactor.h"
+#include "site/BlockingCall.h"
+#include "site/Exchange.h"
+#include "site/Responder.h"
 
 namespace microserver::core {
 
-class HttpConnection : public ReactorClient {
+class HttpConnection : public ReactorClient, public Responder::Sink {
  public:
   // Built on the reactor's own thread from an accepted, already non-blocking socket;
   // registers its observer last. `remote` is the peer's "ip:port".
@@ -46,13 +56,15 @@ class HttpConnection : public ReactorClient {
   void checkDeadline(std::int64_t nowMs) override;
   void beginDrain() override;
   void abandon() override;
+  void onResponderReady(Responder& responder) override;
 
  private:
   enum class Phase : std::uint8_t {
     Idle,       // between requests (keep-alive), nothing received
     Head,       // receiving a request head
-    Body,       // head done, receiving its body
-    Waiting,    // a blocking handler runs on a worker for this connection's request
+    Body,       // head done, receiving its body (buffered, or streamed to the handler)
+    Waiting,    // the answer comes later: a blocking handler on a worker, or a deferred one
+    Streaming,  // the answer's head is out; its body follows as the plugin writes it
     Lingering,  // final response sent; discarding input until the peer closes
   };
 
@@ -64,20 +76,44 @@ class HttpConnection : public ReactorClient {
   // Sends what process() produced and goes on with buffered requests while the socket
   // takes everything; then settles the connection's state (write mode, idle, close).
   void serve();
-  // One request whose head (and body, if any) is complete.
-  void respond(const RequestHead& head, std::string_view body);
-  // Writes a finished response (headers into the reactor's output, a file body queued).
+  // One request whose head (and body, unless `bodyStreamed`) is complete.
+  void respond(const RequestHead& head, std::string_view body, bool bodyStreamed = false);
+  // Writes a response (headers into the reactor's output, a file body queued). A streamed
+  // one gets its head only: the body follows (takeAnswer).
   void sendResponse(const ResponseContext& request, Response& response);
-  // The head of a request announcing a body: answer now if it cannot be routed (so the
-  // client does not upload for nothing), else send 100 Continue if it asked.
-  bool admitBody(const RequestHead& head);
+  // Counts a finished request (metrics, access log).
+  void record(const ResponseContext& request, int status, std::uint64_t bodyBytes);
+  // The head of a request announcing a body: routes it once, to learn its body limit and
+  // whether the handler streams it. False if the request was refused (bad path, too
+  // large) or answered at once (no route, for a client waiting for 100 Continue: it
+  // should not upload for nothing, RFC 9110 10.1.1).
+  bool admitBody(const RequestHead& head, BodyPolicy& policy);
+  // A `body: stream` route: the handler runs now; the body follows through feedBody().
+  void startStreamedBody(const RequestHead& head, const BodyPolicy& policy);
+  std::size_t feedBody(const char* data, std::size_t len);
+  void endStreamedBody();
+  void failStreamedBody(int status, const char* reason);
+  // What a handler asked for once it returned: interim responses, a WebSocket, an answer
+  // now or later. `body` is the buffered body, for a deferred answer that reads it.
+  void deliverExchange(Exchange& exchange, const Request& request, const RequestHead* head,
+                       const ResponseContext& context, std::string_view body);
+  void writeInterims(std::vector<Response>& interims, int versionMinor);
   void startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler);
   static void deliverBlocking(const std::shared_ptr<BlockingCall>& call);
   void finishBlocking(BlockingCall& call);
   void answerTimedOutHandler();
+  // An answer given later: hold it, and take what is ready already.
+  void beginDeferred(std::shared_ptr<Responder> responder, const ResponseContext& context, Duration timeout,
+                     std::string_view bufferedBody);
+  // Moves what the plugin made ready into the output (no I/O: serve() sends it).
+  void takeAnswer();
+  void finishDeferred();
+  void answerTimedOutDeferred();
+  bool answerPending() const { return blocking_ || pending_; }
+  void reportQueued();
   // The handler accepted a WebSocket: answer 101 (or refuse a bad handshake).
-  void acceptWebSocket(const Request& request, const RequestHead& head, const BoundHandler& handler,
-                       Response& response);
+  void acceptWebSocket(const Request& request, const RequestHead& head, const ResponseContext& context,
+                       Exchange& exchange);
   // After the 101 is written: hands the socket, with the bytes that followed the
   // handshake, to a ServicePeer, and deletes this connection (not the socket).
   void completeUpgrade(std::string_view input);
@@ -106,13 +142,29 @@ class HttpConnection : public ReactorClient {
   std::unique_ptr<ChunkedDecoder> chunked_;
   std::unique_ptr<OutputQueue> queue_;
   std::shared_ptr<BlockingCall> blocking_;  // the worker's call in flight, if any
+  // An answer given later, in flight.
+  std::shared_ptr<Responder> pending_;
+  ResponseRecord pendingRecord_;          // its request, for the log and the metrics
+  Duration pendingTimeout_{0};            // the route's timeout
+  int pendingStatus_ = 0;
+  std::uint64_t streamedBytes_ = 0;       // body bytes of a streamed answer so far
+  bool pendingHeadSent_ = false;          // its head is out: a stream follows
+  bool streamChunked_ = false;            // the stream is framed chunked (HTTP/1.1)
+  bool streamBodyless_ = false;           // HEAD, 204, 304: the stream's bytes go nowhere
+  // A request body streamed to the handler (`body: stream`).
+  bool bodyStreaming_ = false;
+  bool bodyPaused_ = false;               // the handler said Pause: the socket is not read
+  std::uint64_t bodyRemaining_ = 0;       // of a Content-Length body
+  std::uint64_t bodyLimit_ = 0;           // of the buffered body on its way (its route's)
   struct Upgrade {
-    std::shared_ptr<Service> service;
+    const ms_session_callbacks* callbacks;
+    void* session;
     std::shared_ptr<LoadedPlugin> plugin;
   };
   std::unique_ptr<Upgrade> upgrade_;        // set once a WebSocket handshake was accepted
   std::int64_t deadlineMs_ = 0;    // of the current phase (or of writing)
   std::int64_t handlerDeadlineMs_ = 0;  // of blocking_
+  std::int64_t answerDeadlineMs_ = 0;   // of pending_, until its head is out
   std::uint64_t requestStartNs_ = 0;    // when the current request was complete
   Phase phase_ = Phase::Head;
   bool writing_ = false;           // the writable observer is registered instead of readable

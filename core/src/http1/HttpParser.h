@@ -28,7 +28,7 @@
 #include <string_view>
 #include <vector>
 
-#include "microserver/Request.h"
+#include "site/Request.h"
 
 namespace microserver::core {
 

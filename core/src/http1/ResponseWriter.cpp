@@ -37,7 +37,7 @@ void writeResponse(const Response& response, ConnectionHeader connection, std::s
   }
   bool noBody = statusHasNoBody(status);
   // A 304 says nothing about length unless it repeats the representation's; omit it.
-  if (!noBody && response.hasStream()) {
+  if (!noBody && response.streamed()) {
     if (connection != ConnectionHeader::Close) out.append("Transfer-Encoding: chunked\r\n");
   } else if (!noBody) {
     out.append("Content-Length: ");
@@ -48,7 +48,27 @@ void writeResponse(const Response& response, ConnectionHeader connection, std::s
   if (connection == ConnectionHeader::KeepAlive) out.append("Connection: keep-alive\r\n");
   out.append(response.headerBlock());
   out.append("\r\n");
-  if (!noBody && !response.omitBody() && !response.hasFile() && !response.hasStream()) out.append(response.body());
+  if (!noBody && !response.omitBody() && !response.hasFile() && !response.streamed()) out.append(response.body());
+}
+
+void writeInterim(const Response& interim, std::string& out) {
+  out.append("HTTP/1.1 ");
+  appendNumber(out, static_cast<std::uint64_t>(interim.status()));
+  out.push_back(' ');
+  out.append(reasonPhrase(interim.status()));
+  out.append("\r\n");
+  out.append(interim.headerBlock());
+  out.append("\r\n");
+}
+
+void appendChunk(std::string_view bytes, std::string& out) {
+  if (bytes.empty()) return;
+  char size[20];
+  auto result = std::to_chars(size, size + sizeof size, bytes.size(), 16);
+  out.append(size, static_cast<std::size_t>(result.ptr - size));
+  out.append("\r\n");
+  out.append(bytes.data(), bytes.size());
+  out.append("\r\n");
 }
 
 void writeErrorResponse(int status, std::string_view reason, bool omitBody, std::string& out) {

@@ -18,7 +18,6 @@ namespace {
 // reactor serve others; the socket is still writable, so the next event comes at once.
 constexpr std::uint64_t kFileSlice = 1 << 20;
 constexpr std::uint64_t kFileBudget = 4 << 20;
-constexpr int kMaxStreamCallsPerEvent = 256;
 }  // namespace
 
 OutputQueue::~OutputQueue() {
@@ -29,7 +28,7 @@ OutputQueue::~OutputQueue() {
 void OutputQueue::pushBytes(std::string_view bytes) {
   if (bytes.empty()) return;
   // Coalesce into the previous byte segment: many small queued responses, one send.
-  if (!segments_.empty() && segments_.back().fd < 0 && !segments_.back().stream) {
+  if (!segments_.empty() && segments_.back().fd < 0) {
     segments_.back().bytes.append(bytes.data(), bytes.size());
   } else {
     Segment s;
@@ -50,48 +49,6 @@ void OutputQueue::pushFile(int fd, std::uint64_t offset, std::uint64_t length) {
   s.remaining = length;
   segments_.push_back(std::move(s));
   pendingBytes_ += length;
-}
-
-void OutputQueue::pushStream(std::unique_ptr<BodyStream> stream, bool chunked) {
-  Segment s;
-  s.stream = std::move(stream);
-  s.chunked = chunked;
-  segments_.push_back(std::move(s));
-}
-
-OutputQueue::Result OutputQueue::drainStream(int socketFd, Segment& s) {
-  std::uint64_t budget = kFileBudget;  // as for files: then let the reactor serve others
-  int calls = 0;
-  std::string piece;
-  while (true) {
-    if (s.sent < s.bytes.size()) {
-      long n = sendDirect(socketFd, s.bytes.data() + s.sent, s.bytes.size() - s.sent);
-      if (n < 0) return Result::PeerGone;
-      s.sent += static_cast<std::size_t>(n);
-      if (s.sent < s.bytes.size()) return Result::WouldBlock;
-      budget = n >= static_cast<long>(budget) ? 0 : budget - static_cast<std::uint64_t>(n);
-    }
-    if (s.streamDone) return Result::Drained;
-    // Still writable, so the next event comes at once: meanwhile the reactor serves others.
-    // Counting calls too keeps a stream of empty pieces from holding the thread.
-    if (budget == 0 || ++calls > kMaxStreamCallsPerEvent) return Result::WouldBlock;
-    piece.clear();
-    bool more = s.stream->next(piece);
-    s.bytes.clear();
-    s.sent = 0;
-    if (s.chunked && !piece.empty()) {
-      char size[20];
-      int len = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
-      s.bytes.append(size, static_cast<std::size_t>(len)).append(piece).append("\r\n");
-    } else if (!s.chunked) {
-      s.bytes.swap(piece);
-    }
-    if (!more) {
-      if (s.chunked) s.bytes.append("0\r\n\r\n");
-      s.streamDone = true;
-      s.stream.reset();  // release what the plugin holds as soon as it is done
-    }
-  }
 }
 
 long OutputQueue::sendDirect(int socketFd, const char* data, std::size_t len, bool more) {
@@ -134,10 +91,7 @@ long OutputQueue::sendFileDirect(int socketFd, int fileFd, std::uint64_t& offset
 OutputQueue::Result OutputQueue::drain(int socketFd) {
   while (!segments_.empty()) {
     Segment& s = segments_.front();
-    if (s.stream || s.streamDone) {
-      Result r = drainStream(socketFd, s);
-      if (r != Result::Drained) return r;
-    } else if (s.fd < 0) {
+    if (s.fd < 0) {
       long n = sendDirect(socketFd, s.bytes.data() + s.sent, s.bytes.size() - s.sent);
       if (n < 0) return Result::PeerGone;
       s.sent += static_cast<std::size_t>(n);

@@ -12,7 +12,6 @@
 #include <string>
 #include <string_view>
 
-#include "microserver/Response.h"
 
 namespace microserver::core {
 
@@ -36,9 +35,6 @@ class OutputQueue {
   void pushBytes(std::string_view bytes);
   // Takes ownership of fd (closed when sent or when the queue is destroyed).
   void pushFile(int fd, std::uint64_t offset, std::uint64_t length);
-  // A body pulled from `stream` as the socket takes it; `chunked` frames each piece
-  // (HTTP/1.1), otherwise the bytes go as they are and the connection's close ends them.
-  void pushStream(std::unique_ptr<BodyStream> stream, bool chunked);
 
   // Sends as much as the socket takes.
   Result drain(int socketFd);
@@ -56,11 +52,7 @@ class OutputQueue {
     int fd = -1;
     std::uint64_t offset = 0;
     std::uint64_t remaining = 0;
-    std::unique_ptr<BodyStream> stream;  // bytes then holds its current framed piece
-    bool chunked = false;
-    bool streamDone = false;
   };
-  Result drainStream(int socketFd, Segment& s);
   std::deque<Segment> segments_;
   std::uint64_t pendingBytes_ = 0;
 };

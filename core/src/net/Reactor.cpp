@@ -5,6 +5,7 @@
 #include <Poco/Observer.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "base/Log.h"
@@ -15,8 +16,13 @@ namespace {
 constexpr std::int64_t kSweepIntervalMs = 100;
 // Quiet passes wake this often; short enough for timely deadline sweeps, long enough
 // that an idle server costs ~nothing.
-const Poco::Timespan kPollTimeout(0, 250 * 1000);
+constexpr std::int64_t kPollTimeoutMs = 250;
 thread_local Reactor* tCurrentReactor = nullptr;
+
+// The running reactors, for anyMailbox().
+std::mutex gRunningMutex;
+std::vector<Reactor*> gRunning;
+std::size_t gNextRunning = 0;
 using WakeObserver = Poco::Observer<Reactor, Poco::Net::ReadableNotification>;
 }  // namespace
 
@@ -47,13 +53,16 @@ std::int64_t Reactor::monotonicMs() {
 
 Reactor* Reactor::current() { return tCurrentReactor; }
 
-Reactor::Reactor() : Poco::Net::SocketReactor(kPollTimeout), mailbox_(std::make_shared<ReactorMailbox>(this)) {
+Reactor::Reactor()
+    : Poco::Net::SocketReactor(Poco::Timespan(kPollTimeoutMs * 1000)),
+      mailbox_(std::make_shared<ReactorMailbox>(this)) {
   // A UDP socket connected to itself: one send() makes it readable, waking epoll_wait.
   wakeSocket_.bind(Poco::Net::SocketAddress("127.0.0.1", 0));
   wakeSocket_.connect(wakeSocket_.address());
   wakeSocket_.setBlocking(false);
   nowMs_ = monotonicMs();
   nextSweepMs_ = nowMs_ + kSweepIntervalMs;
+  pollTimeoutMs_ = kPollTimeoutMs;
   addEventHandler(wakeSocket_, WakeObserver(*this, &Reactor::onWake));
   Metrics::instance().attach(&metrics_);
 }
@@ -66,8 +75,18 @@ Reactor::~Reactor() {
 
 void Reactor::run() {
   tCurrentReactor = this;
+  {
+    std::lock_guard<std::mutex> lock(gRunningMutex);
+    gRunning.push_back(this);
+  }
   SocketReactor::run();
   tCurrentReactor = nullptr;
+}
+
+std::shared_ptr<ReactorMailbox> Reactor::anyMailbox() {
+  std::lock_guard<std::mutex> lock(gRunningMutex);
+  if (gRunning.empty()) return nullptr;
+  return gRunning[gNextRunning++ % gRunning.size()]->mailbox();
 }
 
 void Reactor::post(std::function<void()> task) {
@@ -82,8 +101,8 @@ void Reactor::markReady(std::shared_ptr<ReadyTarget> target) {
   if (tCurrentReactor == this) {
     // Run at the start of the next pass, and make that pass come at once: a zero poll
     // timeout, not a wake-up datagram (two system calls saved per batch).
-    if (localReady_.empty()) setTimeout(Poco::Timespan(0));
     localReady_.push_back(std::move(target));
+    if (localReady_.size() == 1) updatePollTimeout();
     return;
   }
   {
@@ -96,7 +115,6 @@ void Reactor::markReady(std::shared_ptr<ReadyTarget> target) {
 void Reactor::runLocalReady() {
   flushedThisPass_ = !localReady_.empty();
   if (localReady_.empty()) return;
-  setTimeout(kPollTimeout);
   std::vector<std::shared_ptr<ReadyTarget>> batch;
   batch.swap(localReady_);
   for (auto& target : batch) {
@@ -156,7 +174,41 @@ void Reactor::runTasks() {
   }
 }
 
-void Reactor::runAt(std::int64_t atMs, std::function<void()> task) { timers_.emplace_back(atMs, std::move(task)); }
+void Reactor::runAt(std::int64_t atMs, std::function<void()> task) {
+  timers_.push_back(TimerEntry{atMs, ++timerSequence_, std::move(task)});
+  std::push_heap(timers_.begin(), timers_.end(), LaterFirst());
+  // Set during an event, after this pass computed its timeout: the next poll must not
+  // sleep past it.
+  if (timers_.front().sequence == timerSequence_) updatePollTimeout();
+}
+
+void Reactor::runTimers() {
+  while (!timers_.empty() && timers_.front().atMs <= nowMs_) {
+    std::pop_heap(timers_.begin(), timers_.end(), LaterFirst());
+    std::function<void()> task = std::move(timers_.back().task);
+    timers_.pop_back();
+    try {
+      task();
+    } catch (const std::exception& e) {
+      log::error(std::string("a reactor timer failed: ") + e.what());
+    } catch (...) {
+      log::error("a reactor timer failed with a non-standard exception");
+    }
+  }
+}
+
+void Reactor::updatePollTimeout() {
+  std::int64_t timeout = kPollTimeoutMs;
+  if (!localReady_.empty()) {
+    timeout = 0;
+  } else if (!timers_.empty()) {
+    std::int64_t until = timers_.front().atMs - monotonicMs();
+    timeout = std::max<std::int64_t>(0, std::min(timeout, until));
+  }
+  if (timeout == pollTimeoutMs_) return;
+  pollTimeoutMs_ = timeout;
+  setTimeout(Poco::Timespan(timeout * 1000));
+}
 
 void Reactor::attach(ReactorClient* client) {
   client->prev_ = nullptr;
@@ -182,6 +234,14 @@ void Reactor::drainAll() {
   }
 }
 
+void Reactor::retireAll(const void* owner) {
+  for (ReactorClient* c = clients_; c;) {
+    ReactorClient* next = c->next_;  // c may delete itself
+    c->retire(owner);
+    c = next;
+  }
+}
+
 void Reactor::refreshSite() {
   ServerContext* context = context_.load(std::memory_order_acquire);
   if (!context) return;
@@ -202,23 +262,17 @@ void Reactor::startPass() {
   ++pass_;
   runLocalReady();
   nowMs_ = monotonicMs();
-  if (nowMs_ < nextSweepMs_) return;
-  nextSweepMs_ = nowMs_ + kSweepIntervalMs;
-  flushAccessLog();
-  for (ReactorClient* c = clients_; c;) {
-    ReactorClient* next = c->next_;
-    c->checkDeadline(nowMs_);
-    c = next;
-  }
-  for (std::size_t i = 0; i < timers_.size();) {
-    if (timers_[i].first > nowMs_) {
-      ++i;
-      continue;
+  runTimers();
+  if (nowMs_ >= nextSweepMs_) {
+    nextSweepMs_ = nowMs_ + kSweepIntervalMs;
+    flushAccessLog();
+    for (ReactorClient* c = clients_; c;) {
+      ReactorClient* next = c->next_;
+      c->checkDeadline(nowMs_);
+      c = next;
     }
-    auto task = std::move(timers_[i].second);
-    timers_.erase(timers_.begin() + static_cast<std::ptrdiff_t>(i));
-    task();
   }
+  updatePollTimeout();
 }
 
 void Reactor::onBusy() { startPass(); }
@@ -234,6 +288,10 @@ void Reactor::onIdle() {
 }
 
 void Reactor::onShutdown() {
+  {
+    std::lock_guard<std::mutex> lock(gRunningMutex);
+    gRunning.erase(std::remove(gRunning.begin(), gRunning.end(), this), gRunning.end());
+  }
   mailbox_->close();
   localReady_.clear();
   SocketReactor::onShutdown();

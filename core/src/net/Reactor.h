@@ -7,6 +7,9 @@
 //  - Deadlines: clients (connections) register here; a sweep at most every 100 ms checks
 //    each one's monotonic deadline. onTimeout() is overridden *without* calling the base,
 //    which would otherwise send a TimeoutNotification to every socket on every quiet pass.
+//  - Timers (runAt: plugins' ms_timer, the listener's pause): a min-heap checked every
+//    pass; the poll waits no longer than until the next one is due, so a timer fires
+//    within a millisecond or two of its time, and an idle reactor still sleeps.
 //  - The routing snapshot is refreshed only at the start of a poll pass, never in the
 //    middle of an event, so code holding a `const Site&` for a batch keeps it valid.
 //  - Scratch memory shared by all connections of this thread (read buffer, output
@@ -32,7 +35,8 @@
 #include "base/Metrics.h"
 #include "site/Router.h"
 #include "app/ServerContext.h"
-#include "microserver/Response.h"
+#include "net/Mailbox.h"
+#include "site/Response.h"
 
 namespace microserver::core {
 
@@ -48,6 +52,9 @@ class ReactorClient {
   virtual void beginDrain() = 0;
   // The loop has ended: release everything now, without I/O. Deletes `this`.
   virtual void abandon() = 0;
+  // What `owner` stands for (a plugin library that was replaced) is retired: a client that
+  // belongs to it closes gracefully. May delete `this`.
+  virtual void retire(const void* owner) { (void)owner; }
 
  private:
   friend class Reactor;
@@ -55,34 +62,12 @@ class ReactorClient {
   ReactorClient* next_ = nullptr;
 };
 
-// Something that has work to do on its reactor's thread, signalled from any thread
-// without allocating a task per signal (a broadcast marks hundreds at once).
-class ReadyTarget {
- public:
-  virtual ~ReadyTarget() = default;
-  virtual void onReady() = 0;
-};
-
-// A way to post to a reactor that stays safe after the reactor is gone (then the task is
-// dropped). Held by work that may outlive the loop, like a stuck blocking handler.
-class ReactorMailbox {
- public:
-  explicit ReactorMailbox(Reactor* reactor) : reactor_(reactor) {}
-  // False if the reactor has stopped; the task is then destroyed unrun.
-  bool post(std::function<void()> task);
-  bool markReady(std::shared_ptr<ReadyTarget> target);
-  void close();
-
- private:
-  std::mutex mutex_;
-  Reactor* reactor_;
-};
-
 // Per-thread buffers reused by every connection of a reactor.
 struct ReactorScratch {
   std::vector<char> readBuffer = std::vector<char>(64 * 1024);
   std::string output;  // responses of one batch, sent with one send()
   std::string decodedPath;
+  std::string decodedBody;  // a piece of a chunked body on its way to a handler
   RequestHead head;
   Response response;
   RouteScratch route;
@@ -110,8 +95,12 @@ class Reactor : public Poco::Net::SocketReactor {
   // Blocks until the loop has ended and every client was abandoned. Any thread.
   void waitUntilStopped();
 
-  // Runs `task` once monotonicMs() >= atMs (checked every sweep, ~100 ms resolution).
+  // Runs `task` once monotonicMs() >= atMs (to the millisecond). Reactor thread only.
   void runAt(std::int64_t atMs, std::function<void()> task);
+  std::size_t timerCount() const { return timers_.size(); }
+  // A running reactor's mailbox, round-robin (for work started off the reactors, such as a
+  // plugin's timer set from its own thread); nullptr when none runs. Any thread.
+  static std::shared_ptr<ReactorMailbox> anyMailbox();
 
   void attach(ReactorClient* client);
   void detach(ReactorClient* client);
@@ -120,6 +109,8 @@ class Reactor : public Poco::Net::SocketReactor {
   std::size_t clientCount() const { return clientCount_.load(std::memory_order_relaxed); }
   // Asks every client to drain.
   void drainAll();
+  // Tells every client that `owner` is retired (see ReactorClient::retire).
+  void retireAll(const void* owner);
 
   // True when this poll pass began by flushing output that the previous pass marked
   // ready (runLocalReady). The events Poco dispatches in such a pass were polled before
@@ -169,6 +160,10 @@ class Reactor : public Poco::Net::SocketReactor {
   void runLocalReady();
   void refreshSite();
   void flushAccessLog();
+  void runTimers();
+  // The poll's timeout: 0 with local work waiting, else until the next timer, at most
+  // kPollTimeout.
+  void updatePollTimeout();
 
   std::atomic<ServerContext*> context_{nullptr};
   Poco::Net::DatagramSocket wakeSocket_;
@@ -188,7 +183,19 @@ class Reactor : public Poco::Net::SocketReactor {
   ReactorMetrics metrics_;
   std::shared_ptr<const Site> site_;
   std::uint64_t siteGeneration_ = 0;
-  std::vector<std::pair<std::int64_t, std::function<void()>>> timers_;
+  struct TimerEntry {
+    std::int64_t atMs;
+    std::uint64_t sequence;  // equal times fire in the order they were set
+    std::function<void()> task;
+  };
+  struct LaterFirst {
+    bool operator()(const TimerEntry& a, const TimerEntry& b) const {
+      return a.atMs != b.atMs ? a.atMs > b.atMs : a.sequence > b.sequence;
+    }
+  };
+  std::vector<TimerEntry> timers_;  // a min-heap by LaterFirst
+  std::uint64_t timerSequence_ = 0;
+  std::int64_t pollTimeoutMs_ = -1;  // what setTimeout() was last given
   std::mutex stoppedMutex_;
   std::condition_variable stoppedCondition_;
   bool stopped_ = false;

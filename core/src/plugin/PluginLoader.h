@@ -8,24 +8,33 @@
 // library-level state. Not Poco::ClassLoader: it loads RTLD_GLOBAL and its unload
 // crashes while objects of the library are alive.
 //
-// Every problem names the file: not a plugin (no entry point), an undefined symbol
-// (dlerror), an ABI or build mismatch (both sides shown), two files with one plugin name.
+// What crosses is C only (microserver/microserver.h): the entry point gets the server's
+// function table and returns the plugin's description, whose ABI digest must equal the
+// server's exactly. Every problem names the file: not a plugin (no entry point), an
+// undefined symbol (dlerror), another ABI (both digests and SDK versions shown), two
+// files with one plugin name.
+//
+// Generations: each loaded copy is one LoadedPlugin, held by shared_ptr by everything the
+// plugin created (handlers in a snapshot, services, sessions, answers given later,
+// timers). When the last reference goes, the copy is unloaded (dlclose) on the unloader
+// thread, never on the thread that let go: that thread may be about to return into the
+// plugin's code.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "plugin/PluginLogger.h"
-#include "microserver/Plugin.h"
+#include "microserver/microserver.h"
 
 namespace microserver::core {
 
-// One loaded library. dlclose()d when the last snapshot using it is gone.
-class LoadedPlugin {
+class LoadedPlugin : public std::enable_shared_from_this<LoadedPlugin> {
  public:
   struct Identity {
     dev_t device = 0;
@@ -37,26 +46,44 @@ class LoadedPlugin {
     }
   };
 
-  LoadedPlugin(std::string file, Identity identity, void* handle, const PluginDescriptor* descriptor);
-  ~LoadedPlugin();
   LoadedPlugin(const LoadedPlugin&) = delete;
   LoadedPlugin& operator=(const LoadedPlugin&) = delete;
 
   const std::string& file() const { return file_; }
   const std::string& name() const { return name_; }
-  const PluginDescriptor& descriptor() const { return *descriptor_; }
+  const ms_plugin& descriptor() const { return *descriptor_; }
   const Identity& identity() const { return identity_; }
-  // The plugin's logger: lives as long as the library, so anything the plugin creates
-  // (handlers, services, the objects those hand out) may keep it.
-  const PluginLogger& logger() const { return logger_; }
+  // 1, 2, 3, ... in load order; the copy it was loaded from is named "<generation>-lib<x>.so"
+  // (what /proc/<pid>/maps shows, as deleted).
+  unsigned long generation() const { return generation_; }
+  const std::string& copyName() const { return copyName_; }
+  bool hasHandler() const { return descriptor_->handler_handle != nullptr; }
+  bool hasService() const { return descriptor_->service_accept != nullptr; }
+
+  // The handle plugins pass back (ms_library), and the way back from it.
+  ms_library* library() { return reinterpret_cast<ms_library*>(this); }
+  static LoadedPlugin* fromLibrary(ms_library* library) { return reinterpret_cast<LoadedPlugin*>(library); }
+
+  // A line in the error log with the plugin's name in front.
+  void log(int level, std::string_view message) const;
+
+  // Copies loaded now, across all loaders (for tests and status).
+  static std::size_t loadedCount();
 
  private:
+  friend class PluginLoader;
+  friend class LibraryUnloader;
+  LoadedPlugin(std::string file, Identity identity, unsigned long generation, std::string copyName, void* handle);
+  ~LoadedPlugin();  // on the unloader thread: withdraws its status providers, then dlclose
+
   std::string file_;
   std::string name_;
   Identity identity_;
+  unsigned long generation_;
+  std::string copyName_;
   void* handle_;
-  const PluginDescriptor* descriptor_;
-  PluginLogger logger_;
+  const ms_plugin* descriptor_ = nullptr;
+  std::string logPrefix_;
 };
 
 using PluginSet = std::map<std::string, std::shared_ptr<LoadedPlugin>>;  // by plugin name
@@ -64,7 +91,7 @@ using PluginSet = std::map<std::string, std::shared_ptr<LoadedPlugin>>;  // by p
 struct PluginScan {
   PluginSet plugins;
   std::vector<std::string> errors;    // one line each, starting with the file's path
-  std::vector<std::string> warnings;  // e.g. a pinned plugin whose file changed
+  std::vector<std::string> warnings;  // e.g. a library that cannot be unloaded
 };
 
 class PluginLoader {
@@ -76,20 +103,21 @@ class PluginLoader {
   PluginLoader& operator=(const PluginLoader&) = delete;
 
   // Loads every lib*.so in `folder`, reusing unchanged libraries from `previous`.
-  // A folder that does not exist is an error only if `required`. `pinned` plugins (those
-  // whose TCP service runs) keep their loaded generation even if their file changed, so
-  // their HTTP routes and their service go on sharing one copy of the code and its state.
-  PluginScan scan(const std::string& folder, const PluginSet& previous, bool required, const PluginSet& pinned = {});
+  // A folder that does not exist is an error only if `required`.
+  PluginScan scan(const std::string& folder, const PluginSet& previous, bool required);
 
-  // Loads one library file (the scan's single step; public for tests).
-  std::shared_ptr<LoadedPlugin> load(const std::string& file, std::string& error);
+  // Loads one library file (the scan's single step; public for tests). `warning` gets a
+  // line when the library loads but can never be unloaded.
+  std::shared_ptr<LoadedPlugin> load(const std::string& file, std::string& error, std::string* warning = nullptr);
 
  private:
   std::string copyFolder_;
-  unsigned long generation_ = 0;
 };
 
-// Checks a descriptor against this server's SDK; returns "" or what differs.
-std::string checkDescriptor(const PluginDescriptor& descriptor);
+// Checks a description against this server's ABI; returns "" or what is wrong.
+std::string checkDescriptor(const ms_plugin& descriptor);
+
+// Waits until every library whose last reference is gone has been unloaded (tests, exit).
+void waitForUnloads();
 
 }  // namespace microserver::core

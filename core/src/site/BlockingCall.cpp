@@ -4,7 +4,8 @@
 namespace microserver::core {
 
 BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested, std::shared_ptr<const Site> snapshot,
-                           const BoundHandler* boundHandler, std::uint32_t route, std::uint64_t start)
+                           const BoundHandler* boundHandler, std::uint32_t route, std::uint64_t start,
+                           std::shared_ptr<ReactorMailbox> reactorMailbox)
     : method(parts.method),
       target(parts.target),
       path(parts.path),
@@ -16,7 +17,8 @@ BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested,
       routeId(route),
       startNs(start),
       site(std::move(snapshot)),
-      handler(boundHandler) {
+      handler(boundHandler),
+      mailbox(std::move(reactorMailbox)) {
   Request original(parts);
   referer = std::string(original.header("Referer"));
   userAgent = std::string(original.header("User-Agent"));
@@ -25,21 +27,25 @@ BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested,
   // Views into the strings above; built once the vectors stopped growing.
   for (const auto& [name, value] : headerText) headers.push_back({name, value});
   for (const auto& [name, value] : captureText) captures.push_back({name, value});
+  Request::Parts mine;
+  mine.method = method;
+  mine.target = target;
+  mine.path = path;
+  mine.query = query;
+  mine.body = body;
+  mine.remoteAddress = remoteAddress;
+  mine.versionMinor = versionMinor;
+  mine.headers = Span<Header>(headers.data(), headers.size());
+  mine.captures = Span<Capture>(captures.data(), captures.size());
+  request = Request(mine);
+  exchange.request = &request;
+  exchange.response = &response;
+  exchange.mailbox = mailbox;
+  exchange.version = versionMinor == 0 ? 10 : 11;
+  exchange.webSocketAllowed = false;  // the connection went on without it
 }
 
-Request BlockingCall::request() const {
-  Request::Parts parts;
-  parts.method = method;
-  parts.target = target;
-  parts.path = path;
-  parts.query = query;
-  parts.body = body;
-  parts.remoteAddress = remoteAddress;
-  parts.versionMinor = versionMinor;
-  parts.headers = Span<Header>(headers.data(), headers.size());
-  parts.captures = Span<Capture>(captures.data(), captures.size());
-  return Request(parts);
-}
+void BlockingCall::run() { handler->run(exchange); }
 
 ResponseContext BlockingCall::responseContext() const {
   return {method, target, referer, userAgent, versionMinor, keepAlive, routeId, startNs};

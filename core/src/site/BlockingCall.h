@@ -5,9 +5,10 @@
 // holds the snapshot the route came from, so a reload meanwhile cannot unload the
 // plugin under the running handler.
 //
-// Threads: the worker only touches request data, `response` and `handler`. Everything
-// else (`connection`, `timedOut`) belongs to the connection's reactor thread, where the
-// result is delivered with Reactor::post().
+// Threads: the worker only touches the request, `response`, `exchange` and `handler`.
+// Everything else (`connection`) belongs to the connection's reactor thread, where the
+// result is delivered through `mailbox`. The handler may also defer its answer (the
+// exchange's responder then carries it, as on any route).
 #pragma once
 
 #include <memory>
@@ -15,13 +16,13 @@
 #include <utility>
 #include <vector>
 
+#include "site/Exchange.h"
+#include "site/Request.h"
+#include "site/Response.h"
 #include "site/Site.h"
-#include "microserver/Request.h"
-#include "microserver/Response.h"
 
 namespace microserver::core {
 
-class HttpConnection;
 class ReactorMailbox;
 
 // What the connection needs to send the response once it is ready.
@@ -33,11 +34,30 @@ struct ResponseContext {
   std::uint64_t startNs = 0;    // when the request was complete, for its duration
 };
 
+// The same, owned: for an answer that comes after the request's buffers moved on.
+struct ResponseRecord {
+  ResponseRecord() = default;
+  explicit ResponseRecord(const ResponseContext& c)
+      : method(c.method), target(c.target), referer(c.referer), userAgent(c.userAgent), versionMinor(c.versionMinor),
+        keepAlive(c.keepAlive), routeId(c.routeId), startNs(c.startNs) {}
+  ResponseContext context() const { return {method, target, referer, userAgent, versionMinor, keepAlive, routeId, startNs}; }
+
+  std::string method, target, referer, userAgent;
+  int versionMinor = 1;
+  bool keepAlive = true;
+  std::uint32_t routeId = 0;
+  std::uint64_t startNs = 0;
+};
+
 struct BlockingCall {
   BlockingCall(const Request::Parts& parts, bool keepAlive, std::shared_ptr<const Site> site,
-               const BoundHandler* handler, std::uint32_t routeId, std::uint64_t startNs);
+               const BoundHandler* handler, std::uint32_t routeId, std::uint64_t startNs,
+               std::shared_ptr<ReactorMailbox> mailbox);
+  BlockingCall(const BlockingCall&) = delete;
+  BlockingCall& operator=(const BlockingCall&) = delete;
 
-  Request request() const;
+  // Runs the handler (on a worker).
+  void run();
   ResponseContext responseContext() const;
 
   // Owned copies of the request.
@@ -45,6 +65,7 @@ struct BlockingCall {
   std::vector<std::pair<std::string, std::string>> headerText, captureText;
   std::vector<Header> headers;
   std::vector<Capture> captures;
+  Request request;
   int versionMinor = 1;
   bool keepAlive = true;
   std::uint32_t routeId = 0;
@@ -53,11 +74,12 @@ struct BlockingCall {
   std::shared_ptr<const Site> site;  // keeps the handler's plugin loaded
   const BoundHandler* handler;
   Response response;
+  Exchange exchange;
 
   // Where the result goes: the reactor's mailbox (safe after the reactor is gone), and
   // the connection, which only its reactor thread reads or clears.
   std::shared_ptr<ReactorMailbox> mailbox;
-  HttpConnection* connection = nullptr;  // nullptr once the connection gave up on the call
+  class HttpConnection* connection = nullptr;  // nullptr once the connection gave up on the call
 };
 
 }  // namespace microserver::core

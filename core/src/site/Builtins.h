@@ -10,8 +10,8 @@
 
 #include "base/Config.h"
 #include "app/ServerContext.h"
-#include "microserver/Request.h"
-#include "microserver/Response.h"
+#include "site/Request.h"
+#include "site/Response.h"
 
 namespace microserver::core {
 

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "microserver/Request.h"
+#include "site/Request.h"
 
 namespace microserver::core {
 

@@ -1,9 +1,11 @@
 // Site: see Site.h.
 #include "site/Site.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "base/Log.h"
+#include "plugin/HostApi.h"
 #include "base/Metrics.h"
 
 namespace microserver::core {
@@ -20,40 +22,43 @@ std::string namesOf(const PluginSet& plugins) {
 }
 }  // namespace
 
-BoundHandler::BoundHandler(std::shared_ptr<LoadedPlugin> plugin, const RouteConfig& route, std::string routeName)
-    : plugin_(std::move(plugin)), blocking_(route.blocking), route_(std::move(routeName)) {
-  PluginContext context{route.handler, route.config, plugin_->logger(), Metrics::instance()};
-  handler_ = plugin_->descriptor().createHandler(context);
-  if (!handler_) throw std::runtime_error("createHandler returned nothing");
+BoundHandler::BoundHandler(std::shared_ptr<LoadedPlugin> plugin, const RouteConfig& route, const Limits& limits,
+                           std::string routeName, const std::string& configFile, const std::string& place)
+    : plugin_(std::move(plugin)),
+      blocking_(route.blocking),
+      streamBody_(route.streamBody),
+      bodyLimit_(route.bodyBytes.value_or(limits.bodyBytes)),
+      timeout_(route.timeout.value_or(limits.handlerTimeout)),
+      route_(std::move(routeName)) {
+  handler_ = createPluginObject(*plugin_, plugin_->descriptor().handler_create, plugin_->descriptor().handler_destroy,
+                                route.config, configFile, place);
 }
 
-BoundHandler::~BoundHandler() { plugin_->descriptor().destroyHandler(handler_); }
+BoundHandler::~BoundHandler() {
+  if (handler_) plugin_->descriptor().handler_destroy(handler_);
+}
 
-void BoundHandler::run(const Request& request, Response& response) const {
-  try {
-    handler_->handle(request, response);
-  } catch (const std::exception& e) {
-    log::error("plugin " + plugin_->name() + " failed on " + std::string(request.method()) + " " +
-               std::string(request.target()) + " (" + route_ + "): " + e.what() + "; answered 500");
-    Metrics::instance().countPluginError(plugin_->name());
-    response.reset();
-    response.setStatus(500);
-    response.setContentType("text/plain; charset=utf-8");
-    response.setBody("500 Internal Server Error\n");
-  } catch (...) {
-    log::error("plugin " + plugin_->name() + " threw a non-standard exception on " + std::string(request.method()) +
-               " " + std::string(request.target()) + " (" + route_ + "); answered 500");
-    Metrics::instance().countPluginError(plugin_->name());
-    response.reset();
-    response.setStatus(500);
-    response.setContentType("text/plain; charset=utf-8");
-    response.setBody("500 Internal Server Error\n");
-  }
+void BoundHandler::run(Exchange& exchange) const {
+  exchange.handler = this;
+  plugin_->descriptor().handler_handle(handler_, exchange.handle());
+}
+
+void BoundHandler::fail(const Request& request, Response& response, std::string_view why) const {
+  log::error("plugin " + plugin_->name() + " failed on " + std::string(request.method()) + " " +
+             std::string(request.target()) + " (" + route_ + "): " + std::string(why) + "; answered 500");
+  Metrics::instance().countPluginError(plugin_->name());
+  response.reset();
+  response.setStatus(500);
+  response.setContentType("text/plain; charset=utf-8");
+  response.setBody("500 Internal Server Error\n");
 }
 
 Site::Site(const Config& config, const PluginSet& plugins) : config_(config), plugins_(plugins) {
   const Limits& l = config.server.limits;
-  parserLimits_ = ParserLimits{l.headerBytes, l.uriBytes, l.headerCount, l.bodyBytes};
+  std::uint64_t largestBody = l.bodyBytes;
+  for (const RouteConfig& route : config.routes)
+    if (route.bodyBytes) largestBody = std::max<std::uint64_t>(largestBody, *route.bodyBytes);
+  parserLimits_ = ParserLimits{l.headerBytes, l.uriBytes, l.headerCount, largestBody};
 }
 
 std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& plugins) {
@@ -81,14 +86,17 @@ std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& p
         errors.push_back(place(config, route.handlerMark) + key + ".handler: no plugin '" + route.handler +
                          "' in " + config.server.plugins + " (found: " + namesOf(plugins) +
                          "; build it, or fix the name)");
-      } else if (!found->second->descriptor().createHandler) {
+      } else if (!found->second->hasHandler()) {
         errors.push_back(place(config, route.handlerMark) + key + ".handler: plugin '" + route.handler +
                          "' has no HTTP handler (it only offers a TCP service)");
       } else {
         try {
-          target.handler = std::make_unique<BoundHandler>(found->second, route, key + " '" + route.path + "'");
+          target.handler = std::make_unique<BoundHandler>(found->second, route, config.server.limits,
+                                                          key + " '" + route.path + "'", config.file,
+                                                          place(config, route.handlerMark) + key + ".handler: ");
         } catch (const ConfigError& e) {
-          errors.push_back(e.what());  // already says file:line:col: key.path: what
+          // Says file:line:col: key.path: what (the plugin's own, or with the place added).
+          errors.push_back(e.what());
         } catch (const std::exception& e) {
           errors.push_back(place(config, route.handlerMark) + key + ".handler: plugin '" + route.handler +
                            "' refused to start: " + e.what());
@@ -120,9 +128,17 @@ std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& p
   return site;
 }
 
-bool Site::accepts(std::string_view method, std::string_view path, RouteScratch& scratch) const {
+BodyPolicy Site::bodyPolicy(std::string_view method, std::string_view path, RouteScratch& scratch) const {
   std::size_t index = 0, matchEnd = 0;
-  return router_->match(method, path, scratch, index, matchEnd) == Router::Outcome::Matched;
+  BodyPolicy policy;
+  policy.limit = config_.server.limits.bodyBytes;
+  if (router_->match(method, path, scratch, index, matchEnd) != Router::Outcome::Matched) return policy;
+  policy.matched = true;
+  if (const BoundHandler* handler = targets_[index].handler.get()) {
+    policy.handler = handler;
+    policy.limit = handler->bodyLimit();
+  }
+  return policy;
 }
 
 const BoundHandler* Site::route(Request::Parts& parts, Response& response, RouteScratch& scratch) const {

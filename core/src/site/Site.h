@@ -15,37 +15,56 @@
 #include "base/Config.h"
 #include "http1/HttpParser.h"
 #include "plugin/PluginLoader.h"
-#include "plugin/PluginLogger.h"
+#include "site/Exchange.h"
+#include "site/Request.h"
+#include "site/Response.h"
 #include "site/Router.h"
 #include "site/StaticFiles.h"
-#include "microserver/Handler.h"
-#include "microserver/Request.h"
-#include "microserver/Response.h"
 
 namespace microserver::core {
 
-// A route's handler, as a plugin created it for that route's `config:`.
+// A route's handler, as a plugin created it (handler_create) for that route's `config:`,
+// with the route's settings for it.
 class BoundHandler {
  public:
-  // Creates the handler through the plugin's factory. Throws what the factory throws
-  // (ConfigError for a bad `config:`).
-  BoundHandler(std::shared_ptr<LoadedPlugin> plugin, const RouteConfig& route, std::string routeName);
+  // Creates the handler through the plugin. Throws ConfigError with the plugin's message
+  // (with its place) if it refuses its `config:`.
+  // `place` starts messages that lack one ("routes.yaml:4:3: routes[1].handler: ").
+  BoundHandler(std::shared_ptr<LoadedPlugin> plugin, const RouteConfig& route, const Limits& limits,
+               std::string routeName, const std::string& configFile, const std::string& place);
   ~BoundHandler();
   BoundHandler(const BoundHandler&) = delete;
   BoundHandler& operator=(const BoundHandler&) = delete;
 
   bool blocking() const { return blocking_; }
+  bool streamsBody() const { return streamBody_; }
+  std::uint64_t bodyLimit() const { return bodyLimit_; }
+  Duration timeout() const { return timeout_; }
   const std::string& pluginName() const { return plugin_->name(); }
+  const std::string& routeName() const { return route_; }
   const std::shared_ptr<LoadedPlugin>& plugin() const { return plugin_; }
-  // Calls the handler. An exception becomes a 500 for this request and a log line naming
-  // the plugin and the request; the server goes on.
-  void run(const Request& request, Response& response) const;
+  // Calls the handler with `exchange` (its handler field set to this). A handler that
+  // fails (an exception in C++) has answered 500 through response_fail.
+  void run(Exchange& exchange) const;
+  // What response_fail does: a 500 for this request, and a log line naming the plugin,
+  // the request and why.
+  void fail(const Request& request, Response& response, std::string_view why) const;
 
  private:
   std::shared_ptr<LoadedPlugin> plugin_;  // keeps the code of handler_ loaded
-  Handler* handler_ = nullptr;
+  void* handler_ = nullptr;
   bool blocking_;
+  bool streamBody_;
+  std::uint64_t bodyLimit_;
+  Duration timeout_;
   std::string route_;                     // "routes[2] '^/hello/...'" for log lines
+};
+
+// The answer to "how may this request's body arrive?", asked once its head is in.
+struct BodyPolicy {
+  const BoundHandler* handler = nullptr;  // a plugin route (else static, built-in or no route)
+  bool matched = false;                   // some route takes this method on this path
+  std::uint64_t limit = 0;                // the most body bytes allowed
 };
 
 class Site {
@@ -61,14 +80,17 @@ class Site {
   // handler, for the caller to run now or, if it is blocking, on a worker.
   const BoundHandler* route(Request::Parts& parts, Response& response, RouteScratch& scratch) const;
 
-  // Whether some route takes this method on this (decoded) path; nothing is answered.
-  bool accepts(std::string_view method, std::string_view path, RouteScratch& scratch) const;
+  // Whether some route takes this method on this (decoded) path, and how its body may
+  // arrive; nothing is answered. Fills scratch's captures like route().
+  BodyPolicy bodyPolicy(std::string_view method, std::string_view path, RouteScratch& scratch) const;
 
   // Things that are legal but almost certainly mistakes (a route that can never match),
   // one line each with file:line:col. Printed by --check and logged at every load.
   const std::vector<std::string>& warnings() const { return warnings_; }
 
   const Config& config() const { return config_; }
+  // Limits for parsing heads; its bodyBytes is the largest any route allows (each route's
+  // own limit is checked once the request is routed: bodyPolicy()).
   const ParserLimits& parserLimits() const { return parserLimits_; }
   const PluginSet& plugins() const { return plugins_; }
 

@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "microserver/Request.h"
-#include "microserver/Response.h"
+#include "site/Request.h"
+#include "site/Response.h"
 
 namespace microserver::core {
 

@@ -27,13 +27,14 @@ constexpr int kMaxIov = 64;
 
 std::int64_t ms(Duration d) { return static_cast<std::int64_t>(d.count()); }
 
-const char* reasonText(ServiceConnection::CloseReason reason) {
+const char* reasonText(int reason) {
   switch (reason) {
-    case ServiceConnection::CloseReason::PeerClosed: return "closed by the client";
-    case ServiceConnection::CloseReason::Error: return "connection error";
-    case ServiceConnection::CloseReason::ClosedByService: return "closed by the service";
-    case ServiceConnection::CloseReason::TooSlow: return "too slow to read what it was sent";
-    case ServiceConnection::CloseReason::ServerStopping: return "server stopping";
+    case MS_CLOSE_PEER: return "closed by the client";
+    case MS_CLOSE_ERROR: return "connection error";
+    case MS_CLOSE_SERVICE: return "closed by the service";
+    case MS_CLOSE_TOO_SLOW: return "too slow to read what it was sent";
+    case MS_CLOSE_STOPPING: return "server stopping";
+    case MS_CLOSE_REFUSED: return "refused";
   }
   return "?";
 }
@@ -42,21 +43,22 @@ const char* reasonText(ServiceConnection::CloseReason reason) {
 // ---------------------------------------------------------------------------------------
 // PeerHandle: any thread
 
-PeerHandle::PeerHandle(Transport transport, std::string remote, std::shared_ptr<ReactorMailbox> mailbox)
+PeerHandle::PeerHandle(int transport, std::string remote, std::shared_ptr<ReactorMailbox> mailbox)
     : transport_(transport), remote_(std::move(remote)), id_(gNextId.fetch_add(1)), mailbox_(std::move(mailbox)) {}
 
-bool PeerHandle::send(const SharedBytes& bytes) {
+bool PeerHandle::send(BufferRef bytes) {
   if (!bytes) return false;
+  const std::size_t size = bytes.size();
   bool accepted = false, mark = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) return false;
-    if (queued_ + bytes->size() > limit_) {
+    if (queued_ + size > limit_) {
       tooSlow_ = true;
       closed_ = true;
     } else {
-      pending_.push_back(bytes);
-      queued_ += bytes->size();
+      pending_.push_back(std::move(bytes));
+      queued_ += size;
       accepted = true;
     }
     mark = !readyMarked_;
@@ -125,46 +127,57 @@ void PeerHandle::detachPeer() {
 // ---------------------------------------------------------------------------------------
 // ServicePeer: its reactor's thread
 
-void ServicePeer::start(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<Service> service,
-                        std::shared_ptr<LoadedPlugin> plugin, ServiceConnection::Transport transport,
-                        std::string remote, std::string_view input, std::string output) {
-  auto handle = std::make_shared<PeerHandle>(transport, std::move(remote), reactor.mailbox());
-  auto* peer = new ServicePeer(std::move(socket), reactor, std::move(service), std::move(plugin), handle);
-  if (!output.empty()) {
-    Outgoing raw;  // no frame header: these are HTTP bytes
-    raw.payload = makeShared(std::move(output));
-    peer->out_.push_back(std::move(raw));
+void ServicePeer::startTcp(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<PluginService> service,
+                           std::string remote) {
+  auto handle = std::make_shared<PeerHandle>(MS_TRANSPORT_TCP, std::move(remote), reactor.mailbox());
+  auto* peer = new ServicePeer(std::move(socket), reactor, service->plugin(), handle);
+  peer->service_ = std::move(service);
+  if (!peer->service_->accept(handle->handle(), peer->session_, peer->sessionUser_)) {
+    peer->session_ = nullptr;
+    if (peer->service_->stopped())
+      log::debug("service " + peer->plugin_->name() + ": refused " + std::string(handle->remoteAddress()) +
+                 " (the service was replaced or is stopping)");
   }
-  try {
-    peer->session_ = peer->service_->accept(handle);
-  } catch (const std::exception& e) {
-    log::error("service " + peer->plugin_->name() + " failed to accept " + std::string(handle->remoteAddress()) +
-               ": " + e.what());
-    return peer->finish(ServiceConnection::CloseReason::Error);
-  }
-  reactor.addEventHandler(peer->socket_, ReadableObserver(*peer, &ServicePeer::onReadable));
-  if (!peer->session_) {
-    // Refused: whatever the service sent as a reason goes out first, then (on a
-    // WebSocket) a close frame: 1013, "try again later".
-    peer->takeQueued();
-    return peer->closeGracefully(ServiceConnection::CloseReason::ClosedByService, 1013);
-  }
-  if (!peer->out_.empty()) reactor.markReady(handle);  // written when the loop comes back
-  if (!input.empty()) peer->deliver(input);             // last: it may end the peer
+  peer->begin({}, false);
 }
 
-ServicePeer::ServicePeer(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<Service> service,
-                         std::shared_ptr<LoadedPlugin> plugin, std::shared_ptr<PeerHandle> handle)
-    : socket_(std::move(socket)),
-      reactor_(reactor),
-      plugin_(std::move(plugin)),
-      service_(std::move(service)),
-      handle_(std::move(handle)) {
+void ServicePeer::startWebSocket(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<LoadedPlugin> plugin,
+                                 const ms_session_callbacks* callbacks, void* session, std::string remote,
+                                 std::string_view input, std::string output) {
+  auto handle = std::make_shared<PeerHandle>(MS_TRANSPORT_WEBSOCKET, std::move(remote), reactor.mailbox());
+  auto* peer = new ServicePeer(std::move(socket), reactor, std::move(plugin), handle);
+  if (!output.empty()) {
+    Outgoing raw;  // no frame header: these are HTTP bytes
+    raw.payload = BufferRef::copyOf(output);
+    peer->out_.push_back(std::move(raw));
+  }
+  peer->session_ = callbacks;
+  peer->sessionUser_ = session;
+  // Refused in on_open: the session still hears on_close (MS_CLOSE_REFUSED), like every one.
+  bool refused = callbacks->on_open(session, handle->handle()) != 1;
+  peer->begin(input, refused);
+}
+
+void ServicePeer::begin(std::string_view input, bool refused) {
+  reactor_.addEventHandler(socket_, ReadableObserver(*this, &ServicePeer::onReadable));
+  if (refused || !session_) {
+    // Refused: whatever the service sent as a reason goes out first, then (on a
+    // WebSocket) a close frame: 1013, "try again later".
+    takeQueued();
+    return closeGracefully(MS_CLOSE_REFUSED, 1013);
+  }
+  if (!out_.empty()) reactor_.markReady(handle_);  // written when the loop comes back
+  if (!input.empty()) deliver(input);              // last: it may end the peer
+}
+
+ServicePeer::ServicePeer(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<LoadedPlugin> plugin,
+                         std::shared_ptr<PeerHandle> handle)
+    : socket_(std::move(socket)), reactor_(reactor), plugin_(std::move(plugin)), handle_(std::move(handle)) {
   // Already non-blocking (accept4, or the HTTP connection it was); long-lived and chatty,
   // so no Nagle delay on small lines.
   int one = 1;
   ::setsockopt(socket_.impl()->sockfd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (handle_->transport() == ServiceConnection::Transport::WebSocket)
+  if (handle_->transport() == MS_TRANSPORT_WEBSOCKET)
     decoder_ = std::make_unique<WebSocketDecoder>(WebSocketLimits{reactor_.site().parserLimits().bodyBytes});
   handle_->peer_ = this;
   reactor_.attach(this);
@@ -182,10 +195,10 @@ void ServicePeer::onReadable(Poco::Net::ReadableNotification* notification) {
     handleReadable();
   } catch (const std::exception& e) {
     log::error("service connection " + std::string(handle_->remoteAddress()) + ": " + e.what());
-    finish(ServiceConnection::CloseReason::Error);
+    finish(MS_CLOSE_ERROR);
   } catch (...) {
     log::error("service connection " + std::string(handle_->remoteAddress()) + ": non-standard exception");
-    finish(ServiceConnection::CloseReason::Error);
+    finish(MS_CLOSE_ERROR);
   }
 }
 
@@ -195,7 +208,7 @@ void ServicePeer::onWritable(Poco::Net::WritableNotification* notification) {
     write();
   } catch (const std::exception& e) {
     log::error("service connection " + std::string(handle_->remoteAddress()) + ": " + e.what());
-    finish(ServiceConnection::CloseReason::Error);
+    finish(MS_CLOSE_ERROR);
   }
 }
 
@@ -212,22 +225,16 @@ void ServicePeer::handleReadable() {
   ssize_t n = ::recv(fd(), buffer.data(), buffer.size(), 0);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    return finish(ServiceConnection::CloseReason::Error);
+    return finish(MS_CLOSE_ERROR);
   }
-  if (n == 0) return finish(ServiceConnection::CloseReason::PeerClosed);
+  if (n == 0) return finish(MS_CLOSE_PEER);
   if (closing_) return;  // discard: we are on our way out
   deliver(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
 }
 
 void ServicePeer::deliver(std::string_view bytes) {
   if (decoder_) return deliverWebSocket(bytes.data(), bytes.size());
-  try {
-    session_->onData(bytes);
-  } catch (const std::exception& e) {
-    log::error("service " + plugin_->name() + " failed on data from " + std::string(handle_->remoteAddress()) + ": " +
-               e.what() + "; closing that connection");
-    finish(ServiceConnection::CloseReason::Error);
-  }
+  session_->on_data(sessionUser_, bytes.data(), bytes.size());
 }
 
 void ServicePeer::deliverWebSocket(const char* data, std::size_t len) {
@@ -239,29 +246,24 @@ void ServicePeer::deliverWebSocket(const char* data, std::size_t len) {
     pos += used;
     if (event == WebSocketDecoder::Event::NeedMore) break;
     if (event == WebSocketDecoder::Event::Text || event == WebSocketDecoder::Event::Binary) {
-      try {
-        session_->onData(decoder_->payload());
-      } catch (const std::exception& e) {
-        log::error("service " + plugin_->name() + " failed on a message from " + std::string(handle_->remoteAddress()) +
-                   ": " + e.what() + "; closing that connection");
-        return closeGracefully(ServiceConnection::CloseReason::Error, 1011);
-      }
+      std::string_view message = decoder_->payload();
+      session_->on_data(sessionUser_, message.data(), message.size());
     } else if (event == WebSocketDecoder::Event::Ping) {
-      enqueue(makeShared(decoder_->payload()), WebSocketOpcode::Pong);
+      enqueue(BufferRef::copyOf(decoder_->payload()), WebSocketOpcode::Pong);
       answeredPing = true;
     } else if (event == WebSocketDecoder::Event::Close) {
       // Echo the client's code, as RFC 6455 5.5.1 asks, then close.
       std::uint16_t code = decoder_->closeCode() == 1005 ? 1000 : decoder_->closeCode();
-      return closeGracefully(ServiceConnection::CloseReason::PeerClosed, code);
+      return closeGracefully(MS_CLOSE_PEER, code);
     } else if (event == WebSocketDecoder::Event::Error) {
       log::debug("websocket " + std::string(handle_->remoteAddress()) + ": " + decoder_->errorReason());
-      return closeGracefully(ServiceConnection::CloseReason::Error, decoder_->errorCode());
+      return closeGracefully(MS_CLOSE_ERROR, decoder_->errorCode());
     }
   }
   if (answeredPing) write();  // last: it may end the peer
 }
 
-void ServicePeer::enqueue(SharedBytes payload, WebSocketOpcode opcode) {
+void ServicePeer::enqueue(BufferRef payload, WebSocketOpcode opcode) {
   Outgoing item;
   item.payload = std::move(payload);
   if (decoder_) item.headerLength = static_cast<std::uint8_t>(frameHeader(item.header, opcode, item.payload->size()));
@@ -270,7 +272,7 @@ void ServicePeer::enqueue(SharedBytes payload, WebSocketOpcode opcode) {
 
 PeerHandle::Taken ServicePeer::takeQueued() {
   PeerHandle::Taken taken = handle_->take();
-  for (SharedBytes& message : taken.messages) {
+  for (BufferRef& message : taken.messages) {
     enqueue(std::move(message), WebSocketOpcode::Text);
     out_.back().counted = true;
   }
@@ -283,9 +285,9 @@ void ServicePeer::onHandleReady() {
   if (taken.tooSlow) {
     log::warning("closing " + std::string(handle_->remoteAddress()) + " (service " + plugin_->name() +
                  "): it fell more than its send limit behind (it stopped reading); the others go on");
-    return finish(ServiceConnection::CloseReason::TooSlow);
+    return finish(MS_CLOSE_TOO_SLOW);
   }
-  if (taken.closeRequested && !closing_) return closeGracefully(ServiceConnection::CloseReason::ClosedByService, 1000);
+  if (taken.closeRequested && !closing_) return closeGracefully(MS_CLOSE_SERVICE, 1000);
   write();
 }
 
@@ -315,7 +317,7 @@ void ServicePeer::write() {
         deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.sendTimeout);
         return;
       }
-      return finish(ServiceConnection::CloseReason::Error);
+      return finish(MS_CLOSE_ERROR);
     }
     std::size_t done = static_cast<std::size_t>(n);
     std::size_t completedPayload = 0;
@@ -358,30 +360,26 @@ void ServicePeer::startReading() {
   writing_ = false;
 }
 
-void ServicePeer::closeGracefully(ServiceConnection::CloseReason reason, std::uint16_t webSocketCode) {
+void ServicePeer::closeGracefully(int reason, std::uint16_t webSocketCode) {
   if (closing_ || finished_) return;
   closing_ = true;
   closeReason_ = reason;
   handle_->refuseMore();  // what is already queued still goes out, then the close
   if (decoder_) {
     const char code[2] = {static_cast<char>(webSocketCode >> 8), static_cast<char>(webSocketCode & 0xff)};
-    enqueue(makeShared(std::string(code, 2)), WebSocketOpcode::Close);
+    enqueue(BufferRef::copyOf(std::string_view(code, 2)), WebSocketOpcode::Close);
   }
   write();
 }
 
-void ServicePeer::finish(ServiceConnection::CloseReason reason) {
+void ServicePeer::finish(int reason) {
   if (finished_) return;
   finished_ = true;
-  ServiceConnection::CloseReason heard = closing_ ? closeReason_ : reason;
+  int heard = closing_ ? closeReason_ : reason;
   handle_->detachPeer();
   if (session_) {
-    try {
-      session_->onClose(heard);
-    } catch (const std::exception& e) {
-      log::error("service " + plugin_->name() + " failed while a connection closed: " + e.what());
-    }
-    session_.reset();
+    const ms_session_callbacks* session = std::exchange(session_, nullptr);
+    session->on_close(sessionUser_, heard);
   }
   log::debug("service " + plugin_->name() + ": " + std::string(handle_->remoteAddress()) + " left (" +
              reasonText(heard) + ")");
@@ -401,11 +399,15 @@ void ServicePeer::checkDeadline(std::int64_t nowMs) {
   if (lingering_) return finish(closeReason_);
   log::warning("closing " + std::string(handle_->remoteAddress()) + " (service " + plugin_->name() +
                "): nothing could be sent to it for limits.send_timeout");
-  finish(ServiceConnection::CloseReason::TooSlow);
+  finish(MS_CLOSE_TOO_SLOW);
 }
 
-void ServicePeer::beginDrain() { closeGracefully(ServiceConnection::CloseReason::ServerStopping, 1001); }
+void ServicePeer::beginDrain() { closeGracefully(MS_CLOSE_STOPPING, 1001); }
 
-void ServicePeer::abandon() { finish(ServiceConnection::CloseReason::ServerStopping); }
+void ServicePeer::abandon() { finish(MS_CLOSE_STOPPING); }
+
+void ServicePeer::retire(const void* owner) {
+  if (owner == plugin_.get()) closeGracefully(MS_CLOSE_STOPPING, 1001);
+}
 
 }  // namespace microserver::core

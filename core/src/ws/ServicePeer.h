@@ -2,10 +2,11 @@
 // service's listener or over a WebSocket an HTTP route upgraded. Owned by one reactor
 // thread from start to close, like an HttpConnection.
 //
-// The plugin holds the connection through a PeerHandle (its ServiceConnection), which
-// outlives the peer and is safe from any thread: send() queues shared bytes under a small
-// lock and marks the handle ready on the peer's reactor, which moves the queue into the
-// socket with writev(2), many messages per call. A broadcast therefore formats once,
+// The plugin holds the connection through a PeerHandle (its ms_conn), which outlives the
+// peer and is safe from any thread: send() queues shared bytes under a small lock and
+// marks the handle ready on the peer's reactor, which moves the queue into the socket with
+// sendmsg(2), many messages per call. The plugin's session is C callbacks
+// (ms_session_callbacks): on_data per piece or message, and exactly one on_close. A broadcast therefore formats once,
 // copies nothing per member, and never waits for a member: one that falls more than its
 // send limit behind is closed as TooSlow, and nobody else notices.
 #pragma once
@@ -20,33 +21,39 @@
 #include <mutex>
 #include <string>
 
-#include "plugin/PluginLoader.h"
+#include "base/CountedHandle.h"
+#include "base/SharedBuffer.h"
+#include "microserver/microserver.h"
 #include "net/Reactor.h"
+#include "plugin/PluginLoader.h"
+#include "plugin/PluginService.h"
 #include "ws/WebSocketCodec.h"
-#include "microserver/Service.h"
 
 namespace microserver::core {
 
 class ServicePeer;
 
-class PeerHandle : public ServiceConnection, public ReadyTarget, public std::enable_shared_from_this<PeerHandle> {
+class PeerHandle : public ReadyTarget, public CountedHandle<PeerHandle> {
  public:
-  PeerHandle(Transport transport, std::string remote, std::shared_ptr<ReactorMailbox> mailbox);
+  // `transport`: MS_TRANSPORT_TCP or MS_TRANSPORT_WEBSOCKET.
+  PeerHandle(int transport, std::string remote, std::shared_ptr<ReactorMailbox> mailbox);
 
-  bool send(const SharedBytes& bytes) override;
-  void close() override;
-  void setSendLimit(std::size_t bytes) override;
-  std::uint64_t queuedBytes() const override;
-  Transport transport() const override { return transport_; }
-  std::string_view remoteAddress() const override { return remote_; }
-  std::uint64_t id() const override { return id_; }
+  // The ms_conn functions; any thread.
+  bool send(BufferRef bytes);
+  void close();
+  void setSendLimit(std::size_t bytes);
+  std::uint64_t queuedBytes() const;
+  int transport() const { return transport_; }
+  std::string_view remoteAddress() const { return remote_; }
+  std::uint64_t id() const { return id_; }
+  ms_conn* handle() { return reinterpret_cast<ms_conn*>(this); }
   void onReady() override;
 
  private:
   friend class ServicePeer;
   // What the peer takes from the handle on its thread.
   struct Taken {
-    std::deque<SharedBytes> messages;
+    std::deque<BufferRef> messages;
     bool closeRequested = false;
     bool tooSlow = false;
   };
@@ -55,14 +62,14 @@ class PeerHandle : public ServiceConnection, public ReadyTarget, public std::ena
   void refuseMore();             // closing: later send()s fail, queued ones still go
   void detachPeer();             // the peer is gone: every later send() fails
 
-  const Transport transport_;
+  const int transport_;
   const std::string remote_;
   const std::uint64_t id_;
   const std::shared_ptr<ReactorMailbox> mailbox_;
   ServicePeer* peer_ = nullptr;  // reactor thread only
 
   mutable std::mutex mutex_;
-  std::deque<SharedBytes> pending_;
+  std::deque<BufferRef> pending_;
   std::size_t queued_ = 0;  // pending_ plus what the peer holds unsent
   std::size_t limit_ = 1 << 20;
   bool closed_ = false;     // no more send()s are taken
@@ -73,13 +80,16 @@ class PeerHandle : public ServiceConnection, public ReadyTarget, public std::ena
 
 class ServicePeer : public ReactorClient {
  public:
-  // Starts serving `socket` on the calling thread's reactor (which must be `reactor`):
-  // asks `service` for a session, then watches the socket. `input` holds bytes that
-  // already arrived (after an HTTP upgrade). `plugin` keeps the service's code loaded.
-  // `output` is sent first, as it is (the rest of an HTTP 101 response).
-  static void start(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<Service> service,
-                    std::shared_ptr<LoadedPlugin> plugin, ServiceConnection::Transport transport, std::string remote,
-                    std::string_view input, std::string output = {});
+  // A raw TCP client of `service`, on the calling thread's reactor (which must be
+  // `reactor`): asks the service for a session, then watches the socket.
+  static void startTcp(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<PluginService> service,
+                       std::string remote);
+  // A WebSocket an HTTP route accepted for `session` (the plugin's, in `plugin`): opens
+  // it, then watches the socket. `input` holds bytes that already arrived after the
+  // handshake; `output` is sent first, as it is (the rest of the HTTP 101 response).
+  static void startWebSocket(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<LoadedPlugin> plugin,
+                             const ms_session_callbacks* callbacks, void* session, std::string remote,
+                             std::string_view input, std::string output);
 
   void onReadable(Poco::Net::ReadableNotification* notification);
   void onWritable(Poco::Net::WritableNotification* notification);
@@ -88,10 +98,11 @@ class ServicePeer : public ReactorClient {
   void checkDeadline(std::int64_t nowMs) override;
   void beginDrain() override;
   void abandon() override;
+  void retire(const void* owner) override;  // owner: a LoadedPlugin
 
  private:
   struct Outgoing {
-    SharedBytes payload;
+    BufferRef payload;
     char header[10] = {};     // a WebSocket frame header; empty on TCP
     std::uint8_t headerLength = 0;
     bool counted = false;     // a send()ed message, counted against the send limit
@@ -99,8 +110,11 @@ class ServicePeer : public ReactorClient {
     std::size_t size() const { return headerLength + payload->size(); }
   };
 
-  ServicePeer(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<Service> service,
-              std::shared_ptr<LoadedPlugin> plugin, std::shared_ptr<PeerHandle> handle);
+  ServicePeer(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<LoadedPlugin> plugin,
+              std::shared_ptr<PeerHandle> handle);
+  // After construction: watches the socket, then delivers `input`, or (refused, or no
+  // session) sends what is queued and closes.
+  void begin(std::string_view input, bool refused);
   ~ServicePeer() override;
 
   // True when this readable event waits for the next pass (the socket stays readable).
@@ -108,7 +122,7 @@ class ServicePeer : public ReactorClient {
   void handleReadable();
   void deliver(std::string_view bytes);
   void deliverWebSocket(const char* data, std::size_t len);
-  void enqueue(SharedBytes payload, WebSocketOpcode opcode);
+  void enqueue(BufferRef payload, WebSocketOpcode opcode);
   // Moves what send() queued on the handle into out_ (no I/O).
   PeerHandle::Taken takeQueued();
   void take();
@@ -117,21 +131,22 @@ class ServicePeer : public ReactorClient {
   void startReading();
   // Sends what is queued (a WebSocket close frame last), then half-closes and waits for
   // the peer's close; `reason` is what the session hears.
-  void closeGracefully(ServiceConnection::CloseReason reason, std::uint16_t webSocketCode);
-  void finish(ServiceConnection::CloseReason reason);
+  void closeGracefully(int reason, std::uint16_t webSocketCode);
+  void finish(int reason);
   int fd() const;
 
   Poco::Net::StreamSocket socket_;
   Reactor& reactor_;
-  std::shared_ptr<LoadedPlugin> plugin_;   // keeps the service's code loaded: destroyed last
-  std::shared_ptr<Service> service_;
+  std::shared_ptr<LoadedPlugin> plugin_;   // keeps the session's code loaded: destroyed last
+  std::shared_ptr<PluginService> service_;  // a TCP client's service (kept while it lives)
   std::shared_ptr<PeerHandle> handle_;
-  std::unique_ptr<ServiceSession> session_;
+  const ms_session_callbacks* session_ = nullptr;  // null: no session (refused, or not yet)
+  void* sessionUser_ = nullptr;
   std::unique_ptr<WebSocketDecoder> decoder_;  // WebSocket peers only
   std::deque<Outgoing> out_;
   std::int64_t deadlineMs_ = INT64_MAX;
   std::uint64_t deferredPass_ = 0;  // the last pass whose readable event was deferred
-  ServiceConnection::CloseReason closeReason_ = ServiceConnection::CloseReason::PeerClosed;
+  int closeReason_ = MS_CLOSE_PEER;
   bool writing_ = false;
   bool closing_ = false;      // no more input is delivered; close once out_ is sent
   bool lingering_ = false;    // our side is shut: waiting for the peer's close

@@ -336,7 +336,7 @@ TEST(ConfigTest, PluginConfigKeepsShapeAndPlaces) {
       nested:
         deeper: [x]
 )");
-  const ConfigNode& node = config.routes[1].config;
+  const ConfigTree& node = config.routes[1].config;
   ASSERT_TRUE(node.isMap());
   EXPECT_EQ(node.path(), "routes[1].config");
   EXPECT_EQ(node.file(), "routes.yaml");
@@ -344,7 +344,7 @@ TEST(ConfigTest, PluginConfigKeepsShapeAndPlaces) {
   EXPECT_EQ(node.column(), 7);
   ASSERT_EQ(node.entries().size(), 6u);
 
-  const ConfigNode* greeting = node.find("greeting");
+  const ConfigTree* greeting = node.find("greeting");
   ASSERT_NE(greeting, nullptr);
   EXPECT_TRUE(greeting->isScalar());
   EXPECT_EQ(greeting->scalar(), "Hello");
@@ -357,7 +357,7 @@ TEST(ConfigTest, PluginConfigKeepsShapeAndPlaces) {
   EXPECT_TRUE(node.find("quoted")->isScalar());  // a quoted "null" is text
   EXPECT_EQ(node.find("quoted")->scalar(), "null");
 
-  const ConfigNode* list = node.find("list");
+  const ConfigTree* list = node.find("list");
   ASSERT_TRUE(list->isList());
   ASSERT_EQ(list->items().size(), 2u);
   EXPECT_EQ(list->items()[0].scalar(), "1");
@@ -365,7 +365,7 @@ TEST(ConfigTest, PluginConfigKeepsShapeAndPlaces) {
   EXPECT_TRUE(list->items()[1].isMap());
   EXPECT_EQ(list->items()[1].find("k")->where(), "routes.yaml:10:22: routes[1].config.list[1].k");
 
-  const ConfigNode* deeper = node.find("nested")->find("deeper");
+  const ConfigTree* deeper = node.find("nested")->find("deeper");
   ASSERT_TRUE(deeper->isList());
   EXPECT_EQ(deeper->items()[0].where(), "routes.yaml:12:18: routes[1].config.nested.deeper[0]");
 
@@ -423,7 +423,7 @@ const ErrorCase kErrorCases[] = {
      "max_connections, handler_timeout, worker_queue)"},
     {"UnknownRouteKey", "routes:\n  - { path: '^/', static: www, methds: [GET] }\n",
      "routes.yaml:2:32: routes[0].methds: unknown key 'methds' (expected one of: path, methods, handler, static, "
-     "config, blocking)"},
+     "config, blocking, body, body_bytes, timeout)"},
     {"UnknownServiceKey", "services:\n  - { plugin: chat, listen: ':1', port: 2 }\n",
      "routes.yaml:2:35: services[0].port: unknown key 'port' (expected one of: plugin, listen, config)"},
     {"DuplicateServerKey", "server:\n  listen: :80\n  reactors: 1\n  listen: :81\n",
@@ -452,7 +452,7 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:3:17: server.limits.body_bytes: expected a size, got a map"},
     {"RoutesIsAMap", "routes: { path: x }\n", "routes.yaml:1:9: routes: expected a list of routes, got a map"},
     {"RouteIsAScalar", "routes:\n  - '^/'\n",
-     "routes.yaml:2:5: routes[0]: expected a map with keys path, methods, handler, static, config, blocking, got '^/'"},
+     "routes.yaml:2:5: routes[0]: expected a map with keys path, methods, handler, static, config, blocking, body, body_bytes, timeout, got '^/'"},
     {"PathIsAList", "routes:\n  - { path: [a], static: www }\n",
      "routes.yaml:2:13: routes[0].path: expected a regular expression, got a list"},
     {"BlockingIsNotABool", "routes:\n  - { path: x, handler: h, blocking: maybe }\n",

@@ -28,8 +28,8 @@ void PrintTo(BodyFraming f, std::ostream* os) {
 
 namespace {
 
-using microserver::Header;
-using microserver::Request;
+using microserver::core::Header;
+using microserver::core::Request;
 using microserver::core::BodyFraming;
 using microserver::core::findHeadEnd;
 using microserver::core::HeadScanState;
@@ -140,7 +140,7 @@ Request asRequest(const RequestHead& h) {
   parts.path = h.path;
   parts.query = h.query;
   parts.versionMinor = h.versionMinor;
-  parts.headers = microserver::Span<Header>(h.headers.data(), h.headers.size());
+  parts.headers = microserver::core::Span<Header>(h.headers.data(), h.headers.size());
   return Request(parts);
 }
 

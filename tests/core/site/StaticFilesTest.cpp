@@ -34,9 +34,9 @@ int openBeneathFallback(int rootFd, const std::string& rootReal, const std::stri
 
 namespace {
 
-using microserver::Header;
-using microserver::Request;
-using microserver::Response;
+using microserver::core::Header;
+using microserver::core::Request;
+using microserver::core::Response;
 using microserver::core::StaticFiles;
 using microserver::core::StaticFilesOptions;
 
@@ -120,7 +120,7 @@ class StaticFilesTest : public ::testing::Test {
     parts.target = call.path;
     parts.path = call.path;
     parts.query = call.query;
-    parts.headers = microserver::Span<Header>(headers.data(), headers.size());
+    parts.headers = microserver::core::Span<Header>(headers.data(), headers.size());
     Request request(parts);
     Response response;
     (files ? files : files_.get())->serve(request, call.relative ? call.relative : call.path, response);
