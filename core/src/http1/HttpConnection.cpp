@@ -293,21 +293,21 @@ void HttpConnection::startStreamedBody(const RequestHead& head, const BodyPolicy
   }
   bool announced = head.framing == BodyFraming::Chunked || bodyRemaining_ > 0;
   bool expectContinue = head.expectContinue;
+  bodyStreaming_ = true;    // (so that an answer deferred in the handler waits for the body)
   respond(head, {}, true);  // the handler runs now, before any of the body
-  if (!pending_ || pendingHeadSent_) {
-    // Answered without reading the body (or with a stream already): it is not read, and
-    // the connection closes after the answer.
-    if (!pending_ && announced) {
-      chunked_.reset();
-      bodyRemaining_ = 0;
+  if (!pending_) {
+    // Answered at once, or before the body came (finishDeferred): the body is not read,
+    // and the connection closes after the answer.
+    bodyStreaming_ = false;
+    chunked_.reset();
+    bodyRemaining_ = 0;
+    if (announced) {
       closeAfterWrite_ = true;
       lingerOnClose_ = true;
-      return;
     }
+    return;
   }
-  if (!pending_) return;
   if (expectContinue && announced && !pendingHeadSent_) scratch.output.insert(ownOutput, kContinue);
-  bodyStreaming_ = true;
   phase_ = Phase::Body;
   deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.bodyTimeout);
   if (!announced) endStreamedBody();
