@@ -8,7 +8,7 @@
 namespace microserver::core {
 
 Responder::Responder(std::shared_ptr<LoadedPlugin> plugin, std::shared_ptr<ReactorMailbox> mailbox, Response initial)
-    : plugin_(std::move(plugin)), mailbox_(std::move(mailbox)), head_(std::move(initial)) {}
+    : plugin_(std::move(plugin)), weakPlugin_(plugin_), mailbox_(std::move(mailbox)), head_(std::move(initial)) {}
 
 Responder::~Responder() {
   // Every callback the plugin registered hears its end before its code may go.
@@ -165,6 +165,8 @@ int Responder::setCallbacks(const ms_responder_callbacks* callbacks, void* user)
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (callbacks_ || !callbacks) return MS_ESTATE;
+    // Callbacks are the plugin's code: they pin its library again (see releasePinIfIdle).
+    if (!plugin_ && !(plugin_ = weakPlugin_.lock())) return MS_EGONE;
     callbacks_ = callbacks;
     user_ = user;
     // Registered after the answer was given up: it still hears so, though not inside this call.
@@ -252,11 +254,24 @@ Responder::Taken Responder::take() {
 
 void Responder::completed() {
   sink_ = nullptr;
-  std::lock_guard<std::mutex> lock(mutex_);
-  attached_ = false;
-  if (fate_ == Fate::Live) fate_ = Fate::Completed;
-  pending_.clear();
-  paused_ = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    attached_ = false;
+    if (fate_ == Fate::Live) fate_ = Fate::Completed;
+    pending_.clear();
+    paused_ = false;
+  }
+  releasePinIfIdle();
+}
+
+void Responder::releasePinIfIdle() {
+  std::shared_ptr<LoadedPlugin> pin;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (callbacks_ || (body_ && !bodyEnded_)) return;
+    pin = std::move(plugin_);
+  }
+  // `pin` goes here, on the session's thread, which is not in the plugin's code.
 }
 
 void Responder::detach(int why) {
@@ -276,6 +291,7 @@ void Responder::detach(int why) {
   }
   if (notify) callbacks_->on_cancel(user_, why);
   endBody(MS_BODY_ABORTED);
+  releasePinIfIdle();
 }
 
 void Responder::setQueued(std::size_t bytes) {

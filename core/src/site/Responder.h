@@ -66,6 +66,8 @@ class Responder final : public ReadyTarget, public CountedHandle<Responder> {
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
 
+  // The plugin that answers (the session's thread; null once its code can no longer be
+  // called from here: see releasePin).
   const std::shared_ptr<LoadedPlugin>& plugin() const { return plugin_; }
 
   // ---- The plugin's side (any thread): the ms_responder functions. MS_* results.
@@ -114,7 +116,13 @@ class Responder final : public ReadyTarget, public CountedHandle<Responder> {
   void markReady();
   int refusal() const;  // with mutex_ held: MS_EGONE, or MS_ESTATE once completed
 
-  const std::shared_ptr<LoadedPlugin> plugin_;  // first: destroyed last
+  // Once given up or done, with no callback of the plugin's left to call, the library need
+  // not stay loaded for this answer: a handle kept in a plugin's static (released when
+  // the library unloads) must not keep it loaded forever.
+  void releasePinIfIdle();
+
+  std::shared_ptr<LoadedPlugin> plugin_;  // first: destroyed last
+  std::weak_ptr<LoadedPlugin> weakPlugin_;  // to pin it again for callbacks set later
   const std::shared_ptr<ReactorMailbox> mailbox_;
   Sink* sink_ = nullptr;  // reactor thread
 
