@@ -578,10 +578,10 @@ void HttpConnection::takeAnswer() {
     }
   }
   if (taken.abandoned) {
-    log::error("plugin " + pending_->plugin()->name() + " let go of " + pendingRecord_.method + " " +
+    log::error("plugin " + pending_->pluginName() + " let go of " + pendingRecord_.method + " " +
                pendingRecord_.target + " without " + (pendingHeadSent_ ? "ending its stream" : "answering it") +
                (pendingHeadSent_ ? "; the stream was cut" : "; answered 500"));
-    Metrics::instance().countPluginError(pending_->plugin()->name());
+    Metrics::instance().countPluginError(pending_->pluginName());
     pending_->completed();
     pending_.reset();
     if (pendingHeadSent_) {
@@ -641,7 +641,7 @@ void HttpConnection::reportQueued() {
 }
 
 void HttpConnection::answerTimedOutDeferred() {
-  log::warning("plugin " + pending_->plugin()->name() + " did not answer " + pendingRecord_.method + " " +
+  log::warning("plugin " + pending_->pluginName() + " did not answer " + pendingRecord_.method + " " +
                pendingRecord_.target + " within its route's timeout (" + std::to_string(pendingTimeout_.count()) +
                " ms): answered 504");
   std::shared_ptr<Responder> responder = std::move(pending_);

@@ -7,8 +7,17 @@
 
 namespace microserver::core {
 
+namespace {
+// The name of a responder made without a plugin (the core's own tests).
+constexpr std::string_view kNoPlugin = "(no plugin)";
+}  // namespace
+
 Responder::Responder(std::shared_ptr<LoadedPlugin> plugin, std::shared_ptr<ReactorMailbox> mailbox, Response initial)
-    : plugin_(std::move(plugin)), weakPlugin_(plugin_), mailbox_(std::move(mailbox)), head_(std::move(initial)) {}
+    : plugin_(std::move(plugin)),
+      weakPlugin_(plugin_),
+      pluginName_(plugin_ ? plugin_->name() : std::string(kNoPlugin)),
+      mailbox_(std::move(mailbox)),
+      head_(std::move(initial)) {}
 
 Responder::~Responder() {
   // Every callback the plugin registered hears its end before its code may go.
@@ -166,7 +175,7 @@ int Responder::setCallbacks(const ms_responder_callbacks* callbacks, void* user)
     std::lock_guard<std::mutex> lock(mutex_);
     if (callbacks_ || !callbacks) return MS_ESTATE;
     // Callbacks are the plugin's code: they pin its library again (see releasePinIfIdle).
-    if (!plugin_ && !(plugin_ = weakPlugin_.lock())) return MS_EGONE;
+    if (!plugin_ && pluginName_ != kNoPlugin && !(plugin_ = weakPlugin_.lock())) return MS_EGONE;
     callbacks_ = callbacks;
     user_ = user;
     // Registered after the answer was given up: it still hears so, though not inside this call.

@@ -66,9 +66,8 @@ class Responder final : public ReadyTarget, public CountedHandle<Responder> {
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
 
-  // The plugin that answers (the session's thread; null once its code can no longer be
-  // called from here: see releasePin).
-  const std::shared_ptr<LoadedPlugin>& plugin() const { return plugin_; }
+  // The plugin that answers, for messages.
+  const std::string& pluginName() const { return pluginName_; }
 
   // ---- The plugin's side (any thread): the ms_responder functions. MS_* results.
   int setStatus(int status);
@@ -123,6 +122,7 @@ class Responder final : public ReadyTarget, public CountedHandle<Responder> {
 
   std::shared_ptr<LoadedPlugin> plugin_;  // first: destroyed last
   std::weak_ptr<LoadedPlugin> weakPlugin_;  // to pin it again for callbacks set later
+  const std::string pluginName_;
   const std::shared_ptr<ReactorMailbox> mailbox_;
   Sink* sink_ = nullptr;  // reactor thread
 
