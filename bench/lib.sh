@@ -318,8 +318,12 @@ events {
   worker_connections 16384;
 }
 http {
+  # nginx as production runs it (the project's anchor: see bench/README.md).
   access_log off;
   sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  open_file_cache max=1000 inactive=60s;
   # microserver never ends a keep-alive connection after N requests; nginx's default
   # (1000) would make wrk reconnect and cost nginx a handshake per 1000 requests.
   keepalive_requests 100000000;
