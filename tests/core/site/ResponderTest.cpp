@@ -43,13 +43,25 @@ class Session : public Responder::Sink {
   int ready = 0;
 };
 
+// Every responder made here, with the plugin's reference that response_defer gives;
+// references a test did not give back are given back when it ends (no leak).
+std::vector<std::weak_ptr<Responder>> gMade;
 std::shared_ptr<Responder> make(Response initial = Response()) {
   auto r = std::make_shared<Responder>(nullptr, std::make_shared<ReactorMailbox>(nullptr), std::move(initial));
-  r->retainHandle();  // the plugin's reference, as response_defer gives it
+  r->retainHandle();
+  gMade.push_back(r);
   return r;
 }
+class ResponderTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (auto& weak : gMade)
+      if (auto r = weak.lock()) std::shared_ptr<Responder> last = r->releaseHandle();
+    gMade.clear();
+  }
+};
 
-TEST(ResponderTest, WhatWasSetBeforeDeferringCarriesOverAndFinishSendsItAll) {
+TEST_F(ResponderTest, WhatWasSetBeforeDeferringCarriesOverAndFinishSendsItAll) {
   Response initial;
   initial.setStatus(201);
   initial.addHeader("X-A", "1");
@@ -69,7 +81,7 @@ TEST(ResponderTest, WhatWasSetBeforeDeferringCarriesOverAndFinishSendsItAll) {
   EXPECT_EQ(r->append("more"), MS_ESTATE);
 }
 
-TEST(ResponderTest, TheFinalStatusIs200To599AndInterimOnesAre1xxBut101) {
+TEST_F(ResponderTest, TheFinalStatusIs200To599AndInterimOnesAre1xxBut101) {
   auto r = make();
   EXPECT_EQ(r->setStatus(103), MS_EINVAL);
   EXPECT_EQ(r->setStatus(199), MS_EINVAL);
@@ -90,7 +102,7 @@ TEST(ResponderTest, TheFinalStatusIs200To599AndInterimOnesAre1xxBut101) {
   EXPECT_FALSE(t.head);
 }
 
-TEST(ResponderTest, AStreamPausesBeyondTheHighWaterAndSaysWritableBelowTheLow) {
+TEST_F(ResponderTest, AStreamPausesBeyondTheHighWaterAndSaysWritableBelowTheLow) {
   auto r = make();
   Heard heard;
   ASSERT_EQ(r->setCallbacks(&kCallbacks, &heard), MS_OK);
@@ -122,7 +134,7 @@ TEST(ResponderTest, AStreamPausesBeyondTheHighWaterAndSaysWritableBelowTheLow) {
   EXPECT_TRUE(heard.cancels.empty()) << "a completed answer is not cancelled";
 }
 
-TEST(ResponderTest, GivenUpItTellsThePluginOnceAndRefusesQuietly) {
+TEST_F(ResponderTest, GivenUpItTellsThePluginOnceAndRefusesQuietly) {
   auto r = make();
   Heard heard;
   r->setCallbacks(&kCallbacks, &heard);
@@ -142,7 +154,7 @@ TEST(ResponderTest, GivenUpItTellsThePluginOnceAndRefusesQuietly) {
   EXPECT_EQ(heard.released, 1);
 }
 
-TEST(ResponderTest, AnAnswerLetGoWithoutFinishingIsAbandoned) {
+TEST_F(ResponderTest, AnAnswerLetGoWithoutFinishingIsAbandoned) {
   auto r = make();
   Session session;
   r->attach(&session);
@@ -158,7 +170,7 @@ TEST(ResponderTest, AnAnswerLetGoWithoutFinishingIsAbandoned) {
   EXPECT_FALSE(f->take().abandoned);
 }
 
-TEST(ResponderTest, TheBodyIsReadOnlyWhileTheHandlerRunsAndEndsExactlyOnce) {
+TEST_F(ResponderTest, TheBodyIsReadOnlyWhileTheHandlerRunsAndEndsExactlyOnce) {
   auto r = make();
   Heard heard;
   EXPECT_EQ(r->readBody(&kBody, &heard), MS_ESTATE) << "after handle() returned";
@@ -181,7 +193,7 @@ TEST(ResponderTest, TheBodyIsReadOnlyWhileTheHandlerRunsAndEndsExactlyOnce) {
   EXPECT_FALSE(r->readsBody());
 }
 
-TEST(ResponderTest, ABodyStillBeingReadEndsAbortedWhenTheAnswerIsGivenUpOrDestroyed) {
+TEST_F(ResponderTest, ABodyStillBeingReadEndsAbortedWhenTheAnswerIsGivenUpOrDestroyed) {
   Heard heard;
   {
     auto r = make();
@@ -200,7 +212,7 @@ TEST(ResponderTest, ABodyStillBeingReadEndsAbortedWhenTheAnswerIsGivenUpOrDestro
   EXPECT_EQ(second.ends, std::vector<int>({MS_BODY_ABORTED})) << "destroyed: on_end still comes";
 }
 
-TEST(ResponderTest, ChangesMarkTheSessionReadyOnlyOnceAttached) {
+TEST_F(ResponderTest, ChangesMarkTheSessionReadyOnlyOnceAttached) {
   // With no reactor behind the mailbox a mark goes nowhere; what matters is that take()
   // then finds everything that accumulated.
   auto r = make();
