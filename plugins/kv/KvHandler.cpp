@@ -1,10 +1,12 @@
-// kv: a small in-memory key-value store over HTTP, for demos, tests and caches.
+// kv: a small key-value store over HTTP, for demos, tests and caches: in memory, or in
+// Redis so that a fleet of instances shares it.
 //
 //   routes:
 //     - path: '^/api/kv(?:/(?P<key>.*))?$'
 //       methods: [GET, HEAD, PUT, DELETE]
 //       handler: kv
 //       config: { store: default, max_keys: 10000, max_value_bytes: 65536 }
+//       # config: { store: default, redis: redis://127.0.0.1:6379/0 }   # shared through Redis
 //
 // The key is the route's capture named `key`; no capture (or an empty one) means the
 // store itself. Capture anything and let the plugin check it: a key the route's pattern
@@ -23,6 +25,11 @@
 //   HEAD                  as GET, without the body
 //   anything else         405 {"error":"method not allowed","allow":"..."} with an Allow
 //                         header (normally the route's `methods:` answers this first)
+//   with `redis:` only    503 {"error":"store unavailable: Redis is unreachable","store":"default"}
+//                         with Retry-After: 1, at once while Redis cannot be reached (also
+//                         "the connection to Redis was lost" for requests it had in hand,
+//                         "too many requests are waiting for Redis", "Redis refused the
+//                         command")
 //
 // Keys are 1 to 128 of A-Z a-z 0-9 . _ -; any other key gets
 //   400 {"error":"invalid key: use 1 to 128 characters from A-Z a-z 0-9 . _ -","key":"..."}.
@@ -32,28 +39,47 @@
 //   curl -s http://127.0.0.1:8080/api/kv/greeting          -> hello
 //   curl -s http://127.0.0.1:8080/api/kv                   -> {"keys":["greeting"]}
 //   curl -s -X DELETE -i http://127.0.0.1:8080/api/kv/greeting   -> HTTP/1.1 204 No Content
+//   # with `redis:`, what one instance stores every other one reads:
+//   curl -s -X PUT --data-binary 'v' http://node-a:8080/api/kv/k && curl -s http://node-b:8080/api/kv/k   -> v
+//   redis-cli HGET kv:default:k:greeting v                 -> "hello" (the layout: RedisStore.h)
 //
-// Data lives in memory, in a store named by `store:` that outlives handlers: it survives
-// a reload of routes.yaml while libkv.so is unchanged, and is gone when the server stops
-// or the library is replaced (see KvStore::named).
+// Config (KvConfig.h): store, max_keys, max_value_bytes, and redis (optional).
 //
-// Threads: handle() runs on every reactor thread at once; the store is guarded by a
-// std::shared_mutex (reads in parallel). Nothing blocks beyond that lock, which is held
-// only to copy a value out or link one in: no `blocking: true` needed.
+// In memory (no `redis:`): data lives in a store named by `store:` that outlives handlers:
+// it survives a reload of routes.yaml while libkv.so is unchanged, and is gone when the
+// server stops or the library is replaced (see KvStore::named). Answers are given at once.
+//
+// In Redis (`redis: redis://[[user]:password@]host[:port][/db]`): the store is the keys
+// kv:<store>:keys (a sorted set of the keys) and kv:<store>:k:<key> (a hash of Content-Type
+// and value) in that database; every instance configured with the same Redis and store
+// serves the same data, and it outlives every instance. PUT's check of max_keys and its
+// insert are one Lua script in Redis, so a 507 is exact whatever the concurrency across
+// the fleet. Routes of this library naming the same Redis URL and store share one
+// connection (RedisStore::shared). If Redis is unreachable at start-up or goes away later,
+// requests answer 503 at once, the log says so once per outage, /readyz is 503 and
+// kv_redis_connected{store=...} is 0 on /metrics; the client reconnects by itself (100 ms
+// to 5 s backoff) and the store serves again. Nothing is cached or replayed.
+//
+// Threads: handle() runs on every reactor thread at once. In memory, the store is guarded
+// by a std::shared_mutex (reads in parallel), held only to copy a value out or link one
+// in. With Redis, handle() defers the answer and queues the command (a lock and a queue
+// push); one thread per (Redis URL, store), the RedisClient's, pipelines every request's
+// command on one connection and completes each answer from the reply (Responder::finish).
+// No request ever holds a thread, and none of this needs `blocking: true`.
 #include <microserver/Plugin.h>
 
 #include <memory>
 #include <string>
 #include <string_view>
 
-#include <microserver/Text.h>
+#include "KvAnswers.h"
 #include "KvConfig.h"
 #include "KvStore.h"
+#include "RedisStore.h"
 
 namespace kv {
 namespace {
 
-constexpr std::string_view kJson = "application/json; charset=utf-8";
 constexpr std::size_t kMaxKeyLength = 128;
 
 bool validKey(std::string_view key) {
@@ -66,32 +92,14 @@ bool validKey(std::string_view key) {
   return true;
 }
 
-// {"<field>":"<key>"} or {"error":"...","key":"..."}: the key may be anything the client
-// sent, so it goes through the JSON escaper.
-std::string keyJson(std::string_view field, std::string_view key, std::string_view error = {}) {
-  std::string out = "{";
-  if (!error.empty()) {
-    out.append(R"("error":)");
-    microserver::appendJsonString(out, error);
-    out.push_back(',');
-  }
-  microserver::appendJsonString(out, field);
-  out.push_back(':');
-  microserver::appendJsonString(out, key);
-  out.append("}\n");
-  return out;
-}
-
-void answerJson(microserver::Response& response, int status, std::string body) {
-  response.setStatus(status);
-  response.setContentType(kJson);
-  response.setBody(body);
-}
-
 class KvHandler : public microserver::Handler {
  public:
-  explicit KvHandler(const microserver::PluginContext& context)
-      : config_(parseKvConfig(context.config)), store_(KvStore::named(config_.store)) {}
+  explicit KvHandler(const microserver::PluginContext& context) : config_(parseKvConfig(context.config)) {
+    if (config_.redis)
+      redis_ = RedisStore::shared(*config_.redis, config_.store, context.logger, context.status);
+    else
+      memory_ = KvStore::named(config_.store);
+  }
 
   void handle(const microserver::Request& request, microserver::Response& response) override {
     std::string_view method = request.method();
@@ -99,13 +107,13 @@ class KvHandler : public microserver::Handler {
     bool read = method == "GET" || method == "HEAD";
 
     if (key.empty()) {
-      if (!read) return methodNotAllowed(response, "GET, HEAD");
-      return list(response);
+      if (!read) return send(response, methodNotAllowedAnswer("GET, HEAD"));
+      return redis_ ? later(response, [&](microserver::Responder r) { redis_->list(std::move(r)); })
+                    : send(response, keysAnswer(memory_->keys()));
     }
-    if (!read && method != "PUT" && method != "DELETE") return methodNotAllowed(response, "GET, HEAD, PUT, DELETE");
-    if (!validKey(key))
-      return answerJson(response, 400,
-                        keyJson("key", key, "invalid key: use 1 to 128 characters from A-Z a-z 0-9 . _ -"));
+    if (!read && method != "PUT" && method != "DELETE")
+      return send(response, methodNotAllowedAnswer("GET, HEAD, PUT, DELETE"));
+    if (!validKey(key)) return send(response, invalidKeyAnswer(key));
 
     if (read) return get(key, response);
     if (method == "PUT") return put(key, request, response);
@@ -113,66 +121,52 @@ class KvHandler : public microserver::Handler {
   }
 
  private:
-  void list(microserver::Response& response) const {
-    std::string out = R"({"keys":[)";
-    bool first = true;
-    for (const std::string& key : store_->keys()) {
-      if (!first) out.push_back(',');
-      first = false;
-      microserver::appendJsonString(out, key);
-    }
-    out.append("]}\n");
-    answerJson(response, 200, std::move(out));
+  // With Redis: 503 at once while it is unreachable; else the answer comes from the
+  // client's thread when Redis replies (no thread waits meanwhile).
+  template <typename Start>
+  void later(microserver::Response& response, Start&& start) const {
+    if (!redis_->available()) return send(response, redis_->unavailable());
+    start(response.defer());
   }
 
   void get(std::string_view key, microserver::Response& response) const {
+    if (redis_) return later(response, [&](microserver::Responder r) { redis_->get(key, std::move(r)); });
     std::string contentType, value;
-    if (!store_->get(key, contentType, value)) return notFound(key, response);
-    response.setContentType(contentType);
-    response.setBody(value);
+    if (!memory_->get(key, contentType, value)) return send(response, notFoundAnswer(key));
+    send(response, valueAnswer(std::move(contentType), std::move(value)));
   }
 
   void put(std::string_view key, const microserver::Request& request, microserver::Response& response) const {
     std::string_view value = request.body();
-    if (value.size() > config_.maxValueBytes)
-      return answerJson(response, 413,
-                        R"({"error":"value too large","size":)" + std::to_string(value.size()) +
-                            R"(,"max_value_bytes":)" + std::to_string(config_.maxValueBytes) + "}\n");
+    if (value.size() > config_.maxValueBytes) return send(response, tooLargeAnswer(value.size(), config_.maxValueBytes));
     std::string_view type = request.header("Content-Type");
     if (type.empty()) type = "application/octet-stream";
-    switch (store_->put(key, type, value, config_.maxKeys)) {
+    if (redis_)
+      return later(response,
+                   [&](microserver::Responder r) { redis_->put(key, type, value, config_.maxKeys, std::move(r)); });
+    switch (memory_->put(key, type, value, config_.maxKeys)) {
       case KvStore::PutResult::Created:
-        return answerJson(response, 201, keyJson("created", key));
+        return send(response, createdAnswer(key));
       case KvStore::PutResult::Updated:
-        return answerJson(response, 200, keyJson("updated", key));
+        return send(response, updatedAnswer(key));
       case KvStore::PutResult::Full:
         break;
     }
-    answerJson(response, 507, R"({"error":"store is full","max_keys":)" + std::to_string(config_.maxKeys) + "}\n");
+    send(response, fullAnswer(config_.maxKeys));
   }
 
   void erase(std::string_view key, microserver::Response& response) const {
-    if (!store_->erase(key)) return notFound(key, response);
-    response.setStatus(204);
-  }
-
-  static void notFound(std::string_view key, microserver::Response& response) {
-    answerJson(response, 404, keyJson("key", key, "no such key"));
-  }
-
-  static void methodNotAllowed(microserver::Response& response, std::string_view allow) {
-    response.addHeader("Allow", allow);
-    std::string body = R"({"error":"method not allowed","allow":)";
-    microserver::appendJsonString(body, allow);
-    body.append("}\n");
-    answerJson(response, 405, std::move(body));
+    if (redis_) return later(response, [&](microserver::Responder r) { redis_->erase(key, std::move(r)); });
+    if (!memory_->erase(key)) return send(response, notFoundAnswer(key));
+    send(response, deletedAnswer());
   }
 
   const KvConfig config_;
-  const std::shared_ptr<KvStore> store_;
+  std::shared_ptr<KvStore> memory_;   // without `redis:`
+  std::shared_ptr<RedisStore> redis_;  // with it
 };
 
 }  // namespace
 }  // namespace kv
 
-MICROSERVER_PLUGIN("kv", "1.0.0", "An in-memory key-value store: GET/PUT/DELETE /api/kv/<key>", kv::KvHandler)
+MICROSERVER_PLUGIN("kv", "1.1.0", "A key-value store, in memory or in Redis: GET/PUT/DELETE /api/kv/<key>", kv::KvHandler)
