@@ -128,7 +128,7 @@ void Server::startServices() {
     running.listener = std::make_unique<Listener>(
         socket, reactors_->all(), *context_, config.server.limits.maxConnections, std::string(),
         [slot](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote) {
-          ServicePeer::startTcp(s, reactor, slot->get(), remote);
+          ServicePeer::startTcp(s, reactor, nullptr, slot->get(), remote);
         });
     services_.push_back(std::move(running));
   }

@@ -15,6 +15,7 @@
 #include "base/HttpStatus.h"
 #include "base/Log.h"
 #include "http1/ResponseWriter.h"
+#include "net/PlainTransport.h"
 #include "site/Builtins.h"
 #include "ws/ServicePeer.h"
 #include "ws/WebSocketCodec.h"
@@ -22,8 +23,6 @@
 namespace microserver::core {
 
 namespace {
-using ReadableObserver = Poco::Observer<HttpConnection, Poco::Net::ReadableNotification>;
-using WritableObserver = Poco::Observer<HttpConnection, Poco::Net::WritableNotification>;
 
 // After the last response of a connection that may still be sending (an error, unread
 // pipelined bytes), keep reading and discarding for this long before closing: closing
@@ -55,8 +54,13 @@ void shrink(std::string& buffer, std::size_t keep) {
 HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::SocketReactor& reactor)
     : HttpConnection(socket, static_cast<Reactor&>(reactor), socket.peerAddress().toString()) {}
 
-HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor, std::string remote)
-    : socket_(socket), reactor_(reactor), remote_(std::move(remote)) {
+HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor, std::string remote,
+                               std::unique_ptr<Transport> transport)
+    : socket_(socket),
+      reactor_(reactor),
+      transport_(transport ? std::move(transport) : std::make_unique<PlainTransport>(socket.impl()->sockfd())),
+      watch_(reactor, socket_, *this, &HttpConnection::onReadable, &HttpConnection::onWritable),
+      remote_(std::move(remote)) {
   // No fcntl(2) and no setsockopt(2) here: accept4 made the socket non-blocking, and
   // TCP_NODELAY waits until the connection is kept alive (becomeIdle), as nginx does: a
   // request answered with Connection: close never needs it.
@@ -67,7 +71,7 @@ HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor
   reactor_.attach(this);
   try {
     // Last: from here on the reactor may call us.
-    reactor_.addEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+    updateWatch();
   } catch (...) {
     reactor_.detach(this);
     reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
@@ -109,11 +113,9 @@ void HttpConnection::onWritable(Poco::Net::WritableNotification* notification) {
 void HttpConnection::handleReadable() {
   ReactorScratch& scratch = reactor_.scratch();
   char* buffer = scratch.readBuffer.data();
-  ssize_t n = ::recv(fd(), buffer, scratch.readBuffer.size(), 0);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    return destroy();  // reset by the peer: nobody is left to answer
-  }
+  long n = transport_->read(buffer, scratch.readBuffer.size());
+  if (n == Transport::kAgain) return updateWatch();  // (TLS may need to write first)
+  if (n < 0) return destroy();  // reset by the peer, or a broken TLS record: nobody is left to answer
   if (phase_ == Phase::Lingering) {
     if (n == 0) destroy();  // the close we were waiting for
     return;                 // else discard
@@ -492,7 +494,8 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   }
   // Headers, then the file: headers go with MSG_MORE so both leave in one TCP segment.
   if (!queue_ || queue_->empty()) {
-    long n = OutputQueue::sendDirect(fd(), scratch.output.data(), scratch.output.size(), true);
+    long n = transport_->write(scratch.output.data(), scratch.output.size(), true);
+    if (n == Transport::kAgain) n = 0;
     if (n < 0) {
       ::close(file);
       peerGone_ = true;  // serve() drops the unsent output with the connection
@@ -500,10 +503,11 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
     }
     scratch.output.erase(0, static_cast<std::size_t>(n));
     if (scratch.output.empty()) {
-      long sent = OutputQueue::sendFileDirect(fd(), file, offset, length);
+      long sent = transport_->sendFile(file, offset, length);
+      if (sent == Transport::kAgain) sent = 0;
       if (sent < 0) {
         ::close(file);
-        if (sent == -2) logFileShrank();
+        if (sent == Transport::kFileShrank) logFileShrank();
         peerGone_ = true;  // gone, or the file shrank: either way this response is lost
         return;
       }
@@ -690,7 +694,8 @@ void HttpConnection::completeUpgrade(std::string_view input) {
   // Whatever output is still here (the 101, answers before it) goes first, from here or
   // from the peer's queue.
   std::string& out = reactor_.scratch().output;
-  long sent = OutputQueue::sendDirect(fd(), out.data(), out.size());
+  long sent = out.empty() ? 0 : transport_->write(out.data(), out.size());
+  if (sent == Transport::kAgain) sent = 0;
   if (sent < 0) {
     out.clear();
     return destroy();  // the session hears on_close there
@@ -702,15 +707,15 @@ void HttpConnection::completeUpgrade(std::string_view input) {
   Poco::Net::StreamSocket socket = socket_;
   Reactor& reactor = reactor_;
   std::string remote = remote_;
+  std::unique_ptr<Transport> transport = std::move(transport_);
   // Leave without closing the socket: it belongs to the peer now.
   destroyed_ = true;
-  if (writing_) reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
-  else if (!readingPaused_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  watch_.stop();
   reactor_.detach(this);
   reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
   delete this;
-  ServicePeer::startWebSocket(socket, reactor, std::move(upgrade->plugin), upgrade->callbacks, upgrade->session,
-                              std::move(remote), leftover, std::move(unsent));
+  ServicePeer::startWebSocket(socket, reactor, std::move(transport), std::move(upgrade->plugin), upgrade->callbacks,
+                              upgrade->session, std::move(remote), leftover, std::move(unsent));
 }
 
 void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler) {
@@ -809,7 +814,8 @@ bool HttpConnection::flushOutput() {
   if (queue_ && !queue_->empty()) {
     queue_->pushBytes(out);
   } else {
-    long n = OutputQueue::sendDirect(fd(), out.data(), out.size());
+    long n = transport_->write(out.data(), out.size());
+    if (n == Transport::kAgain) n = 0;
     if (n < 0) {
       out.clear();
       return false;
@@ -881,7 +887,7 @@ void HttpConnection::handleWritable() {
     startReading();
     return serve();
   }
-  OutputQueue::Result result = queue_->drain(fd());
+  OutputQueue::Result result = queue_->drain(*transport_);
   if (result == OutputQueue::Result::PeerGone) return destroy();
   if (result == OutputQueue::Result::FileShrank) {
     logFileShrank();
@@ -903,41 +909,35 @@ void HttpConnection::logFileShrank() const {
   log::warning("connection " + remote_ + ": a file got shorter while it was being sent; closing the connection");
 }
 
+void HttpConnection::updateWatch() {
+  // Reading while nothing waits to be written (one observer at a time: see SocketWatch),
+  // unless paused; the transport says which readiness that takes (TLS may need both).
+  Transport::Interest interest = transport_->interest(!writing_ && !readingPaused_, writing_);
+  watch_.want(interest.readable, interest.writable);
+}
+
 void HttpConnection::pauseReading() {
   if (readingPaused_) return;
   readingPaused_ = true;
-  if (!writing_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  updateWatch();
 }
 
 void HttpConnection::resumeReading() {
   if (!readingPaused_) return;
   readingPaused_ = false;
-  if (!writing_) reactor_.addEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  updateWatch();
 }
 
 void HttpConnection::startWriting() {
   usedQueue_ = true;
-  // Poco 1.11.0 only recomputes the epoll mask when an observer is added, so: add
-  // writable, drop readable, then add writable again to leave EPOLLOUT alone in the mask.
-  WritableObserver writable(*this, &HttpConnection::onWritable);
-  reactor_.addEventHandler(socket_, writable);
-  if (!readingPaused_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
-  reactor_.addEventHandler(socket_, writable);
   writing_ = true;
+  updateWatch();
 }
 
 void HttpConnection::startReading() {
   if (!writing_) return;
   writing_ = false;
-  if (readingPaused_) {
-    // Reading stays off: just stop watching for writability.
-    reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
-    return;
-  }
-  ReadableObserver readable(*this, &HttpConnection::onReadable);
-  reactor_.addEventHandler(socket_, readable);
-  reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
-  reactor_.addEventHandler(socket_, readable);
+  updateWatch();
 }
 
 void HttpConnection::closeAfterOutput() {
@@ -950,7 +950,7 @@ void HttpConnection::closeAfterOutput() {
   if (!mayHaveInput) return destroy();
   // Half-close and wait for the peer's close, discarding what it still sends: a plain
   // close() with unread input would reset the connection and could destroy the response.
-  ::shutdown(fd(), SHUT_WR);
+  transport_->shutdownWrite();
   std::string().swap(input_);
   chunked_.reset();
   resumeReading();
@@ -977,7 +977,7 @@ void HttpConnection::checkDeadline(std::int64_t nowMs) {
       // Best effort: tell a slow client why; never wait for it.
       std::string out;
       writeErrorResponse(408, "the request took too long to arrive", false, out);
-      OutputQueue::sendDirect(fd(), out.data(), out.size());
+      transport_->write(out.data(), out.size());
       log::debug("closed a slow connection from " + remote_ + " (request not received in time)");
     }
     destroy();
@@ -1014,8 +1014,7 @@ void HttpConnection::destroy() {
     std::unique_ptr<Upgrade> upgrade = std::move(upgrade_);
     upgrade->callbacks->on_close(upgrade->session, MS_CLOSE_ERROR);
   }
-  if (writing_) reactor_.removeEventHandler(socket_, WritableObserver(*this, &HttpConnection::onWritable));
-  else if (!readingPaused_) reactor_.removeEventHandler(socket_, ReadableObserver(*this, &HttpConnection::onReadable));
+  watch_.stop();
   reactor_.detach(this);
   reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
   // The reactor's scratch serves the next connection: leave nothing of ours in it.

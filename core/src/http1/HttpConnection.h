@@ -34,6 +34,8 @@
 #include "http1/ChunkedDecoder.h"
 #include "http1/HttpParser.h"
 #include "net/OutputQueue.h"
+#include "net/SocketWatch.h"
+#include "net/Transport.h"
 #include "net/Reactor.h"
 #include "site/BlockingCall.h"
 #include "site/Exchange.h"
@@ -44,8 +46,10 @@ namespace microserver::core {
 class HttpConnection : public ReactorClient, public Responder::Sink {
  public:
   // Built on the reactor's own thread from an accepted, already non-blocking socket;
-  // registers its observer last. `remote` is the peer's "ip:port".
-  HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor, std::string remote);
+  // registers its observer last. `remote` is the peer's "ip:port". `transport` moves its
+  // bytes (TLS, after the handshake); plain TCP when null.
+  HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor, std::string remote,
+                 std::unique_ptr<Transport> transport = nullptr);
   // The form Poco's ParallelSocketAcceptor instantiates (it never calls it: see ReactorPool).
   HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::SocketReactor& reactor);
   ~HttpConnection() override;
@@ -124,6 +128,8 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   // Stops watching the socket for input (a half-closed peer, a full buffer) and back.
   void pauseReading();
   void resumeReading();
+  // Tells the reactor what to wait for, from writing_ and readingPaused_.
+  void updateWatch();
   void closeAfterOutput();
   void becomeIdle();
   void logFileShrank() const;
@@ -132,6 +138,8 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
 
   Poco::Net::StreamSocket socket_;
   Reactor& reactor_;
+  std::unique_ptr<Transport> transport_;
+  SocketWatch<HttpConnection> watch_;
   std::string remote_;             // "ip:port"
   std::size_t remoteIpLength_ = 0;
   std::string input_;              // bytes not yet answered, when a request spans reads
@@ -167,8 +175,8 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   std::int64_t answerDeadlineMs_ = 0;   // of pending_, until its head is out
   std::uint64_t requestStartNs_ = 0;    // when the current request was complete
   Phase phase_ = Phase::Head;
-  bool writing_ = false;           // the writable observer is registered instead of readable
-  bool readingPaused_ = false;     // no observer for input (see pauseReading)
+  bool writing_ = false;           // output waits in queue_: watch for writability, not input
+  bool readingPaused_ = false;     // input is not read for now (see pauseReading)
   bool closeAfterWrite_ = false;   // the last response of this connection is out
   bool lingerOnClose_ = false;     // input may still be on its way: half-close and drain it
   bool batchCut_ = false;          // process() stopped because the output grew large

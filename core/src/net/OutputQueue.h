@@ -1,9 +1,9 @@
 // OutputQueue: the bytes and file ranges a connection still has to send, in order.
 //
 // The fast path never uses it: a response is sent straight from the reactor's scratch
-// buffer. Only what a send() could not take is queued here (copied once), and the
+// buffer. Only what the transport could not take is queued here (copied once), and the
 // connection then waits for the socket to become writable. File ranges stay file ranges
-// (sent with sendfile), so a 1 GiB download never sits in memory.
+// (sent with sendfile on plain TCP), so a 1 GiB download never sits in memory.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include "net/Transport.h"
 
 
 namespace microserver::core {
@@ -36,14 +38,8 @@ class OutputQueue {
   // Takes ownership of fd (closed when sent or when the queue is destroyed).
   void pushFile(int fd, std::uint64_t offset, std::uint64_t length);
 
-  // Sends as much as the socket takes.
-  Result drain(int socketFd);
-
-  // Sends bytes directly (no queue); returns how many were taken, or -1 if the peer is
-  // gone. `more` sets MSG_MORE (a file body follows, coalesce into one segment).
-  static long sendDirect(int socketFd, const char* data, std::size_t len, bool more = false);
-  // sendfile(2) loop; returns bytes sent, or -1 if the peer is gone, -2 if the file shrank.
-  static long sendFileDirect(int socketFd, int fileFd, std::uint64_t& offset, std::uint64_t length);
+  // Sends as much as the transport takes now.
+  Result drain(Transport& transport);
 
  private:
   struct Segment {

@@ -11,12 +11,11 @@
 #include <climits>
 
 #include "base/Log.h"
+#include "net/PlainTransport.h"
 
 namespace microserver::core {
 
 namespace {
-using ReadableObserver = Poco::Observer<ServicePeer, Poco::Net::ReadableNotification>;
-using WritableObserver = Poco::Observer<ServicePeer, Poco::Net::WritableNotification>;
 
 std::atomic<std::uint64_t> gNextId{1};
 // After our last bytes (a WebSocket close, a goodbye line), wait this long for the
@@ -127,10 +126,10 @@ void PeerHandle::detachPeer() {
 // ---------------------------------------------------------------------------------------
 // ServicePeer: its reactor's thread
 
-void ServicePeer::startTcp(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<PluginService> service,
-                           std::string remote) {
+void ServicePeer::startTcp(Poco::Net::StreamSocket socket, Reactor& reactor, std::unique_ptr<Transport> transport,
+                           std::shared_ptr<PluginService> service, std::string remote) {
   auto handle = std::make_shared<PeerHandle>(MS_TRANSPORT_TCP, std::move(remote), reactor.mailbox());
-  auto* peer = new ServicePeer(std::move(socket), reactor, service->plugin(), handle);
+  auto* peer = new ServicePeer(std::move(socket), reactor, std::move(transport), service->plugin(), handle);
   peer->service_ = std::move(service);
   if (!peer->service_->accept(handle->handle(), peer->session_, peer->sessionUser_)) {
     peer->session_ = nullptr;
@@ -141,11 +140,11 @@ void ServicePeer::startTcp(Poco::Net::StreamSocket socket, Reactor& reactor, std
   peer->begin({}, false);
 }
 
-void ServicePeer::startWebSocket(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<LoadedPlugin> plugin,
-                                 const ms_session_callbacks* callbacks, void* session, std::string remote,
-                                 std::string_view input, std::string output) {
+void ServicePeer::startWebSocket(Poco::Net::StreamSocket socket, Reactor& reactor, std::unique_ptr<Transport> transport,
+                                 std::shared_ptr<LoadedPlugin> plugin, const ms_session_callbacks* callbacks,
+                                 void* session, std::string remote, std::string_view input, std::string output) {
   auto handle = std::make_shared<PeerHandle>(MS_TRANSPORT_WEBSOCKET, std::move(remote), reactor.mailbox());
-  auto* peer = new ServicePeer(std::move(socket), reactor, std::move(plugin), handle);
+  auto* peer = new ServicePeer(std::move(socket), reactor, std::move(transport), std::move(plugin), handle);
   if (!output.empty()) {
     Outgoing raw;  // no frame header: these are HTTP bytes
     raw.payload = BufferRef::copyOf(output);
@@ -159,7 +158,7 @@ void ServicePeer::startWebSocket(Poco::Net::StreamSocket socket, Reactor& reacto
 }
 
 void ServicePeer::begin(std::string_view input, bool refused) {
-  reactor_.addEventHandler(socket_, ReadableObserver(*this, &ServicePeer::onReadable));
+  updateWatch();
   if (refused || !session_) {
     // Refused: whatever the service sent as a reason goes out first, then (on a
     // WebSocket) a close frame: 1013, "try again later".
@@ -170,9 +169,14 @@ void ServicePeer::begin(std::string_view input, bool refused) {
   if (!input.empty()) deliver(input);              // last: it may end the peer
 }
 
-ServicePeer::ServicePeer(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<LoadedPlugin> plugin,
-                         std::shared_ptr<PeerHandle> handle)
-    : socket_(std::move(socket)), reactor_(reactor), plugin_(std::move(plugin)), handle_(std::move(handle)) {
+ServicePeer::ServicePeer(Poco::Net::StreamSocket socket, Reactor& reactor, std::unique_ptr<Transport> transport,
+                         std::shared_ptr<LoadedPlugin> plugin, std::shared_ptr<PeerHandle> handle)
+    : socket_(std::move(socket)),
+      reactor_(reactor),
+      transport_(transport ? std::move(transport) : std::make_unique<PlainTransport>(socket_.impl()->sockfd())),
+      watch_(reactor, socket_, *this, &ServicePeer::onReadable, &ServicePeer::onWritable),
+      plugin_(std::move(plugin)),
+      handle_(std::move(handle)) {
   // Already non-blocking (accept4, or the HTTP connection it was); long-lived and chatty,
   // so no Nagle delay on small lines.
   int one = 1;
@@ -222,11 +226,9 @@ bool ServicePeer::deferRead() {
 
 void ServicePeer::handleReadable() {
   std::vector<char>& buffer = reactor_.scratch().readBuffer;
-  ssize_t n = ::recv(fd(), buffer.data(), buffer.size(), 0);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    return finish(MS_CLOSE_ERROR);
-  }
+  long n = transport_->read(buffer.data(), buffer.size());
+  if (n == Transport::kAgain) return updateWatch();
+  if (n < 0) return finish(MS_CLOSE_ERROR);
   if (n == 0) return finish(MS_CLOSE_PEER);
   if (closing_) return;  // discard: we are on our way out
   deliver(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
@@ -306,19 +308,13 @@ void ServicePeer::write() {
       if (inPayload < it->payload->size())
         iov[count++] = {const_cast<char*>(it->payload->data()) + inPayload, it->payload->size() - inPayload};
     }
-    struct msghdr message {};
-    message.msg_iov = iov;
-    message.msg_iovlen = static_cast<std::size_t>(count);
-    ssize_t n = ::sendmsg(fd(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (!writing_) startWriting();
-        deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.sendTimeout);
-        return;
-      }
-      return finish(MS_CLOSE_ERROR);
+    long n = transport_->writev(iov, count);
+    if (n == Transport::kAgain) {
+      if (!writing_) startWriting();
+      deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.sendTimeout);
+      return;
     }
+    if (n < 0) return finish(MS_CLOSE_ERROR);
     std::size_t done = static_cast<std::size_t>(n);
     std::size_t completedPayload = 0;
     while (done > 0 && !out_.empty()) {
@@ -337,27 +333,25 @@ void ServicePeer::write() {
   if (writing_) startReading();
   deadlineMs_ = INT64_MAX;  // nothing to send: a service connection may stay quiet
   if (closing_ && !lingering_) {
-    ::shutdown(fd(), SHUT_WR);
+    transport_->shutdownWrite();
     lingering_ = true;
     deadlineMs_ = reactor_.nowMs() + kLingerMs;
   }
 }
 
+void ServicePeer::updateWatch() {
+  Transport::Interest interest = transport_->interest(!writing_, writing_);
+  watch_.want(interest.readable, interest.writable);
+}
+
 void ServicePeer::startWriting() {
-  // As in HttpConnection: Poco 1.11.0 recomputes the epoll mask only on add.
-  WritableObserver writable(*this, &ServicePeer::onWritable);
-  reactor_.addEventHandler(socket_, writable);
-  reactor_.removeEventHandler(socket_, ReadableObserver(*this, &ServicePeer::onReadable));
-  reactor_.addEventHandler(socket_, writable);
   writing_ = true;
+  updateWatch();
 }
 
 void ServicePeer::startReading() {
-  ReadableObserver readable(*this, &ServicePeer::onReadable);
-  reactor_.addEventHandler(socket_, readable);
-  reactor_.removeEventHandler(socket_, WritableObserver(*this, &ServicePeer::onWritable));
-  reactor_.addEventHandler(socket_, readable);
   writing_ = false;
+  updateWatch();
 }
 
 void ServicePeer::closeGracefully(int reason, std::uint16_t webSocketCode) {
@@ -383,8 +377,7 @@ void ServicePeer::finish(int reason) {
   }
   log::debug("service " + plugin_->name() + ": " + std::string(handle_->remoteAddress()) + " left (" +
              reasonText(heard) + ")");
-  if (writing_) reactor_.removeEventHandler(socket_, WritableObserver(*this, &ServicePeer::onWritable));
-  else reactor_.removeEventHandler(socket_, ReadableObserver(*this, &ServicePeer::onReadable));
+  watch_.stop();
   reactor_.detach(this);
   reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
   try {

@@ -25,6 +25,8 @@
 #include "base/SharedBuffer.h"
 #include "microserver/microserver.h"
 #include "net/Reactor.h"
+#include "net/SocketWatch.h"
+#include "net/Transport.h"
 #include "plugin/PluginLoader.h"
 #include "plugin/PluginService.h"
 #include "ws/WebSocketCodec.h"
@@ -82,14 +84,15 @@ class ServicePeer : public ReactorClient {
  public:
   // A raw TCP client of `service`, on the calling thread's reactor (which must be
   // `reactor`): asks the service for a session, then watches the socket.
-  static void startTcp(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<PluginService> service,
-                       std::string remote);
+  // `transport`: TLS after its handshake; plain TCP when null.
+  static void startTcp(Poco::Net::StreamSocket socket, Reactor& reactor, std::unique_ptr<Transport> transport,
+                       std::shared_ptr<PluginService> service, std::string remote);
   // A WebSocket an HTTP route accepted for `session` (the plugin's, in `plugin`): opens
   // it, then watches the socket. `input` holds bytes that already arrived after the
   // handshake; `output` is sent first, as it is (the rest of the HTTP 101 response).
-  static void startWebSocket(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<LoadedPlugin> plugin,
-                             const ms_session_callbacks* callbacks, void* session, std::string remote,
-                             std::string_view input, std::string output);
+  static void startWebSocket(Poco::Net::StreamSocket socket, Reactor& reactor, std::unique_ptr<Transport> transport,
+                             std::shared_ptr<LoadedPlugin> plugin, const ms_session_callbacks* callbacks,
+                             void* session, std::string remote, std::string_view input, std::string output);
 
   void onReadable(Poco::Net::ReadableNotification* notification);
   void onWritable(Poco::Net::WritableNotification* notification);
@@ -110,8 +113,8 @@ class ServicePeer : public ReactorClient {
     std::size_t size() const { return headerLength + payload->size(); }
   };
 
-  ServicePeer(Poco::Net::StreamSocket socket, Reactor& reactor, std::shared_ptr<LoadedPlugin> plugin,
-              std::shared_ptr<PeerHandle> handle);
+  ServicePeer(Poco::Net::StreamSocket socket, Reactor& reactor, std::unique_ptr<Transport> transport,
+              std::shared_ptr<LoadedPlugin> plugin, std::shared_ptr<PeerHandle> handle);
   // After construction: watches the socket, then delivers `input`, or (refused, or no
   // session) sends what is queued and closes.
   void begin(std::string_view input, bool refused);
@@ -129,6 +132,7 @@ class ServicePeer : public ReactorClient {
   void write();
   void startWriting();
   void startReading();
+  void updateWatch();
   // Sends what is queued (a WebSocket close frame last), then half-closes and waits for
   // the peer's close; `reason` is what the session hears.
   void closeGracefully(int reason, std::uint16_t webSocketCode);
@@ -137,6 +141,8 @@ class ServicePeer : public ReactorClient {
 
   Poco::Net::StreamSocket socket_;
   Reactor& reactor_;
+  std::unique_ptr<Transport> transport_;
+  SocketWatch<ServicePeer> watch_;
   std::shared_ptr<LoadedPlugin> plugin_;   // keeps the session's code loaded: destroyed last
   std::shared_ptr<PluginService> service_;  // a TCP client's service (kept while it lives)
   std::shared_ptr<PeerHandle> handle_;
