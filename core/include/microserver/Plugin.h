@@ -66,7 +66,7 @@ void failContext(ms_context* c, F&& describe) {
 
 template <class H>
 struct HandlerGlue {
-  static void* create(ms_context* c) {
+  static void* create(ms_context* c) noexcept {
     try {
       return new H(makeContext(c));
     } catch (const std::exception& e) {
@@ -76,8 +76,8 @@ struct HandlerGlue {
     }
     return nullptr;
   }
-  static void destroy(void* h) { delete static_cast<H*>(h); }
-  static void handle(void* h, ms_exchange* x) {
+  static void destroy(void* h) noexcept { delete static_cast<H*>(h); }
+  static void handle(void* h, ms_exchange* x) noexcept {
     try {
       Request request(x);
       Response response(x);
@@ -97,7 +97,7 @@ struct ServiceBox {
 
 template <class S>
 struct ServiceGlue {
-  static void* create(ms_context* c) {
+  static void* create(ms_context* c) noexcept {
     try {
       return new ServiceBox{std::make_shared<S>(makeContext(c))};
     } catch (const std::exception& e) {
@@ -107,8 +107,8 @@ struct ServiceGlue {
     }
     return nullptr;
   }
-  static void destroy(void* s) { delete static_cast<ServiceBox*>(s); }
-  static int start(void* s) {
+  static void destroy(void* s) noexcept { delete static_cast<ServiceBox*>(s); }
+  static int start(void* s) noexcept {
     try {
       static_cast<ServiceBox*>(s)->service->start();
       return 0;
@@ -119,7 +119,7 @@ struct ServiceGlue {
     }
     return -1;
   }
-  static void stop(void* s) {
+  static void stop(void* s) noexcept {
     try {
       static_cast<ServiceBox*>(s)->service->stop();
     } catch (const std::exception& e) {
@@ -127,7 +127,7 @@ struct ServiceGlue {
     } catch (...) {
     }
   }
-  static int accept(void* s, ms_conn* conn, const ms_session_callbacks** callbacks, void** session) {
+  static int accept(void* s, ms_conn* conn, const ms_session_callbacks** callbacks, void** session) noexcept {
     try {
       auto box = std::make_unique<SessionBox>();
       box->connection = std::make_shared<HostConnection>(conn);
@@ -185,8 +185,7 @@ const ms_plugin* describe(const ms_host_api* api, ms_library* lib, const char* n
 }  // namespace microserver
 
 #define MICROSERVER_PLUGIN_DEFINE(NAME, VERSION, DESCRIPTION, HANDLER_CLASS, SERVICE_CLASS)                        \
-  extern "C" __attribute__((visibility("default"))) const ms_plugin* MS_PLUGIN_ENTRY(const ms_host_api* host,      \
-                                                                                     ms_library* library) {        \
+  extern "C" MS_EXPORT const ms_plugin* MS_PLUGIN_ENTRY(const ms_host_api* host, ms_library* library) {          \
     return ::microserver::detail::describe<HANDLER_CLASS, SERVICE_CLASS>(host, library, NAME, VERSION, DESCRIPTION); \
   }
 

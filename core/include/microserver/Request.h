@@ -72,9 +72,9 @@ class Request {
   }
   // A named capture of the matched route, or an empty view.
   std::string_view capture(std::string_view name) const {
-    for (const Capture& c : captures())
-      if (c.name == name) return c.value;
-    return {};
+    ms_str value{};
+    return detail::host().request_capture(x_, name.data(), name.size(), &value) ? detail::view(value)
+                                                                                 : std::string_view();
   }
   // The first query parameter with this name, decoded ('+' is a space); false if absent.
   bool queryParam(std::string_view name, std::string& value) const {

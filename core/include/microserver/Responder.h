@@ -169,7 +169,13 @@ class Responder {
     delete mine;  // another thread registered first
     return *static_cast<Callbacks*>(api().responder_user(r_));
   }
-  static void writable(void* user) {
+  static void logFailure(const char* what) noexcept {
+    try {
+      detail::host().log(detail::library(), MS_LOG_ERROR, what, std::char_traits<char>::length(what));
+    } catch (...) {
+    }
+  }
+  static void writable(void* user) noexcept {
     auto& c = *static_cast<Callbacks*>(user);
     std::function<void()> f;
     {
@@ -179,10 +185,12 @@ class Responder {
     try {
       if (f) f();
     } catch (const std::exception& e) {
-      detail::host().log(detail::library(), MS_LOG_ERROR, e.what(), std::char_traits<char>::length(e.what()));
+      logFailure(e.what());
+    } catch (...) {
+      logFailure("onWritable threw a non-standard exception");
     }
   }
-  static void cancel(void* user, int why) {
+  static void cancel(void* user, int why) noexcept {
     auto& c = *static_cast<Callbacks*>(user);
     std::function<void(CancelReason)> f;
     {
@@ -192,24 +200,30 @@ class Responder {
     try {
       if (f) f(static_cast<CancelReason>(why));
     } catch (const std::exception& e) {
-      detail::host().log(detail::library(), MS_LOG_ERROR, e.what(), std::char_traits<char>::length(e.what()));
+      logFailure(e.what());
+    } catch (...) {
+      logFailure("onCancel threw a non-standard exception");
     }
   }
-  static void release(void* user) { delete static_cast<Callbacks*>(user); }
-  static int bodyData(void* user, const char* data, std::size_t size) {
+  static void release(void* user) noexcept { delete static_cast<Callbacks*>(user); }
+  static int bodyData(void* user, const char* data, std::size_t size) noexcept {
     try {
       return static_cast<int>(static_cast<BodyReader*>(user)->onData(std::string_view(data, size)));
     } catch (const std::exception& e) {
-      detail::host().log(detail::library(), MS_LOG_ERROR, e.what(), std::char_traits<char>::length(e.what()));
-      return MS_BODY_CONTINUE;
+      logFailure(e.what());
+    } catch (...) {
+      logFailure("a body reader threw a non-standard exception");
     }
+    return MS_BODY_CONTINUE;
   }
-  static void bodyEnd(void* user, int how) {
+  static void bodyEnd(void* user, int how) noexcept {
     auto* reader = static_cast<BodyReader*>(user);
     try {
       reader->onEnd(how == MS_BODY_COMPLETE);
     } catch (const std::exception& e) {
-      detail::host().log(detail::library(), MS_LOG_ERROR, e.what(), std::char_traits<char>::length(e.what()));
+      logFailure(e.what());
+    } catch (...) {
+      logFailure("a body reader's end threw a non-standard exception");
     }
     delete reader;
   }

@@ -126,7 +126,12 @@ class HostConnection final : public ServiceConnection {
   ms_conn* c_;
 };
 
-inline void logError(const std::string& what) { host().log(library(), MS_LOG_ERROR, what.data(), what.size()); }
+inline void logError(const std::string& what) noexcept {
+  try {
+    host().log(library(), MS_LOG_ERROR, what.data(), what.size());
+  } catch (...) {
+  }
+}
 
 // One session as the server sees it: the plugin's ServiceSession, and for a WebSocket not
 // yet open, the service that will accept it.
@@ -139,34 +144,40 @@ struct SessionBox {
     static const ms_session_callbacks table = {&open, &data, &close};
     return &table;
   }
-  static int open(void* box, ms_conn* conn) {
+  static int open(void* box, ms_conn* conn) noexcept {
     auto* b = static_cast<SessionBox*>(box);
     try {
       b->connection = std::make_shared<HostConnection>(conn);
       b->session = b->service->accept(b->connection);
     } catch (const std::exception& e) {
       logError(std::string("refused a WebSocket client: accept failed: ") + e.what());
+    } catch (...) {
+      logError("refused a WebSocket client: accept threw a non-standard exception");
     }
     b->service.reset();
     return b->session ? 1 : 0;
   }
-  static void data(void* box, const char* bytes, std::size_t size) {
+  static void data(void* box, const char* bytes, std::size_t size) noexcept {
     auto* b = static_cast<SessionBox*>(box);
     if (!b->session) return;
     try {
       b->session->onData(std::string_view(bytes, size));
     } catch (const std::exception& e) {
-      logError(std::string("failed on data from ") + std::string(b->connection->remoteAddress()) + ": " + e.what() +
-               "; closing that connection");
+      logError(std::string("failed on data from a client: ") + e.what() + "; closing that connection");
+      b->connection->close();
+    } catch (...) {
+      logError("failed on data from a client (a non-standard exception); closing that connection");
       b->connection->close();
     }
   }
-  static void close(void* box, int why) {
+  static void close(void* box, int why) noexcept {
     auto* b = static_cast<SessionBox*>(box);
     try {
       if (b->session) b->session->onClose(static_cast<ServiceConnection::CloseReason>(why));
     } catch (const std::exception& e) {
       logError(std::string("failed while a connection closed: ") + e.what());
+    } catch (...) {
+      logError("failed while a connection closed: a non-standard exception");
     }
     delete b;
   }

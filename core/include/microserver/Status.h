@@ -49,7 +49,7 @@ class HostStatusRegistry final : public StatusRegistry {
  private:
   using Weak = std::weak_ptr<const StatusProvider>;
   static void append(ms_buffer* out, const std::string& text) { host().buffer_append(out, text.data(), text.size()); }
-  static void appendMetrics(void* user, ms_buffer* out) {
+  static void appendMetrics(void* user, ms_buffer* out) noexcept {
     try {
       if (auto p = static_cast<Weak*>(user)->lock()) {
         std::string text;
@@ -60,7 +60,7 @@ class HostStatusRegistry final : public StatusRegistry {
       // A provider that cannot report this time reports nothing.
     }
   }
-  static int ready(void* user, ms_buffer* reason) {
+  static int ready(void* user, ms_buffer* reason) noexcept {
     try {
       if (auto p = static_cast<Weak*>(user)->lock()) {
         std::string why;
@@ -71,17 +71,20 @@ class HostStatusRegistry final : public StatusRegistry {
       }
       return 1;
     } catch (...) {
-      append(reason, "its readiness check failed");
+      try {
+        append(reason, "its readiness check failed");
+      } catch (...) {
+      }
       return 0;
     }
   }
-  static void statusLine(void* user, ms_buffer* out) {
+  static void statusLine(void* user, ms_buffer* out) noexcept {
     try {
       if (auto p = static_cast<Weak*>(user)->lock()) append(out, p->statusLine());
     } catch (...) {
     }
   }
-  static void release(void* user) { delete static_cast<Weak*>(user); }
+  static void release(void* user) noexcept { delete static_cast<Weak*>(user); }
 };
 inline StatusRegistry& hostStatusRegistry() {
   static HostStatusRegistry registry;

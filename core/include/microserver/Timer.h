@@ -49,14 +49,19 @@ class Timer {
   void reset() {
     if (t_) detail::host().timer_release(std::exchange(t_, nullptr));
   }
-  static void run(void* user) {
+  static void run(void* user) noexcept {
+    const char* failure = nullptr;
     try {
       (*static_cast<std::function<void()>*>(user))();
     } catch (const std::exception& e) {
-      detail::host().log(detail::library(), MS_LOG_ERROR, e.what(), std::char_traits<char>::length(e.what()));
+      failure = e.what();
+      detail::host().log(detail::library(), MS_LOG_ERROR, failure, std::char_traits<char>::length(failure));
+    } catch (...) {
+      failure = "a timer threw a non-standard exception";
+      detail::host().log(detail::library(), MS_LOG_ERROR, failure, std::char_traits<char>::length(failure));
     }
   }
-  static void release(void* user) { delete static_cast<std::function<void()>*>(user); }
+  static void release(void* user) noexcept { delete static_cast<std::function<void()>*>(user); }
 
   ms_timer* t_ = nullptr;
 };

@@ -43,7 +43,9 @@
 extern "C" {
 #endif
 
-/* Bytes that are not necessarily NUL-terminated. */
+/* Bytes that are not necessarily NUL-terminated. From the server, `data` is never NULL
+ * (an empty string points at a NUL byte), so it can go straight to memcmp or printf's
+ * "%.*s". */
 typedef struct ms_str {
   const char* data;
   size_t size;
@@ -182,6 +184,8 @@ typedef struct ms_host_api {
   int (*request_header)(const ms_exchange* x, const char* name, size_t size, ms_str* value);
   size_t (*request_capture_count)(const ms_exchange* x);
   void (*request_capture_at)(const ms_exchange* x, size_t i, ms_str* name, ms_str* value);
+  /* The route's named capture: 1 and its value, or 0. */
+  int (*request_capture)(const ms_exchange* x, const char* name, size_t size, ms_str* value);
   /* The whole body on routes that buffer it (the default; chunked already decoded); empty
    * on `body: stream` routes, whose body is read with ms_responder_read_body. */
   ms_str (*request_body)(const ms_exchange* x);
@@ -306,6 +310,13 @@ typedef struct ms_plugin {
 
 #define MS_PLUGIN_ENTRY microserver_plugin_v2
 #define MS_PLUGIN_ENTRY_NAME "microserver_plugin_v2"
+/* Marks the entry point exported, whatever the default visibility (microserver_add_plugin
+ * hides everything else): MS_EXPORT const ms_plugin* MS_PLUGIN_ENTRY(...) { ... } */
+#if defined(__GNUC__) || defined(__clang__)
+#define MS_EXPORT __attribute__((visibility("default")))
+#else
+#define MS_EXPORT
+#endif
 typedef const ms_plugin* (*ms_plugin_entry)(const ms_host_api* host, ms_library* library);
 
 #ifdef __cplusplus

@@ -20,7 +20,8 @@ namespace microserver::core {
 
 namespace {
 
-ms_str str(std::string_view s) { return ms_str{s.data(), s.size()}; }
+// Never a NULL pointer, even for an empty string (microserver.h promises it).
+ms_str str(std::string_view s) { return ms_str{s.data() ? s.data() : "", s.size()}; }
 std::string_view view(const char* data, std::size_t size) { return size ? std::string_view(data, size) : std::string_view(); }
 
 // ---- log
@@ -129,6 +130,15 @@ void requestCaptureAt(const ms_exchange* x, std::size_t i, ms_str* name, ms_str*
   }
   *name = str(captures[i].name);
   *value = str(captures[i].value);
+}
+int requestCapture(const ms_exchange* x, const char* name, std::size_t size, ms_str* value) {
+  for (const Capture& c : request(x).captures())
+    if (c.name == view(name, size)) {
+      *value = str(c.value);
+      return 1;
+    }
+  *value = str({});
+  return 0;
 }
 ms_str requestBody(const ms_exchange* x) { return str(request(x).body()); }
 int requestBodyStreamed(const ms_exchange* x) { return Exchange::from(x)->bodyStreamed ? 1 : 0; }
@@ -437,6 +447,7 @@ const ms_host_api kHostApi = {
     &requestHeader,
     &requestCaptureCount,
     &requestCaptureAt,
+    &requestCapture,
     &requestBody,
     &requestBodyStreamed,
     &responseSetStatus,
