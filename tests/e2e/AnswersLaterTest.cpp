@@ -67,7 +67,7 @@ std::unique_ptr<ServerProcess> startServer(TempDir& dir, const std::string& extr
                        "  - { path: '^/events$', handler: events, config: { interval_ms: 200 } }\n"
                        "  - { path: '^/api/digest$', handler: digest, body: stream, body_bytes: 1GiB }\n"
                        "  - { path: '^/never$', handler: async, timeout: 300ms }\n"
-                       "  - { path: '^/(thread|cancels|abandon|status|hints|late-hints|flood|stream-abandon|valve)',"
+                       "  - { path: '^/(thread|cancels|abandon|status|hints|late-hints|flood|stream-abandon|valve|authority)',"
                        " handler: async, body: stream, body_bytes: 1GiB }\n"
                        "  - { path: '^/', static: " + dir.path() + "/www }\n";
   return ServerProcess::start(options);
@@ -368,6 +368,16 @@ TEST(AnswersLaterTest, EarlyHintsComeFirstAndNeverToHttp10) {
   old.sendAll("GET /hints HTTP/1.0\r\n\r\n");
   HttpResponse r = old.readResponse();
   EXPECT_EQ(r.status, 200) << "an HTTP/1.0 client gets no 1xx";
+}
+
+TEST(AnswersLaterTest, APluginReadsTheAuthorityFromHostOrAnAbsoluteFormTarget) {
+  TempDir dir;
+  auto server = startServer(dir);
+  Connection c(server->port());
+  c.sendAll("GET /authority HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"
+            "GET http://other.example/authority HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  EXPECT_EQ(c.readResponse().body, "example.com:8080\n");
+  EXPECT_EQ(c.readResponse().body, "other.example\n") << "an absolute-form target's authority replaces Host";
 }
 
 }  // namespace

@@ -57,6 +57,9 @@ class Request {
   // `body: stream` routes, which read it piece by piece (Responder::readBody).
   std::string_view body() const { return detail::view(detail::host().request_body(x_)); }
   bool bodyStreamed() const { return detail::host().request_body_streamed(x_) != 0; }
+  // Who the request is for: "example.com" or "example.com:8443" as the client sent it (the
+  // authority of an absolute-form target, else Host; :authority over HTTP/2).
+  std::string_view authority() const { return detail::view(detail::host().request_authority(x_)); }
   // "ip:port" of the client.
   std::string_view remoteAddress() const { return detail::view(detail::host().request_remote_address(x_)); }
 

@@ -177,6 +177,9 @@ typedef struct ms_host_api {
   ms_str (*request_path)(const ms_exchange* x);    /* percent-decoded once: "/a b" */
   ms_str (*request_query)(const ms_exchange* x);   /* without '?', still encoded */
   ms_str (*request_remote_address)(const ms_exchange* x); /* "ip:port" */
+  /* Who the request is for, "host" or "host:port" as sent: the authority of an
+   * absolute-form target, else Host (HTTP/1.x), or :authority (HTTP/2). */
+  ms_str (*request_authority)(const ms_exchange* x);
   int (*request_version)(const ms_exchange* x);    /* 10, 11 (HTTP/1.x) or 20 (HTTP/2) */
   size_t (*request_header_count)(const ms_exchange* x);
   void (*request_header_at)(const ms_exchange* x, size_t i, ms_str* name, ms_str* value);

@@ -397,6 +397,7 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body, boo
   parts.query = head.query;
   parts.body = body;
   parts.remoteAddress = remote_;
+  parts.authority = head.authority;
   parts.versionMinor = head.versionMinor;
   parts.headers = Span<Header>(head.headers.data(), head.headers.size());
 

@@ -101,6 +101,7 @@ ms_str requestTarget(const ms_exchange* x) { return str(request(x).target()); }
 ms_str requestPath(const ms_exchange* x) { return str(request(x).path()); }
 ms_str requestQuery(const ms_exchange* x) { return str(request(x).query()); }
 ms_str requestRemoteAddress(const ms_exchange* x) { return str(request(x).remoteAddress()); }
+ms_str requestAuthority(const ms_exchange* x) { return str(request(x).authority()); }
 int requestVersion(const ms_exchange* x) { return Exchange::from(x)->version; }
 std::size_t requestHeaderCount(const ms_exchange* x) { return request(x).headers().size(); }
 void requestHeaderAt(const ms_exchange* x, std::size_t i, ms_str* name, ms_str* value) {
@@ -441,6 +442,7 @@ const ms_host_api kHostApi = {
     &requestPath,
     &requestQuery,
     &requestRemoteAddress,
+    &requestAuthority,
     &requestVersion,
     &requestHeaderCount,
     &requestHeaderAt,

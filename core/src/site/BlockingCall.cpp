@@ -12,6 +12,7 @@ BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested,
       query(parts.query),
       body(parts.body),
       remoteAddress(parts.remoteAddress),
+      authority(parts.authority),
       versionMinor(parts.versionMinor),
       keepAlive(keepAliveRequested),
       routeId(route),
@@ -34,6 +35,7 @@ BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested,
   mine.query = query;
   mine.body = body;
   mine.remoteAddress = remoteAddress;
+  mine.authority = authority;
   mine.versionMinor = versionMinor;
   mine.headers = Span<Header>(headers.data(), headers.size());
   mine.captures = Span<Capture>(captures.data(), captures.size());

@@ -61,7 +61,7 @@ struct BlockingCall {
   ResponseContext responseContext() const;
 
   // Owned copies of the request.
-  std::string method, target, path, query, body, remoteAddress, referer, userAgent;
+  std::string method, target, path, query, body, remoteAddress, authority, referer, userAgent;
   std::vector<std::pair<std::string, std::string>> headerText, captureText;
   std::vector<Header> headers;
   std::vector<Capture> captures;

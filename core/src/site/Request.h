@@ -52,6 +52,9 @@ class Request {
   std::string_view target() const { return target_; }
   // The path, percent-decoded once: "/a b/c". This is what routes match against.
   std::string_view path() const { return path_; }
+  // Who the request is for: the authority of an absolute-form target, else the Host
+  // header (HTTP/1.x), or :authority (HTTP/2); "host" or "host:port" as sent.
+  std::string_view authority() const { return authority_; }
   // The query string without '?', still encoded: "x=1&y=%20".
   std::string_view query() const { return query_; }
   // 0 for HTTP/1.0, 1 for HTTP/1.1 (and HTTP/2).
@@ -100,7 +103,7 @@ class Request {
 
   // The server fills these in; handlers only read.
   struct Parts {
-    std::string_view method, target, path, query, body, remoteAddress;
+    std::string_view method, target, path, query, body, remoteAddress, authority;
     int versionMinor = 1;
     Span<Header> headers;
     Span<Capture> captures;
@@ -108,11 +111,11 @@ class Request {
   Request() = default;
   explicit Request(const Parts& p)
       : method_(p.method), target_(p.target), path_(p.path), query_(p.query), body_(p.body),
-        remoteAddress_(p.remoteAddress), versionMinor_(p.versionMinor), headers_(p.headers),
+        remoteAddress_(p.remoteAddress), authority_(p.authority), versionMinor_(p.versionMinor), headers_(p.headers),
         captures_(p.captures) {}
 
  private:
-  std::string_view method_, target_, path_, query_, body_, remoteAddress_;
+  std::string_view method_, target_, path_, query_, body_, remoteAddress_, authority_;
   int versionMinor_ = 1;
   Span<Header> headers_;
   Span<Capture> captures_;
