@@ -430,7 +430,7 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body, boo
   Exchange exchange;
   exchange.request = &request;
   exchange.response = &response;
-  exchange.mailbox = reactor_.mailbox();
+  exchange.mailbox = &reactor_.mailbox();
   exchange.version = head.versionMinor == 0 ? 10 : 11;
   exchange.bodyStreamed = bodyStreamed;
   handler->run(exchange);

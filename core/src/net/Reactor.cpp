@@ -182,7 +182,7 @@ void Reactor::runAt(std::int64_t atMs, std::function<void()> task) {
   if (timers_.front().sequence == timerSequence_) updatePollTimeout();
 }
 
-void Reactor::runTimers() {
+void Reactor::runDueTimers() {
   while (!timers_.empty() && timers_.front().atMs <= nowMs_) {
     std::pop_heap(timers_.begin(), timers_.end(), LaterFirst());
     std::function<void()> task = std::move(timers_.back().task);
@@ -198,6 +198,8 @@ void Reactor::runTimers() {
 }
 
 void Reactor::updatePollTimeout() {
+  // The common case, a pass with no timer and no local work, costs a comparison.
+  if (timers_.empty() && localReady_.empty() && pollTimeoutMs_ == kPollTimeoutMs) return;
   std::int64_t timeout = kPollTimeoutMs;
   if (!localReady_.empty()) {
     timeout = 0;

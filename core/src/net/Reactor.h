@@ -160,7 +160,10 @@ class Reactor : public Poco::Net::SocketReactor {
   void runLocalReady();
   void refreshSite();
   void flushAccessLog();
-  void runTimers();
+  void runTimers() {
+    if (!timers_.empty() && timers_.front().atMs <= nowMs_) runDueTimers();
+  }
+  void runDueTimers();
   // The poll's timeout: 0 with local work waiting, else until the next timer, at most
   // kPollTimeout.
   void updatePollTimeout();

@@ -244,9 +244,9 @@ int responseAcceptWebSocket(ms_exchange* x, const ms_session_callbacks* callback
 }
 ms_responder* responseDefer(ms_exchange* x) {
   Exchange* e = Exchange::from(x);
-  if (e->deferred || e->webSocket) return nullptr;
+  if (e->deferred || e->webSocket || !e->mailbox) return nullptr;
   try {
-    auto responder = std::make_shared<Responder>(e->handler->plugin(), e->mailbox, std::move(*e->response));
+    auto responder = std::make_shared<Responder>(e->handler->plugin(), *e->mailbox, std::move(*e->response));
     e->response->reset();
     responder->setHandlerRunning(true);
     responder->retainHandle();  // the plugin's reference

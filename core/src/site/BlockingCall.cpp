@@ -42,7 +42,7 @@ BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested,
   request = Request(mine);
   exchange.request = &request;
   exchange.response = &response;
-  exchange.mailbox = mailbox;
+  exchange.mailbox = &mailbox;
   exchange.version = versionMinor == 0 ? 10 : 11;
   exchange.webSocketAllowed = false;  // the connection went on without it
 }

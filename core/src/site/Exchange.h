@@ -24,7 +24,9 @@ struct Exchange {
   const Request* request = nullptr;
   Response* response = nullptr;           // the answer given now
   const BoundHandler* handler = nullptr;  // the route's handler (its plugin, its settings)
-  std::shared_ptr<ReactorMailbox> mailbox;  // the session's reactor, for an answer given later
+  // The session's reactor, for an answer given later (a pointer to a mailbox its owner
+  // keeps: no reference count is touched per request).
+  const std::shared_ptr<ReactorMailbox>* mailbox = nullptr;
   int version = 11;                       // 10, 11 or 20
   bool bodyStreamed = false;              // a `body: stream` route: the body comes later
   bool webSocketAllowed = true;           // not on blocking routes, nor over HTTP/2 (yet)
