@@ -16,7 +16,7 @@
 
 #include "FuzzInput.h"
 #include "site/StaticFiles.h"
-#include "microserver/Request.h"
+#include "microserver/Text.h"
 
 using microserver::core::normalizeConfinedPath;
 
