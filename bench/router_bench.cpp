@@ -33,7 +33,7 @@ void BM_MatchLastRoute(benchmark::State& state) {
   std::string path = "/api/v1/resource" + std::to_string(n - 1) + "/12345";
   std::size_t index = 0, end = 0;
   for (auto _ : state) {
-    auto outcome = router.match("GET", path, scratch, index, end);
+    auto outcome = router.match("GET", "", path, scratch, index, end);
     benchmark::DoNotOptimize(outcome);
   }
   if (index != static_cast<std::size_t>(n - 1)) state.SkipWithError("matched the wrong route");
@@ -45,7 +45,7 @@ void BM_MatchNothing(benchmark::State& state) {
   RouteScratch scratch;
   std::size_t index = 0, end = 0;
   for (auto _ : state) {
-    auto outcome = router.match("GET", "/static/css/site.css", scratch, index, end);
+    auto outcome = router.match("GET", "", "/static/css/site.css", scratch, index, end);
     benchmark::DoNotOptimize(outcome);
   }
 }

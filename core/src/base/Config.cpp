@@ -174,8 +174,8 @@ const std::initializer_list<std::string_view> kServerKeys = {
 const std::initializer_list<std::string_view> kLimitKeys = {
     "header_bytes",  "uri_bytes",      "header_count",    "body_bytes",      "header_timeout", "body_timeout",
     "idle_timeout",  "send_timeout",   "shutdown_grace",  "max_connections", "handler_timeout", "worker_queue"};
-const std::initializer_list<std::string_view> kRouteKeys = {"path",  "methods",    "handler", "static", "config",
-                                                           "blocking", "body", "body_bytes", "timeout"};
+const std::initializer_list<std::string_view> kRouteKeys = {"path",     "host", "methods",    "handler", "static",
+                                                           "config",   "blocking", "body", "body_bytes", "timeout"};
 const std::initializer_list<std::string_view> kServiceKeys = {"plugin", "listen", "config"};
 const std::initializer_list<std::string_view> kMethods = {"GET",   "HEAD",    "POST",    "PUT",  "DELETE",
                                                           "PATCH", "OPTIONS", "CONNECT", "TRACE"};
@@ -498,6 +498,7 @@ class Reader {
     for (const Field& f : fields) {
       if (f.key == "path") readPattern(f, route);
       else if (f.key == "methods") readMethods(f, route.methods);
+      else if (f.key == "host") readHosts(f, route.hosts);
       else if (f.key == "handler") readPluginName(f, route.handler, route.handlerMark);
       else if (f.key == "static") readFolder(f, route.staticDir);
       else if (f.key == "config") route.config = toConfigNode(f);
@@ -562,6 +563,32 @@ class Reader {
       error(f.mark(), f.path, "invalid regular expression '" + text + "': " + re.error());
     } else if (std::string name = duplicateGroupName(re); !name.empty()) {
       error(f.mark(), f.path, "invalid regular expression '" + text + "': group name '" + name + "' is used twice");
+    }
+  }
+
+  // `host: example.com`, or a list of them; each exact, "*.example.com", "example.*" or an
+  // RE2 pattern after '~' (see site/Router.h).
+  void readHosts(const Field& f, std::vector<std::string>& hosts) {
+    auto one = [&](const YAML::Node& node, const YAML::Mark& mark, const std::string& path) {
+      if (!node.IsScalar() || node.Scalar().empty()) {
+        error(mark, path, "expected a host name such as example.com, *.example.com or ~^pattern$, got " +
+                              describe(node));
+        return;
+      }
+      if (std::string why = Router::checkHostSpec(node.Scalar()); !why.empty())
+        error(mark, path, "invalid host '" + node.Scalar() + "': " + why);
+      else
+        hosts.push_back(node.Scalar());
+    };
+    if (f.value.IsSequence()) {
+      if (f.value.size() == 0) error(f.mark(), f.path, "an empty list serves no host; leave 'host' out to serve every host");
+      std::size_t index = 0;
+      for (const YAML::Node& node : f.value) {
+        one(node, node.Mark(), item(f.path, index));
+        ++index;
+      }
+    } else {
+      one(f.value, f.mark(), f.path);
     }
   }
 

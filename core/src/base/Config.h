@@ -60,6 +60,7 @@ struct ServerConfig {
 struct RouteConfig {
   std::string path;                      // RE2 pattern matched against the decoded path
   std::vector<std::string> methods;      // empty = any method
+  std::vector<std::string> hosts;        // empty = any host (see site/Router.h for the forms)
   std::string handler;                   // plugin name; exactly one of handler / staticDir
   std::string staticDir;                 // absolute after loading
   bool blocking = false;                 // run the handler on the worker pool

@@ -268,7 +268,7 @@ bool HttpConnection::admitBody(const RequestHead& head, BodyPolicy& policy) {
     refuse(400, "malformed percent-encoding in path");
     return false;
   }
-  policy = reactor_.site().bodyPolicy(head.method, scratch.decodedPath, scratch.route);
+  policy = reactor_.site().bodyPolicy(head.method, head.authority, scratch.decodedPath, scratch.route);
   if (!policy.matched && head.expectContinue) {
     // 404 or 405 now, instead of letting the client upload its body first (RFC 9110
     // 10.1.1); the connection then closes, as the body was not read. (Without the

@@ -1,10 +1,17 @@
-// Router: maps (method, decoded path) to the first matching route, in file order.
+// Router: maps (method, host, decoded path) to the first matching route, in file order.
 //
 // Request paths are attacker-controlled, so patterns are RE2 (linear-time, no
 // backtracking). All patterns are tested in one pass with an RE2::Set, so a table of
 // 1,000 routes costs about as much as one of 10; only the winning route runs its own
 // regex, to extract named captures. A path that matches some routes but none that allow
 // the method is a 405 whose Allow header lists every method those routes accept.
+//
+// A route may also name the hosts it serves (nginx's server_name, Caddy's site address):
+// exact ("example.com"), a wildcard at either end ("*.example.com", "example.*"), or an
+// RE2 pattern after '~' ("~^(?P<user>[a-z]+)\.example\.com$", its named groups become
+// captures too). Hosts compare case-insensitively, without the port; a route without
+// hosts serves every host. Routes whose host does not match count as not matching at all
+// (404, not 405).
 #pragma once
 
 #include <re2/re2.h>
@@ -24,6 +31,7 @@ namespace microserver::core {
 struct RouteSpec {
   std::string pattern;               // RE2 syntax; (?<name>...) is accepted and translated
   std::vector<std::string> methods;  // empty = every method
+  std::vector<std::string> hosts;    // empty = every host; see the header comment
 };
 
 // Per-thread working memory for match(), so the router itself allocates nothing once warm.
@@ -31,6 +39,7 @@ struct RouteSpec {
 // of a hello request's CPU as measured; RE2 offers no way to hand it one to reuse.)
 struct RouteScratch {
   std::uint32_t routeId = 0;  // the matched route's metrics id (set by Site::route)
+  std::string host;           // the request's host, lowercased, without the port
   std::vector<int> matches;
   std::vector<re2::StringPiece> groups;
   std::vector<Capture> captures;
@@ -48,10 +57,14 @@ class Router {
   Router& operator=(const Router&) = delete;
 
   // On Matched: `routeIndex` is the winner, scratch.captures its named captures (views into
-  // `path`), and `matchEnd` where its match ended in `path`. On MethodNotAllowed:
-  // scratch.allow holds the Allow header value. HEAD is allowed wherever GET is.
-  Outcome match(std::string_view method, std::string_view path, RouteScratch& scratch, std::size_t& routeIndex,
-                std::size_t& matchEnd) const;
+  // `path` and scratch.host), and `matchEnd` where its match ended in `path`. On
+  // MethodNotAllowed: scratch.allow holds the Allow header value. HEAD is allowed wherever
+  // GET is. `authority` is the request's ("Example.com:8080"), or empty.
+  Outcome match(std::string_view method, std::string_view authority, std::string_view path, RouteScratch& scratch,
+                std::size_t& routeIndex, std::size_t& matchEnd) const;
+
+  // Whether `host` (lowercase, without port) is a valid route host spec; "" or why not.
+  static std::string checkHostSpec(std::string_view spec);
 
   std::size_t size() const { return routes_.size(); }
 
@@ -59,8 +72,10 @@ class Router {
   struct CompiledRoute;
   bool allows(const CompiledRoute& route, std::string_view method) const;
   bool extract(const CompiledRoute& route, std::string_view path, RouteScratch& scratch, std::size_t& matchEnd) const;
+  bool servesHost(const CompiledRoute& route, RouteScratch& scratch) const;
 
   std::vector<std::unique_ptr<CompiledRoute>> routes_;
+  bool anyHosts_ = false;  // some route names hosts (else the host is never looked at)
   std::unique_ptr<re2::RE2::Set> set_;
 };
 
@@ -71,7 +86,8 @@ struct ShadowedRoute {
 };
 
 // Finds routes shadowed by an earlier one, where that can be decided cheaply: an earlier
-// route that allows at least the same methods and whose pattern is an anchored literal
+// route that serves every host the later one does (no hosts, or the same list), allows
+// at least the same methods and whose pattern is an anchored literal
 // prefix ("^/", "^/api/", "^/a.*") covering the later pattern's anchored literal start,
 // or the very same pattern. Regular-language inclusion in general is not attempted.
 std::vector<ShadowedRoute> findShadowedRoutes(const std::vector<RouteSpec>& routes);
@@ -79,5 +95,8 @@ std::vector<ShadowedRoute> findShadowedRoutes(const std::vector<RouteSpec>& rout
 // Rewrites PCRE/JavaScript-style named groups "(?<name>" as RE2's "(?P<name>"; leaves
 // escapes, character classes and lookbehind "(?<=", "(?<!" alone (RE2 refuses the latter).
 std::string translateNamedGroups(std::string_view pattern);
+
+// "Example.COM:8080" -> "example.com", "[::1]:80" -> "[::1]", "example.com." -> "example.com".
+void normalizeHost(std::string_view authority, std::string& host);
 
 }  // namespace microserver::core

@@ -71,7 +71,7 @@ std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& p
     // A static folder only ever answers GET and HEAD (405 otherwise), so that is what it
     // takes: another method falls through to later routes, and a 405's Allow lists them.
     bool staticAnyMethod = !route.staticDir.empty() && route.methods.empty();
-    specs.push_back({route.path, staticAnyMethod ? std::vector<std::string>{"GET", "HEAD"} : route.methods});
+    specs.push_back({route.path, staticAnyMethod ? std::vector<std::string>{"GET", "HEAD"} : route.methods, route.hosts});
     Target target;
     target.metricsId = Metrics::instance().routeId(route.path);
     if (!route.staticDir.empty()) {
@@ -128,11 +128,12 @@ std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& p
   return site;
 }
 
-BodyPolicy Site::bodyPolicy(std::string_view method, std::string_view path, RouteScratch& scratch) const {
+BodyPolicy Site::bodyPolicy(std::string_view method, std::string_view authority, std::string_view path,
+                            RouteScratch& scratch) const {
   std::size_t index = 0, matchEnd = 0;
   BodyPolicy policy;
   policy.limit = config_.server.limits.bodyBytes;
-  if (router_->match(method, path, scratch, index, matchEnd) != Router::Outcome::Matched) return policy;
+  if (router_->match(method, authority, path, scratch, index, matchEnd) != Router::Outcome::Matched) return policy;
   policy.matched = true;
   if (const BoundHandler* handler = targets_[index].handler.get()) {
     policy.handler = handler;
@@ -144,7 +145,7 @@ BodyPolicy Site::bodyPolicy(std::string_view method, std::string_view path, Rout
 const BoundHandler* Site::route(Request::Parts& parts, Response& response, RouteScratch& scratch) const {
   std::size_t index = 0, matchEnd = 0;
   scratch.routeId = Metrics::kNoRoute;
-  switch (router_->match(parts.method, parts.path, scratch, index, matchEnd)) {
+  switch (router_->match(parts.method, parts.authority, parts.path, scratch, index, matchEnd)) {
     case Router::Outcome::NotFound:
       notFound_->notFound(response);
       return nullptr;

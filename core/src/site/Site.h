@@ -82,7 +82,8 @@ class Site {
 
   // Whether some route takes this method on this (decoded) path, and how its body may
   // arrive; nothing is answered. Fills scratch's captures like route().
-  BodyPolicy bodyPolicy(std::string_view method, std::string_view path, RouteScratch& scratch) const;
+  BodyPolicy bodyPolicy(std::string_view method, std::string_view authority, std::string_view path,
+                        RouteScratch& scratch) const;
 
   // Things that are legal but almost certainly mistakes (a route that can never match),
   // one line each with file:line:col. Printed by --check and logged at every load.

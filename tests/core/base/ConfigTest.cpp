@@ -427,8 +427,15 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:2:13: server.limits.body_size: unknown key 'body_size' (expected one of: header_bytes, uri_bytes, "
      "header_count, body_bytes, header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, "
      "max_connections, handler_timeout, worker_queue)"},
+    {"HostWithPort", "routes:\n  - { path: '^/', static: www, host: 'a.test:80' }\n",
+     "routes.yaml:2:38: routes[0].host: invalid host 'a.test:80': a host is matched without its port: leave the "
+     "':port' out"},
+    {"HostBadPattern", "routes:\n  - { path: '^/', static: www, host: [a.test, '~(x'] }\n",
+     "routes.yaml:2:47: routes[0].host[1]: invalid host '~(x': invalid regular expression: missing ): (x"},
+    {"HostEmptyList", "routes:\n  - { path: '^/', static: www, host: [] }\n",
+     "routes.yaml:2:38: routes[0].host: an empty list serves no host; leave 'host' out to serve every host"},
     {"UnknownRouteKey", "routes:\n  - { path: '^/', static: www, methds: [GET] }\n",
-     "routes.yaml:2:32: routes[0].methds: unknown key 'methds' (expected one of: path, methods, handler, static, "
+     "routes.yaml:2:32: routes[0].methds: unknown key 'methds' (expected one of: path, host, methods, handler, static, "
      "config, blocking, body, body_bytes, timeout)"},
     {"UnknownServiceKey", "services:\n  - { plugin: chat, listen: ':1', port: 2 }\n",
      "routes.yaml:2:35: services[0].port: unknown key 'port' (expected one of: plugin, listen, config)"},
@@ -458,7 +465,7 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:3:17: server.limits.body_bytes: expected a size, got a map"},
     {"RoutesIsAMap", "routes: { path: x }\n", "routes.yaml:1:9: routes: expected a list of routes, got a map"},
     {"RouteIsAScalar", "routes:\n  - '^/'\n",
-     "routes.yaml:2:5: routes[0]: expected a map with keys path, methods, handler, static, config, blocking, body, body_bytes, timeout, got '^/'"},
+     "routes.yaml:2:5: routes[0]: expected a map with keys path, host, methods, handler, static, config, blocking, body, body_bytes, timeout, got '^/'"},
     {"PathIsAList", "routes:\n  - { path: [a], static: www }\n",
      "routes.yaml:2:13: routes[0].path: expected a regular expression, got a list"},
     {"BlockingIsNotABool", "routes:\n  - { path: x, handler: h, blocking: maybe }\n",

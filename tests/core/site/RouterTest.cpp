@@ -19,6 +19,7 @@ using microserver::core::Router;
 using microserver::core::RouteScratch;
 using microserver::core::RouteSpec;
 using microserver::core::findShadowedRoutes;
+using microserver::core::ShadowedRoute;
 using microserver::core::translateNamedGroups;
 using Routes = std::vector<RouteSpec>;
 
@@ -35,10 +36,11 @@ struct Routed {
   std::map<std::string, std::string> captures;
 };
 
-Routed routeWith(const Router& router, std::string_view method, std::string_view path, RouteScratch& scratch) {
+Routed routeWith(const Router& router, std::string_view method, std::string_view path, RouteScratch& scratch,
+                 std::string_view authority = "example.com") {
   Routed r;
   std::size_t index = kUnset, matchEnd = kUnset;
-  switch (router.match(method, path, scratch, index, matchEnd)) {
+  switch (router.match(method, authority, path, scratch, index, matchEnd)) {
     case Router::Outcome::Matched:
       r.outcome = "route " + std::to_string(index);
       r.route = index;
@@ -99,7 +101,7 @@ TEST(TranslateNamedGroups, LeavesQuotedLiteralTextAlone) {
   Router router(Routes{{"^/\\Q(?<x>\\E$", {}}});
   RouteScratch scratch;
   std::size_t index = 0, end = 0;
-  EXPECT_EQ(router.match("GET", "/(?<x>", scratch, index, end), Router::Outcome::Matched);
+  EXPECT_EQ(router.match("GET", "", "/(?<x>", scratch, index, end), Router::Outcome::Matched);
 }
 
 
@@ -451,7 +453,7 @@ TEST(RouterTest, CapturesAreViewsIntoThePathString) {
   const std::string path = "/u/123/bob";
   RouteScratch scratch;
   std::size_t index = kUnset, matchEnd = kUnset;
-  ASSERT_EQ(router.match("GET", path, scratch, index, matchEnd), Router::Outcome::Matched);
+  ASSERT_EQ(router.match("GET", "", path, scratch, index, matchEnd), Router::Outcome::Matched);
   std::map<std::string, std::ptrdiff_t> offsets;
   for (const auto& c : scratch.captures) {
     SCOPED_TRACE(std::string(c.name));
@@ -642,4 +644,64 @@ TEST(RouterTest, PathologicalPatternsOnAHundredKilobytePathReturnCorrectly) {
   EXPECT_EQ(outcome(both, "GET", as), "route 1");
   EXPECT_EQ(outcome(both, "POST", as), "405 Allow: GET, HEAD");
   EXPECT_EQ(outcome(both, "GET", "/" + as), "route 1");
+}
+
+// Hosts: nginx's server_name forms, compared without case or port.
+std::string onHost(const Router& router, std::string_view authority, std::string_view path = "/",
+                   std::string_view method = "GET") {
+  RouteScratch scratch;
+  Routed r = routeWith(router, method, path, scratch, authority);
+  std::string out = r.outcome;
+  for (const auto& [name, value] : r.captures) out += " " + name + "=" + value;
+  return out;
+}
+
+TEST(RouterTest, RoutesServeTheirHostsExactlyByWildcardOrPattern) {
+  Router router(Routes{{"^/", {}, {"example.com", "www.example.com"}},
+                       {"^/", {}, {"*.example.org"}},
+                       {"^/", {}, {"static.*"}},
+                       {"^/(?P<page>[a-z]+)$", {}, {"~^(?P<user>[a-z]+)\\.users\\.test$"}},
+                       {"^/", {}, {}}});
+  EXPECT_EQ(onHost(router, "example.com"), "route 0");
+  EXPECT_EQ(onHost(router, "EXAMPLE.com:8443"), "route 0") << "no case, no port";
+  EXPECT_EQ(onHost(router, "www.example.com."), "route 0") << "a trailing dot is the same name";
+  EXPECT_EQ(onHost(router, "a.example.org"), "route 1");
+  EXPECT_EQ(onHost(router, "a.b.example.org"), "route 1");
+  EXPECT_EQ(onHost(router, "example.org"), "route 4") << "*.example.org needs a label before it";
+  EXPECT_EQ(onHost(router, "static.anything.net"), "route 2");
+  EXPECT_EQ(onHost(router, "ada.users.test", "/home"), "route 3 page=home user=ada");
+  EXPECT_EQ(onHost(router, "ada.users.test", "/a/b"), "route 4");
+  EXPECT_EQ(onHost(router, "other.test"), "route 4") << "a route without hosts serves every host";
+  EXPECT_EQ(onHost(router, ""), "route 4");
+  EXPECT_EQ(onHost(router, "[::1]:8080"), "route 4");
+}
+
+TEST(RouterTest, ARouteForAnotherHostMakesNo405) {
+  Router router(Routes{{"^/admin$", {"GET"}, {"admin.example.com"}}, {"^/admin$", {"POST"}, {}}});
+  EXPECT_EQ(onHost(router, "admin.example.com", "/admin"), "route 0");
+  EXPECT_EQ(onHost(router, "www.example.com", "/admin"), "405 Allow: POST") << "GET exists, but not for this host";
+  EXPECT_EQ(onHost(router, "www.example.com", "/admin", "POST"), "route 1");
+  Router only(Routes{{"^/", {}, {"a.test"}}});
+  EXPECT_EQ(onHost(only, "b.test"), "404");
+}
+
+TEST(RouterTest, HostSpecsAreChecked) {
+  EXPECT_EQ(Router::checkHostSpec("example.com"), "");
+  EXPECT_EQ(Router::checkHostSpec("*.example.com"), "");
+  EXPECT_EQ(Router::checkHostSpec("example.*"), "");
+  EXPECT_EQ(Router::checkHostSpec("~^a+$"), "");
+  EXPECT_EQ(Router::checkHostSpec("[::1]"), "");
+  EXPECT_NE(Router::checkHostSpec("~(a"), "");
+  EXPECT_NE(Router::checkHostSpec("*"), "");
+  EXPECT_NE(Router::checkHostSpec("a.*.com"), "");
+  EXPECT_NE(Router::checkHostSpec("example.com:8080"), "");
+  EXPECT_NE(Router::checkHostSpec(""), "");
+}
+
+TEST(RouterTest, ARouteForOneHostDoesNotShadowRoutesForOthers) {
+  Routes routes{{"^/", {}, {"a.test"}}, {"^/x", {}, {"b.test"}}, {"^/y", {}, {"a.test"}}};
+  std::vector<ShadowedRoute> shadowed = findShadowedRoutes(routes);
+  ASSERT_EQ(shadowed.size(), 1u);
+  EXPECT_EQ(shadowed[0].route, 2u);
+  EXPECT_EQ(shadowed[0].shadowedBy, 0u);
 }
