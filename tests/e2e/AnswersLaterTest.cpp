@@ -98,7 +98,11 @@ TEST(AnswersLaterTest, TenThousandDelaysCompleteTogetherWithoutAThreadEach) {
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   EXPECT_EQ(ok, kRequests);
   EXPECT_GE(seconds, 0.99);
-  EXPECT_LE(seconds, 1.5 * kSlowdown) << "10,000 delays of 1 s took " << seconds << " s";
+  // Alone on the machine this takes ~1.3 s (sending, the 1 s wait, reading). The bound
+  // leaves room for a busy CI host running other tests beside it, and still fails by far
+  // if waiting held anything per request: 10,000 one-second waits on the 8 workers of a
+  // blocking route would take over 20 minutes.
+  EXPECT_LE(seconds, 2.5 * kSlowdown) << "10,000 delays of 1 s took " << seconds << " s";
   EXPECT_EQ(procStatus(server->pid(), "Threads"), threads);
 }
 

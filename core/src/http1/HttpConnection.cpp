@@ -59,7 +59,7 @@ HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor
     : socket_(socket),
       reactor_(reactor),
       transport_(transport ? std::move(transport) : std::make_unique<PlainTransport>(socket.impl()->sockfd())),
-      watch_(reactor, socket_, *this, &HttpConnection::onReadable, &HttpConnection::onWritable),
+      watch_(reactor, socket_.impl()->sockfd(), *this),
       remote_(std::move(remote)) {
   // No fcntl(2) and no setsockopt(2) here: accept4 made the socket non-blocking, and
   // TCP_NODELAY waits until the connection is kept alive (becomeIdle), as nginx does: a
@@ -83,8 +83,7 @@ HttpConnection::~HttpConnection() = default;
 
 int HttpConnection::fd() const { return socket_.impl()->sockfd(); }
 
-void HttpConnection::onReadable(Poco::Net::ReadableNotification* notification) {
-  notification->release();
+void HttpConnection::onReadable() {
   try {
     handleReadable();
   } catch (const std::exception& e) {
@@ -97,8 +96,7 @@ void HttpConnection::onReadable(Poco::Net::ReadableNotification* notification) {
   }
 }
 
-void HttpConnection::onWritable(Poco::Net::WritableNotification* notification) {
-  notification->release();
+void HttpConnection::onWritable() {
   try {
     handleWritable();
   } catch (const std::exception& e) {
@@ -178,21 +176,19 @@ std::size_t HttpConnection::process(const char* data, std::size_t len) {
     }
     if (chunked_) {
       std::size_t used = 0;
-      ChunkedDecoder::Status status = chunked_->feed(data + pos, len - pos, used, chunkedBody_);
+      ChunkedDecoder::Status status = chunked_->decoder.feed(data + pos, len - pos, used, chunked_->body);
       pos += used;
       if (status == ChunkedDecoder::Status::NeedMore) break;
       if (status == ChunkedDecoder::Status::Error) {
-        refuse(chunked_->error().status, chunked_->error().reason);
+        refuse(chunked_->decoder.error().status, chunked_->decoder.error().reason);
         break;
       }
-      if (!parseHead(chunkedHead_.data(), chunkedHead_.size(), limits, scratch.head, error)) {
+      if (!parseHead(chunked_->head.data(), chunked_->head.size(), limits, scratch.head, error)) {
         refuse(error.status, error.reason);  // cannot happen: it parsed once already
         break;
       }
-      respond(scratch.head, chunkedBody_);
+      respond(scratch.head, chunked_->body);
       chunked_.reset();
-      chunkedHead_.clear();
-      chunkedBody_.clear();
     } else {
       if (phase_ != Phase::Body) {
         std::size_t headBytes = 0;
@@ -236,10 +232,10 @@ std::size_t HttpConnection::process(const char* data, std::size_t len) {
       }
       if (head.framing == BodyFraming::Chunked) {
         std::size_t headBytes = headBytes_;
-        chunkedHead_.assign(data + pos, headBytes);
+        chunked_ = std::make_unique<ChunkedRequest>();
+        chunked_->head.assign(data + pos, headBytes);
         pos += headBytes;
-        chunked_ = std::make_unique<ChunkedDecoder>();
-        chunked_->reset(bodyLimit_, limits.headerBytes);
+        chunked_->decoder.reset(bodyLimit_, limits.headerBytes);
         phase_ = Phase::Body;
         deadlineMs_ = reactor_.nowMs() + ms(site.config().server.limits.bodyTimeout);
         continue;
@@ -290,8 +286,8 @@ void HttpConnection::startStreamedBody(const RequestHead& head, const BodyPolicy
   std::size_t ownOutput = scratch.output.size();  // where this request's answer begins
   bodyRemaining_ = head.framing == BodyFraming::ContentLength ? head.contentLength : 0;
   if (head.framing == BodyFraming::Chunked) {
-    chunked_ = std::make_unique<ChunkedDecoder>();
-    chunked_->reset(policy.limit, reactor_.site().parserLimits().headerBytes);
+    chunked_ = std::make_unique<ChunkedRequest>();
+    chunked_->decoder.reset(policy.limit, reactor_.site().parserLimits().headerBytes);
   }
   bool announced = head.framing == BodyFraming::Chunked || bodyRemaining_ > 0;
   bool expectContinue = head.expectContinue;
@@ -322,9 +318,9 @@ std::size_t HttpConnection::feedBody(const char* data, std::size_t len) {
   if (chunked_) {
     std::string& decoded = reactor_.scratch().decodedBody;
     decoded.clear();
-    ChunkedDecoder::Status status = chunked_->feed(data, len, used, decoded);
+    ChunkedDecoder::Status status = chunked_->decoder.feed(data, len, used, decoded);
     if (status == ChunkedDecoder::Status::Error) {
-      failStreamedBody(chunked_->error().status, chunked_->error().reason);
+      failStreamedBody(chunked_->decoder.error().status, chunked_->decoder.error().reason);
       return len;
     }
     piece = decoded;
@@ -533,7 +529,7 @@ void HttpConnection::beginDeferred(std::shared_ptr<Responder> responder, const R
   pending_ = std::move(responder);
   pending_->attach(this);
   pending_->setHandlerRunning(false);
-  pendingRecord_ = ResponseRecord(context);
+  pendingRecord_ = std::make_unique<ResponseRecord>(context);
   pendingTimeout_ = timeout;
   pendingHeadSent_ = false;
   streamedBytes_ = 0;
@@ -551,7 +547,7 @@ void HttpConnection::takeAnswer() {
   if (!pending_) return;
   Responder::Taken taken = pending_->take();
   std::string& out = reactor_.scratch().output;
-  ResponseContext context = pendingRecord_.context();
+  ResponseContext context = pendingRecord_->context();
   if (!pendingHeadSent_) writeInterims(taken.interims, context.versionMinor);
   if (taken.head) {
     pendingHeadSent_ = true;
@@ -583,8 +579,8 @@ void HttpConnection::takeAnswer() {
     }
   }
   if (taken.abandoned) {
-    log::error("plugin " + pending_->pluginName() + " let go of " + pendingRecord_.method + " " +
-               pendingRecord_.target + " without " + (pendingHeadSent_ ? "ending its stream" : "answering it") +
+    log::error("plugin " + pending_->pluginName() + " let go of " + pendingRecord_->method + " " +
+               pendingRecord_->target + " without " + (pendingHeadSent_ ? "ending its stream" : "answering it") +
                (pendingHeadSent_ ? "; the stream was cut" : "; answered 500"));
     Metrics::instance().countPluginError(pending_->pluginName());
     pending_->completed();
@@ -646,12 +642,12 @@ void HttpConnection::reportQueued() {
 }
 
 void HttpConnection::answerTimedOutDeferred() {
-  log::warning("plugin " + pending_->pluginName() + " did not answer " + pendingRecord_.method + " " +
-               pendingRecord_.target + " within its route's timeout (" + std::to_string(pendingTimeout_.count()) +
+  log::warning("plugin " + pending_->pluginName() + " did not answer " + pendingRecord_->method + " " +
+               pendingRecord_->target + " within its route's timeout (" + std::to_string(pendingTimeout_.count()) +
                " ms): answered 504");
   std::shared_ptr<Responder> responder = std::move(pending_);
   responder->detach(MS_CANCEL_TIMEOUT);
-  ResponseContext context = pendingRecord_.context();
+  ResponseContext context = pendingRecord_->context();
   Response& response = reactor_.scratch().response;
   response.reset();
   response.setStatus(504);
@@ -879,8 +875,6 @@ void HttpConnection::becomeIdle() {
   // A fresh clock, not the pass's: the idle time starts after the work just done.
   deadlineMs_ = Reactor::monotonicMs() + ms(reactor_.site().config().server.limits.idleTimeout);
   shrink(input_, kIdleBufferBytes);
-  shrink(chunkedHead_, kIdleBufferBytes);
-  shrink(chunkedBody_, kIdleBufferBytes);
 }
 
 void HttpConnection::handleWritable() {

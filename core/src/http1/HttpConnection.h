@@ -54,8 +54,9 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::SocketReactor& reactor);
   ~HttpConnection() override;
 
-  void onReadable(Poco::Net::ReadableNotification* notification);
-  void onWritable(Poco::Net::WritableNotification* notification);
+  // The socket's readiness (see SocketWatch); may delete this.
+  void onReadable();
+  void onWritable();
 
   void checkDeadline(std::int64_t nowMs) override;
   void beginDrain() override;
@@ -139,20 +140,25 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   Poco::Net::StreamSocket socket_;
   Reactor& reactor_;
   std::unique_ptr<Transport> transport_;
-  SocketWatch<HttpConnection> watch_;
+  SocketWatch<HttpConnection, &HttpConnection::onReadable, &HttpConnection::onWritable> watch_;
   std::string remote_;             // "ip:port"
   std::size_t remoteIpLength_ = 0;
   std::string input_;              // bytes not yet answered, when a request spans reads
   HeadScanState scan_;
   std::size_t headBytes_ = 0;      // head length once complete (Body phase)
-  std::string chunkedHead_;        // head of a chunked request, kept while its body arrives
-  std::string chunkedBody_;
-  std::unique_ptr<ChunkedDecoder> chunked_;
+  // A chunked request body on its way: its decoder, and for a buffered one the head (kept
+  // while the body arrives) and the body so far. Allocated only then: an idle connection
+  // holds as little as it can.
+  struct ChunkedRequest {
+    ChunkedDecoder decoder;
+    std::string head, body;
+  };
+  std::unique_ptr<ChunkedRequest> chunked_;
   std::unique_ptr<OutputQueue> queue_;
   std::shared_ptr<BlockingCall> blocking_;  // the worker's call in flight, if any
   // An answer given later, in flight.
   std::shared_ptr<Responder> pending_;
-  ResponseRecord pendingRecord_;          // its request, for the log and the metrics
+  std::unique_ptr<ResponseRecord> pendingRecord_;  // its request, for the log and the metrics
   Duration pendingTimeout_{0};            // the route's timeout
   int pendingStatus_ = 0;
   std::uint64_t streamedBytes_ = 0;       // body bytes of a streamed answer so far

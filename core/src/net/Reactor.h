@@ -1,5 +1,11 @@
 // Reactor: one event-loop thread, Poco's SocketReactor plus what Poco 1.11.0 lacks.
 //
+//  - Connections: their sockets are not registered with Poco one by one (Poco keeps a
+//    notifier, an observer clone and two map nodes per socket, ~700 bytes, and takes a
+//    mutex and copies an observer list per event). They live in an epoll set of our own
+//    (IoHandler, SocketWatch), whose one descriptor is registered with Poco: when it is
+//    readable, one epoll_wait() collects the ready connections and each is called
+//    directly. Poco still runs the loop: the wake-up socket, listeners, passes, timeouts.
 //  - Cross-thread work: post() queues a task and wakes the loop through a loopback UDP
 //    socket registered like any other (1.11.0's wakeUp() does not interrupt epoll_wait).
 //    Workers reach a reactor through its Mailbox, which is closed when the loop ends, so
@@ -21,6 +27,7 @@
 #include <Poco/Net/DatagramSocket.h>
 #include <Poco/Net/SocketNotification.h>
 #include <Poco/Net/SocketReactor.h>
+#include <Poco/Net/StreamSocket.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -41,6 +48,14 @@
 namespace microserver::core {
 
 class Reactor;
+
+// A socket in the reactor's own epoll set (see the header comment): told which epoll
+// events (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, ...) it got. May delete itself.
+class IoHandler {
+ public:
+  virtual ~IoHandler() = default;
+  virtual void onIo(std::uint32_t events) = 0;
+};
 
 // Anything a reactor keeps deadlines for: HTTP connections, chat members.
 class ReactorClient {
@@ -94,6 +109,10 @@ class Reactor : public Poco::Net::SocketReactor {
   void stopNow();
   // Blocks until the loop has ended and every client was abandoned. Any thread.
   void waitUntilStopped();
+
+  // Adds, changes or removes `fd` in the reactor's epoll set (`events` 0 removes it; `added`
+  // says whether it is in the set now). Reactor thread only.
+  void watchFd(int fd, IoHandler* handler, std::uint32_t events, bool added);
 
   // Runs `task` once monotonicMs() >= atMs (to the millisecond). Reactor thread only.
   void runAt(std::int64_t atMs, std::function<void()> task);
@@ -154,6 +173,8 @@ class Reactor : public Poco::Net::SocketReactor {
 
  private:
   void onWake(Poco::Net::ReadableNotification* notification);
+  // The epoll set of the connections is readable: call the ready ones.
+  void onConnectionsReady(Poco::Net::ReadableNotification* notification);
   void runTasks();
   void wake();
   void startPass();
@@ -170,6 +191,7 @@ class Reactor : public Poco::Net::SocketReactor {
 
   std::atomic<ServerContext*> context_{nullptr};
   Poco::Net::DatagramSocket wakeSocket_;
+  Poco::Net::StreamSocket connections_;  // wraps the epoll descriptor of the connections (closes it)
   std::shared_ptr<ReactorMailbox> mailbox_;
   std::mutex taskMutex_;
   std::vector<std::function<void()>> tasks_;

@@ -1,74 +1,54 @@
-// SocketWatch: which readiness one socket waits for on its reactor (readable, writable,
-// both or neither), changed with one call. It owns the socket's Poco observers and the
-// one work-around every connection needs for Poco 1.11.0 (poco issue 2966): the reactor
-// recomputes a socket's epoll mask only when an observer is added, so removing the
-// writable observer while the readable one stays leaves EPOLLOUT armed and the reactor
-// spins a whole core. Every change here therefore ends with an add.
+// SocketWatch: which readiness one connection's socket waits for on its reactor
+// (readable, writable, both or neither), changed with one call; the reactor then calls
+// the owner's onReadable() or onWritable(). It is the connection's entry in the reactor's
+// own epoll set (see Reactor.h), so a change is at most one epoll_ctl(2), and none when
+// nothing changed.
+//
+// One readiness callback per epoll event, then nothing more: the owner may delete itself
+// (and this watch with it) inside the callback. A reset or hang-up is reported as
+// readable when reading is wanted (the read then says why), else as writable.
 #pragma once
 
-#include <Poco/Net/Socket.h>
-#include <Poco/Net/SocketNotification.h>
-#include <Poco/Net/SocketReactor.h>
-#include <Poco/Observer.h>
+#include <sys/epoll.h>
+
+#include <cstdint>
+
+#include "net/Reactor.h"
 
 namespace microserver::core {
 
-template <class Owner>
-class SocketWatch {
+// (The callbacks are template arguments, not members: every connection keeps one, and
+// member function pointers are 16 bytes each.)
+template <class Owner, void (Owner::*OnReadable)(), void (Owner::*OnWritable)()>
+class SocketWatch final : public IoHandler {
  public:
-  using ReadableObserver = Poco::Observer<Owner, Poco::Net::ReadableNotification>;
-  using WritableObserver = Poco::Observer<Owner, Poco::Net::WritableNotification>;
-  using OnReadable = void (Owner::*)(Poco::Net::ReadableNotification*);
-  using OnWritable = void (Owner::*)(Poco::Net::WritableNotification*);
-
-  SocketWatch(Poco::Net::SocketReactor& reactor, const Poco::Net::Socket& socket, Owner& owner, OnReadable onReadable,
-              OnWritable onWritable)
-      : reactor_(reactor), socket_(socket), owner_(owner), onReadable_(onReadable), onWritable_(onWritable) {}
+  SocketWatch(Reactor& reactor, int fd, Owner& owner) : reactor_(reactor), owner_(owner), fd_(fd) {}
   SocketWatch(const SocketWatch&) = delete;
   SocketWatch& operator=(const SocketWatch&) = delete;
 
-  bool readable() const { return readable_; }
-  bool writable() const { return writable_; }
+  bool readable() const { return events_ & EPOLLIN; }
+  bool writable() const { return events_ & EPOLLOUT; }
 
-  // Waits for exactly these kinds of readiness from now on (no system call if unchanged).
+  // Waits for exactly these kinds of readiness from now on.
   void want(bool readable, bool writable) {
-    if (readable == readable_ && writable == writable_) return;
-    ReadableObserver r(owner_, onReadable_);
-    WritableObserver w(owner_, onWritable_);
-    if (readable && writable) {
-      if (!readable_) reactor_.addEventHandler(socket_, r);
-      if (!writable_) reactor_.addEventHandler(socket_, w);
-    } else if (readable) {
-      // Add first, remove, add again: the last add leaves EPOLLIN alone in the mask.
-      reactor_.addEventHandler(socket_, r);
-      if (writable_) {
-        reactor_.removeEventHandler(socket_, w);
-        reactor_.addEventHandler(socket_, r);
-      }
-    } else if (writable) {
-      reactor_.addEventHandler(socket_, w);
-      if (readable_) {
-        reactor_.removeEventHandler(socket_, r);
-        reactor_.addEventHandler(socket_, w);
-      }
-    } else {
-      // Neither: removing the last observer takes the socket out of the poll set.
-      if (readable_) reactor_.removeEventHandler(socket_, r);
-      if (writable_) reactor_.removeEventHandler(socket_, w);
-    }
-    readable_ = readable;
-    writable_ = writable;
+    std::uint32_t events = (readable ? EPOLLIN | EPOLLRDHUP : 0u) | (writable ? EPOLLOUT : 0u);
+    if (events == events_) return;
+    reactor_.watchFd(fd_, this, events, events_ != 0);
+    events_ = events;
   }
   void stop() { want(false, false); }
 
+  void onIo(std::uint32_t events) override {
+    const std::uint32_t trouble = EPOLLERR | EPOLLHUP | EPOLLRDHUP;
+    if ((events_ & EPOLLIN) && (events & (EPOLLIN | trouble))) return (owner_.*OnReadable)();
+    if ((events_ & EPOLLOUT) && (events & (EPOLLOUT | trouble))) return (owner_.*OnWritable)();
+  }
+
  private:
-  Poco::Net::SocketReactor& reactor_;
-  Poco::Net::Socket socket_;
+  Reactor& reactor_;
   Owner& owner_;
-  OnReadable onReadable_;
-  OnWritable onWritable_;
-  bool readable_ = false;
-  bool writable_ = false;
+  int fd_;
+  std::uint32_t events_ = 0;
 };
 
 }  // namespace microserver::core

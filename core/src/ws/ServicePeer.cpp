@@ -174,7 +174,7 @@ ServicePeer::ServicePeer(Poco::Net::StreamSocket socket, Reactor& reactor, std::
     : socket_(std::move(socket)),
       reactor_(reactor),
       transport_(transport ? std::move(transport) : std::make_unique<PlainTransport>(socket_.impl()->sockfd())),
-      watch_(reactor, socket_, *this, &ServicePeer::onReadable, &ServicePeer::onWritable),
+      watch_(reactor, socket_.impl()->sockfd(), *this),
       plugin_(std::move(plugin)),
       handle_(std::move(handle)) {
   // Already non-blocking (accept4, or the HTTP connection it was); long-lived and chatty,
@@ -192,8 +192,7 @@ ServicePeer::~ServicePeer() = default;
 
 int ServicePeer::fd() const { return socket_.impl()->sockfd(); }
 
-void ServicePeer::onReadable(Poco::Net::ReadableNotification* notification) {
-  notification->release();
+void ServicePeer::onReadable() {
   if (deferRead()) return;
   try {
     handleReadable();
@@ -206,8 +205,7 @@ void ServicePeer::onReadable(Poco::Net::ReadableNotification* notification) {
   }
 }
 
-void ServicePeer::onWritable(Poco::Net::WritableNotification* notification) {
-  notification->release();
+void ServicePeer::onWritable() {
   try {
     write();
   } catch (const std::exception& e) {

@@ -94,8 +94,9 @@ class ServicePeer : public ReactorClient {
                              std::shared_ptr<LoadedPlugin> plugin, const ms_session_callbacks* callbacks,
                              void* session, std::string remote, std::string_view input, std::string output);
 
-  void onReadable(Poco::Net::ReadableNotification* notification);
-  void onWritable(Poco::Net::WritableNotification* notification);
+  // The socket's readiness (see SocketWatch); may delete this.
+  void onReadable();
+  void onWritable();
   void onHandleReady();
 
   void checkDeadline(std::int64_t nowMs) override;
@@ -142,7 +143,7 @@ class ServicePeer : public ReactorClient {
   Poco::Net::StreamSocket socket_;
   Reactor& reactor_;
   std::unique_ptr<Transport> transport_;
-  SocketWatch<ServicePeer> watch_;
+  SocketWatch<ServicePeer, &ServicePeer::onReadable, &ServicePeer::onWritable> watch_;
   std::shared_ptr<LoadedPlugin> plugin_;   // keeps the session's code loaded: destroyed last
   std::shared_ptr<PluginService> service_;  // a TCP client's service (kept while it lives)
   std::shared_ptr<PeerHandle> handle_;
