@@ -56,7 +56,7 @@ void checkLoaded(const Config& c) {
     FUZZ_CHECK(r.handler.empty() != r.staticDir.empty());
     if (!r.staticDir.empty()) FUZZ_CHECK(r.staticDir[0] == '/' && !r.blocking);
     for (const std::string& m : r.methods) FUZZ_CHECK(!m.empty());
-    specs.push_back({r.path, r.methods});
+    specs.push_back({r.path, r.methods, r.hosts});
   }
   for (const ServiceConfig& svc : c.services) FUZZ_CHECK(!svc.plugin.empty() && !svc.listenHost.empty());
 
