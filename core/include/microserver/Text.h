@@ -27,6 +27,13 @@ inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Optional whitespace (spaces and tabs) trimmed from both ends (RFC 9110 5.6.3).
+inline std::string_view trimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 // Decodes %XX escapes (and '+' as space when plusAsSpace) into out. Returns false on a
 // malformed escape; out then holds the bytes decoded so far.
 inline bool percentDecode(std::string_view in, std::string& out, bool plusAsSpace = false) {
@@ -54,6 +61,69 @@ inline bool percentDecode(std::string_view in, std::string& out, bool plusAsSpac
   return true;
 }
 
+// What a UTF-8 lead byte promises (Unicode 15 Table 3-7): how many continuation bytes
+// follow (0: not a lead byte at all, or ASCII) and the range allowed for the first of
+// them, which is what rules out overlong forms (E0, F0), UTF-16 surrogates (ED) and code
+// points above U+10FFFF (F4). C0, C1 and F5..FF lead nothing.
+struct Utf8Lead {
+  unsigned char need = 0, lo = 0x80, hi = 0xBF;
+};
+constexpr Utf8Lead utf8Lead(unsigned char c) {
+  Utf8Lead lead;
+  if (c >= 0xC2 && c <= 0xDF) lead.need = 1;
+  if (c >= 0xE0 && c <= 0xEF) lead.need = 2;
+  if (c >= 0xF0 && c <= 0xF4) lead.need = 3;
+  if (c == 0xE0) lead.lo = 0xA0;  // below: overlong
+  if (c == 0xED) lead.hi = 0x9F;  // above: UTF-16 surrogates
+  if (c == 0xF0) lead.lo = 0x90;  // below: overlong
+  if (c == 0xF4) lead.hi = 0x8F;  // above: beyond U+10FFFF
+  return lead;
+}
+
+// Checks UTF-8 fed in pieces (a code point may be split between feed() calls), as a
+// WebSocket text message arriving in fragments needs.
+class Utf8Validator {
+ public:
+  // False at the first byte that cannot belong to valid UTF-8.
+  bool feed(const unsigned char* p, std::size_t n) {
+    std::size_t i = 0;
+    while (i < n) {
+      if (need_ == 0) {
+        // ASCII runs, the common case, 8 bytes at a time.
+        while (i + 8 <= n) {
+          unsigned long long word = 0;
+          for (int b = 0; b < 8; ++b) word |= static_cast<unsigned long long>(p[i + b]) << (8 * b);
+          if ((word & 0x8080808080808080ULL) != 0) break;
+          i += 8;
+        }
+        if (i == n) break;
+        const unsigned char c = p[i++];
+        if (c < 0x80) continue;
+        Utf8Lead lead = utf8Lead(c);
+        if (lead.need == 0) return false;  // a continuation byte with no lead, C0/C1, F5..FF
+        need_ = lead.need;
+        lo_ = lead.lo;
+        hi_ = lead.hi;
+      } else {
+        const unsigned char c = p[i++];
+        if (c < lo_ || c > hi_) return false;
+        --need_;
+        lo_ = 0x80;
+        hi_ = 0xBF;
+      }
+    }
+    return true;
+  }
+  // True if no code point is left unfinished.
+  bool complete() const { return need_ == 0; }
+  void reset() { *this = Utf8Validator{}; }
+
+ private:
+  unsigned char need_ = 0;   // continuation bytes still expected
+  unsigned char lo_ = 0x80;  // range allowed for the next continuation byte
+  unsigned char hi_ = 0xBF;
+};
+
 namespace detail {
 // Walks `text`, calling valid(run) for each run of well-formed UTF-8 and invalid() for each
 // maximal ill-formed subpart. `stop(c)` marks ASCII bytes the caller wants to see alone
@@ -78,17 +148,10 @@ void scanUtf8(std::string_view text, Stop stop, Valid valid, Invalid invalid) {
       ++i;
       continue;
     }
-    // A multi-byte sequence: how many continuation bytes, and the range allowed for the
-    // first of them (Unicode Table 3-7 rules out overlongs, surrogates and > U+10FFFF).
-    std::size_t need = 0;  // lead bytes 0x80..0xC1 and 0xF5..0xFF start nothing
-    if (c >= 0xC2 && c <= 0xDF) need = 1;
-    if (c >= 0xE0 && c <= 0xEF) need = 2;
-    if (c >= 0xF0 && c <= 0xF4) need = 3;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c == 0xE0) lo = 0xA0;  // below: overlong
-    if (c == 0xED) hi = 0x9F;  // above: UTF-16 surrogates
-    if (c == 0xF0) lo = 0x90;  // below: overlong
-    if (c == 0xF4) hi = 0x8F;  // above: beyond U+10FFFF
+    // A multi-byte sequence (lead bytes 0x80..0xC1 and 0xF5..0xFF start nothing).
+    const Utf8Lead lead = utf8Lead(c);
+    const std::size_t need = lead.need;
+    const unsigned char lo = lead.lo, hi = lead.hi;
     std::size_t j = i + 1, got = 0;
     while (got < need && j < n) {
       unsigned char d = static_cast<unsigned char>(text[j]);

@@ -54,7 +54,9 @@ unsigned resolveReactorCount(unsigned configured) {
 Server::Server(std::shared_ptr<const Site> site, std::unique_ptr<AccessLog> accessLog)
     : accessLog_(std::move(accessLog)),
       workers_(std::make_unique<WorkerPool>(site->config().server.workers, site->config().server.limits.workerQueue)),
-      context_(std::make_unique<ServerContext>(std::move(site), accessLog_.get(), workers_.get())) {}
+      fileThreads_(
+          std::make_unique<WorkerPool>(site->config().server.fileThreads, site->config().server.limits.workerQueue)),
+      context_(std::make_unique<ServerContext>(std::move(site), accessLog_.get(), workers_.get(), fileThreads_.get())) {}
 
 Server::~Server() {
   if (reactors_) stop(std::chrono::milliseconds(0));
@@ -215,6 +217,11 @@ void Server::stop(std::chrono::milliseconds grace) {
   auto left_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   if (!workers_->shutdown(std::max(left_ms, std::chrono::milliseconds(0))))
     log::warning("a blocking handler is still running after the shutdown grace; exiting without it");
+  // A file read stuck on a dead disk is left behind the same way.
+  if (!fileThreads_->shutdown(std::chrono::milliseconds(std::max<long long>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+                 .count()))))
+    log::warning("a file read is still running after the shutdown grace; exiting without it");
   std::size_t left = context_->openConnections.load();
   if (left > 0)
     log::warning(std::to_string(left) + " connection(s) still busy after the " + std::to_string(grace.count()) +

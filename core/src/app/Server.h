@@ -86,6 +86,7 @@ class Server {
 
   std::unique_ptr<AccessLog> accessLog_;
   std::unique_ptr<WorkerPool> workers_;
+  std::unique_ptr<WorkerPool> fileThreads_;  // static files' disk work (server.file_threads)
   std::unique_ptr<ServerContext> context_;
   Poco::Net::ServerSocket socket_;
   std::unique_ptr<ReactorPool> reactors_;

@@ -18,8 +18,8 @@ namespace microserver::core {
 
 class ServerContext {
  public:
-  ServerContext(std::shared_ptr<const Site> site, AccessLog* accessLog, WorkerPool* workers)
-      : site_(std::move(site)), accessLog_(accessLog), workers_(workers) {}
+  ServerContext(std::shared_ptr<const Site> site, AccessLog* accessLog, WorkerPool* workers, WorkerPool* fileThreads)
+      : site_(std::move(site)), accessLog_(accessLog), workers_(workers), fileThreads_(fileThreads) {}
 
   std::shared_ptr<const Site> site() const {
     std::lock_guard<std::mutex> lock(siteMutex_);
@@ -37,6 +37,8 @@ class ServerContext {
   AccessLog* accessLog() const { return accessLog_; }
   // Runs the handlers of `blocking: true` routes.
   WorkerPool& workers() const { return *workers_; }
+  // Opens and reads files for static routes, so the disk never stalls a reactor.
+  WorkerPool& fileThreads() const { return *fileThreads_; }
 
   // Open client connections across all reactors (for max_connections and for stopping).
   std::atomic<std::size_t> openConnections{0};
@@ -49,6 +51,7 @@ class ServerContext {
   std::atomic<std::uint64_t> siteGeneration_{1};
   AccessLog* accessLog_;
   WorkerPool* workers_;
+  WorkerPool* fileThreads_;
 };
 
 }  // namespace microserver::core

@@ -169,13 +169,19 @@ std::string duplicateGroupName(const RE2& re) {
 
 const std::initializer_list<std::string_view> kTopKeys = {"server", "routes", "services"};
 const std::initializer_list<std::string_view> kServerKeys = {
-    "listen",    "reactors",    "workers",    "www",          "plugins", "access_log",
-    "log_level", "health_path", "ready_path", "metrics_path", "limits"};
+    "listen",    "reactors",    "workers",    "file_threads", "file_cache",   "www",    "plugins",
+    "access_log", "log_level",  "health_path", "ready_path",  "metrics_path", "limits"};
+const std::initializer_list<std::string_view> kFileCacheKeys = {"max_files", "max_bytes"};
+const std::initializer_list<std::string_view> kCacheKeys = {"max_age", "immutable"};
 const std::initializer_list<std::string_view> kLimitKeys = {
     "header_bytes",  "uri_bytes",      "header_count",    "body_bytes",      "header_timeout", "body_timeout",
     "idle_timeout",  "send_timeout",   "shutdown_grace",  "max_connections", "handler_timeout", "worker_queue"};
-const std::initializer_list<std::string_view> kRouteKeys = {"path",     "host", "methods",    "handler", "static",
-                                                           "config",   "blocking", "body", "body_bytes", "timeout"};
+const std::initializer_list<std::string_view> kRouteKeys = {
+    "path",       "host",    "methods",  "handler",       "static",  "config", "blocking",
+    "body",       "body_bytes", "timeout", "compress", "precompressed", "listing", "cache"};
+// Keys that only mean something to one kind of route.
+const std::initializer_list<std::string_view> kHandlerOnlyKeys = {"config", "blocking", "body", "body_bytes", "timeout"};
+const std::initializer_list<std::string_view> kStaticOnlyKeys = {"precompressed", "listing", "cache"};
 const std::initializer_list<std::string_view> kServiceKeys = {"plugin", "listen", "config"};
 const std::initializer_list<std::string_view> kMethods = {"GET",   "HEAD",    "POST",    "PUT",  "DELETE",
                                                           "PATCH", "OPTIONS", "CONNECT", "TRACE"};
@@ -190,6 +196,7 @@ constexpr std::size_t kMaxHeaderCount = 10'000;
 constexpr unsigned kMaxReactors = 256;
 constexpr unsigned kMaxWorkers = 1024;
 constexpr std::size_t kMaxWorkerQueue = 1'000'000;
+constexpr std::size_t kMaxCachedFiles = 1'000'000;
 
 const char* const kListenHelp = "(expected HOST:PORT, e.g. 127.0.0.1:8080, \"[::1]:8080\" or :8080)";
 
@@ -346,7 +353,9 @@ class Reader {
     for (const Field& f : fieldsOf(section.value, section.path, kServerKeys)) {
       if (f.key == "listen") readListen(f, server.listenHost, server.listenPort);
       else if (f.key == "reactors") readReactors(f, server.reactors);
-      else if (f.key == "workers") readWorkers(f, server.workers);
+      else if (f.key == "workers") readThreads(f, "worker", server.workers);
+      else if (f.key == "file_threads") readThreads(f, "file", server.fileThreads);
+      else if (f.key == "file_cache") readFileCache(f, server);
       else if (f.key == "www") readFolder(f, server.www);
       else if (f.key == "plugins") readFolder(f, server.plugins);
       else if (f.key == "access_log") readAccessLog(f, server.accessLog);
@@ -368,13 +377,33 @@ class Reader {
     else error(f.mark(), f.path, "expected " + expected + ", got '" + text + "'");
   }
 
-  void readWorkers(const Field& f, unsigned& workers) {
-    const std::string expected = "a number of worker threads from 1 to " + std::to_string(kMaxWorkers);
+  // A thread count: `what` names the threads ("worker", "file") in the message.
+  void readThreads(const Field& f, const char* what, unsigned& workers) {
+    const std::string expected = std::string("a number of ") + what + " threads from 1 to " + std::to_string(kMaxWorkers);
     std::string text;
     if (!scalar(f, expected, text)) return;
     std::uint64_t n = 0;
     if (parseDigits(text, kMaxWorkers, n) && n > 0) workers = static_cast<unsigned>(n);
     else error(f.mark(), f.path, "expected " + expected + ", got '" + text + "'");
+  }
+
+  void readFileCache(const Field& section, ServerConfig& server) {
+    if (!sectionMap(section, "a map with keys " + joinNames(kFileCacheKeys, ", "))) return;
+    for (const Field& f : fieldsOf(section.value, section.path, kFileCacheKeys)) {
+      if (f.key == "max_files") readCount(f, server.fileCacheFiles, kMaxCachedFiles);
+      else readSize(f, server.fileCacheBytes, std::numeric_limits<std::size_t>::max());
+    }
+  }
+
+  void readCache(const Field& section, RouteConfig& route) {
+    if (!sectionMap(section, "a map with keys " + joinNames(kCacheKeys, ", "))) return;
+    for (const Field& f : fieldsOf(section.value, section.path, kCacheKeys)) {
+      if (f.key == "max_age") {
+        Duration age{-1};  // stays negative if the value is refused (readDuration reports it)
+        readDuration(f, age, true);
+        if (age.count() >= 0) route.cacheMaxAge = age;
+      } else readBool(f, route.cacheImmutable);
+    }
   }
 
   void readEndpoint(const Field& f, std::string& path) {
@@ -510,7 +539,13 @@ class Reader {
         Duration timeout{0};
         readDuration(f, timeout, false);
         if (timeout.count() > 0) route.timeout = timeout;
-      } else readBool(f, route.blocking);
+      } else if (f.key == "compress") {
+        bool on = false;
+        if (readBool(f, on)) route.compress = on;
+      } else if (f.key == "precompressed") readBool(f, route.precompressed);
+      else if (f.key == "listing") readBool(f, route.listing);
+      else if (f.key == "cache") readCache(f, route);
+      else readBool(f, route.blocking);
     }
     checkRouteTarget(node, path, fields);
     if (route.streamBody && route.blocking)
@@ -532,8 +567,12 @@ class Reader {
       error(node.Mark(), path, "expected exactly one of 'handler' (a plugin name) or 'static' (a folder), got both");
     if (!hasHandler && !hasStatic)
       error(node.Mark(), path, "expected exactly one of 'handler' (a plugin name) or 'static' (a folder), got neither");
+    if (hasHandler && !hasStatic)
+      for (std::string_view key : kStaticOnlyKeys)
+        if (const Field* f = find(fields, key))
+          error(f->keyNode.Mark(), f->path, "only allowed with 'static' (this route calls a plugin)");
     if (hasHandler || !hasStatic) return;
-    for (std::string_view key : {"config", "blocking", "body", "body_bytes", "timeout"})
+    for (std::string_view key : kHandlerOnlyKeys)
       if (const Field* f = find(fields, key))
         error(f->keyNode.Mark(), f->path, "only allowed with 'handler' (this route serves static files)");
   }
@@ -636,12 +675,16 @@ class Reader {
 
   // Accepts the same spellings as ConfigTree::getBool, so a plugin's booleans and the
   // server's read alike.
-  void readBool(const Field& f, bool& out) {
+  bool readBool(const Field& f, bool& out) {
     std::string text;
-    if (!scalar(f, "true or false", text)) return;
+    if (!scalar(f, "true or false", text)) return false;
     if (text == "true" || text == "yes" || text == "on") out = true;
     else if (text == "false" || text == "no" || text == "off") out = false;
-    else error(f.mark(), f.path, "expected true or false, got '" + text + "'");
+    else {
+      error(f.mark(), f.path, "expected true or false, got '" + text + "'");
+      return false;
+    }
+    return true;
   }
 
   void readServices(const Field& section, std::vector<ServiceConfig>& services) {

@@ -46,6 +46,9 @@ struct ServerConfig {
   std::uint16_t listenPort = 8080;
   unsigned reactors = 0;                 // 0 = auto: one per core
   unsigned workers = 8;                  // threads for `blocking: true` routes
+  unsigned fileThreads = 4;              // threads that open and read files off the event loop
+  std::size_t fileCacheFiles = 1000;     // open-file cache, per static route: files (descriptors)
+  std::size_t fileCacheBytes = 64 << 20; // and bytes kept in memory (small files, compressed copies)
   std::string www = "www";               // absolute after loading (resolved against the file's folder)
   std::string plugins;                   // empty = `plugins/` beside the binary; absolute otherwise
   std::string accessLog = "-";           // "-" = stdout, "off", or a file path (absolute after loading)
@@ -67,6 +70,11 @@ struct RouteConfig {
   bool streamBody = false;               // `body: stream`: the handler reads the body piece by piece
   std::optional<std::size_t> bodyBytes;  // this route's body limit (else limits.body_bytes)
   std::optional<Duration> timeout;       // this route's answer deadline (else limits.handler_timeout)
+  std::optional<bool> compress;          // gzip/brotli answers (default: on for static, off for handlers)
+  bool precompressed = true;             // static: send file.br / file.gz beside a file when accepted
+  bool listing = false;                  // static: list a folder that has no index file
+  std::optional<Duration> cacheMaxAge;   // static: Cache-Control max-age
+  bool cacheImmutable = false;           // static: Cache-Control immutable
   ConfigTree config;                     // the plugin's own `config:` node (Null if absent)
   SourceMark mark;                       // where the route's map starts
   SourceMark pathMark;                   // where its `path:` value is

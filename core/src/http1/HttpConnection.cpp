@@ -17,6 +17,7 @@
 #include "http1/ResponseWriter.h"
 #include "net/PlainTransport.h"
 #include "site/Builtins.h"
+#include "site/Compression.h"
 #include "ws/ServicePeer.h"
 #include "ws/WebSocketCodec.h"
 
@@ -405,9 +406,9 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body, boo
                          head.versionMinor, head.keepAlive, Metrics::kBuiltin, requestStartNs_},
                         response);
   }
-  const BoundHandler* handler = nullptr;
+  Routed routed;
   try {
-    handler = site.route(parts, response, scratch.route);
+    routed = site.route(parts, response, scratch.route, reactor_.mailbox());
   } catch (const std::exception& e) {
     // Static files and routing should not throw (bad_alloc can): answer, do not drop.
     log::error("request " + std::string(head.method) + " " + std::string(head.target) + " from " + remote_ +
@@ -417,12 +418,18 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body, boo
     response.setContentType("text/plain; charset=utf-8");
     response.setBody("500 Internal Server Error\n");
   }
+  const BoundHandler* handler = routed.handler;
   if (handler && handler->blocking()) return startBlocking(parts, head.keepAlive, *handler);
   Request request(parts);
   ResponseContext context{head.method,         head.target,     request.header("Referer"),
                           request.header("User-Agent"), head.versionMinor, head.keepAlive,
                           scratch.route.routeId,        requestStartNs_};
+  if (routed.fileWork) return startFileWork(std::move(routed), context);
   if (!handler) return sendResponse(context, response);
+  if (handler->compresses()) {
+    context.compress = true;
+    context.acceptEncoding = request.header("Accept-Encoding");
+  }
   Exchange exchange;
   exchange.request = &request;
   exchange.response = &response;
@@ -431,6 +438,27 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body, boo
   exchange.bodyStreamed = bodyStreamed;
   handler->run(exchange);
   deliverExchange(exchange, request, &head, context, body);
+}
+
+void HttpConnection::startFileWork(Routed routed, const ResponseContext& context) {
+  Duration timeout = reactor_.site().config().server.limits.handlerTimeout;
+  if (!reactor_.context().fileThreads().submit(std::move(routed.fileWork))) {
+    log::warning("the file threads are busy (" + std::to_string(reactor_.site().config().server.limits.workerQueue) +
+                 " reads waiting): answered 503 to " + std::string(context.method) + " " +
+                 std::string(context.target) + " (raise server.file_threads if the disk is slow but sound)");
+    return answerBusy(context);
+  }
+  beginDeferred(std::move(routed.later), context, timeout, {});
+}
+
+void HttpConnection::answerBusy(const ResponseContext& context) {
+  Response& response = reactor_.scratch().response;
+  response.reset();
+  response.setStatus(503);
+  response.addHeader("Retry-After", "1");
+  response.setContentType("text/plain; charset=utf-8");
+  response.setBody("503 Service Unavailable: the server is busy, try again shortly\n");
+  sendResponse(context, response);
 }
 
 void HttpConnection::deliverExchange(Exchange& exchange, const Request& request, const RequestHead* head,
@@ -459,6 +487,7 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   ReactorScratch& scratch = reactor_.scratch();
   ServerContext& context = reactor_.context();
   if (request.method == "HEAD") response.setOmitBody(true);
+  if (request.compress) compressAnswer(response, request.acceptEncoding);
   // An HTTP/1.0 client cannot take a chunked stream: its end is the connection's close.
   bool streamToOldClient = response.streamed() && request.versionMinor == 0 && !response.omitBody();
   bool keepAlive = request.keepAlive && response.keepAlive() && !closeAfterWrite_ && !streamToOldClient &&
@@ -484,41 +513,33 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   record(request, response.status(), sendsBody ? response.contentLength() : 0);
   if (!response.hasFile()) return;
   std::uint64_t offset = response.fileOffset(), length = response.fileLength();
-  int file = response.releaseFile();
-  if (!sendsBody || length == 0) {
-    ::close(file);
-    return;
-  }
+  FileRef file = response.releaseFile();
+  if (!sendsBody || length == 0) return;
   // Headers, then the file: headers go with MSG_MORE so both leave in one TCP segment.
   if (!queue_ || queue_->empty()) {
     long n = transport_->write(scratch.output.data(), scratch.output.size(), true);
     if (n == Transport::kAgain) n = 0;
     if (n < 0) {
-      ::close(file);
       peerGone_ = true;  // serve() drops the unsent output with the connection
       return;
     }
     scratch.output.erase(0, static_cast<std::size_t>(n));
     if (scratch.output.empty()) {
-      long sent = transport_->sendFile(file, offset, length);
+      long sent = transport_->sendFile(file->fd(), offset, length);
       if (sent == Transport::kAgain) sent = 0;
       if (sent < 0) {
-        ::close(file);
         if (sent == Transport::kFileShrank) logFileShrank();
         peerGone_ = true;  // gone, or the file shrank: either way this response is lost
         return;
       }
       length -= static_cast<std::uint64_t>(sent);
-      if (length == 0) {
-        ::close(file);
-        return;
-      }
+      if (length == 0) return;
     }
   }
   if (!queue_) queue_ = std::make_unique<OutputQueue>();
   queue_->pushBytes(scratch.output);
   scratch.output.clear();
-  queue_->pushFile(file, offset, length);
+  queue_->pushFile(std::move(file), offset, length);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -730,13 +751,7 @@ void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, 
     log::warning("the worker pool is full (" + std::to_string(reactor_.site().config().server.limits.workerQueue) +
                  " requests waiting): answered 503 to " + call->method + " " + call->target +
                  " (raise server.workers or limits.worker_queue if this is normal load)");
-    Response& response = reactor_.scratch().response;
-    response.reset();
-    response.setStatus(503);
-    response.addHeader("Retry-After", "1");
-    response.setContentType("text/plain; charset=utf-8");
-    response.setBody("503 Service Unavailable: the server is busy, try again shortly\n");
-    return sendResponse(call->responseContext(), response);
+    return answerBusy(call->responseContext());
   }
   if (log::enabled(log::Level::Debug)) log::debug(call->method + " " + call->target + " waits for a worker");
   blocking_ = std::move(call);

@@ -108,6 +108,11 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   void finishBlocking(BlockingCall& call);
   void answerTimedOutHandler();
   // An answer given later: hold it, and take what is ready already.
+  // Static files that need the disk: the work goes to a file thread and its answer
+  // arrives like a plugin's answer given later.
+  void startFileWork(Routed routed, const ResponseContext& context);
+  // 503 with Retry-After: a pool's queue is full.
+  void answerBusy(const ResponseContext& context);
   void beginDeferred(std::shared_ptr<Responder> responder, const ResponseContext& context, Duration timeout,
                      std::string_view bufferedBody);
   // Moves what the plugin made ready into the output (no I/O: serve() sends it).

@@ -234,11 +234,6 @@ bool parseDigits(std::string_view text, std::uint64_t& value) {
   return true;
 }
 
-std::string_view trimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Calls f(token) for each element of a comma-separated list (RFC 9110 5.6.1), skipping
 // empty elements. Returns false as soon as f does.

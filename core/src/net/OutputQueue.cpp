@@ -12,15 +12,11 @@
 namespace microserver::core {
 
 
-OutputQueue::~OutputQueue() {
-  for (Segment& s : segments_)
-    if (s.fd >= 0) ::close(s.fd);
-}
 
 void OutputQueue::pushBytes(std::string_view bytes) {
   if (bytes.empty()) return;
   // Coalesce into the previous byte segment: many small queued responses, one send.
-  if (!segments_.empty() && segments_.back().fd < 0) {
+  if (!segments_.empty() && !segments_.back().file) {
     segments_.back().bytes.append(bytes.data(), bytes.size());
   } else {
     Segment s;
@@ -30,13 +26,10 @@ void OutputQueue::pushBytes(std::string_view bytes) {
   pendingBytes_ += bytes.size();
 }
 
-void OutputQueue::pushFile(int fd, std::uint64_t offset, std::uint64_t length) {
-  if (length == 0) {
-    ::close(fd);
-    return;
-  }
+void OutputQueue::pushFile(FileRef file, std::uint64_t offset, std::uint64_t length) {
+  if (length == 0) return;
   Segment s;
-  s.fd = fd;
+  s.file = std::move(file);
   s.offset = offset;
   s.remaining = length;
   segments_.push_back(std::move(s));
@@ -46,7 +39,7 @@ void OutputQueue::pushFile(int fd, std::uint64_t offset, std::uint64_t length) {
 OutputQueue::Result OutputQueue::drain(Transport& transport) {
   while (!segments_.empty()) {
     Segment& s = segments_.front();
-    if (s.fd < 0) {
+    if (!s.file) {
       long n = transport.write(s.bytes.data() + s.sent, s.bytes.size() - s.sent);
       if (n == Transport::kAgain) return Result::WouldBlock;
       if (n < 0) return Result::PeerGone;
@@ -54,14 +47,13 @@ OutputQueue::Result OutputQueue::drain(Transport& transport) {
       pendingBytes_ -= static_cast<std::uint64_t>(n);
       if (s.sent < s.bytes.size()) return Result::WouldBlock;
     } else {
-      long n = transport.sendFile(s.fd, s.offset, s.remaining);
+      long n = transport.sendFile(s.file->fd(), s.offset, s.remaining);
       if (n == Transport::kAgain) return Result::WouldBlock;
       if (n == Transport::kFileShrank) return Result::FileShrank;
       if (n < 0) return Result::PeerGone;
       s.remaining -= static_cast<std::uint64_t>(n);
       pendingBytes_ -= static_cast<std::uint64_t>(n);
       if (s.remaining > 0) return Result::WouldBlock;
-      ::close(s.fd);
     }
     segments_.pop_front();
   }

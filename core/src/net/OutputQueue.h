@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/OpenFile.h"
 #include "net/Transport.h"
 
 
@@ -29,14 +30,13 @@ class OutputQueue {
   OutputQueue() = default;
   OutputQueue(const OutputQueue&) = delete;
   OutputQueue& operator=(const OutputQueue&) = delete;
-  ~OutputQueue();
 
   bool empty() const { return segments_.empty(); }
   std::uint64_t pendingBytes() const { return pendingBytes_; }
 
   void pushBytes(std::string_view bytes);
-  // Takes ownership of fd (closed when sent or when the queue is destroyed).
-  void pushFile(int fd, std::uint64_t offset, std::uint64_t length);
+  // [offset, offset + length) of `file`, held until sent.
+  void pushFile(FileRef file, std::uint64_t offset, std::uint64_t length);
 
   // Sends as much as the transport takes now.
   Result drain(Transport& transport);
@@ -45,7 +45,7 @@ class OutputQueue {
   struct Segment {
     std::string bytes;
     std::size_t sent = 0;
-    int fd = -1;
+    FileRef file;
     std::uint64_t offset = 0;
     std::uint64_t remaining = 0;
   };

@@ -23,6 +23,7 @@ BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested,
   Request original(parts);
   referer = std::string(original.header("Referer"));
   userAgent = std::string(original.header("User-Agent"));
+  if (handler->compresses()) acceptEncoding = std::string(original.header("Accept-Encoding"));
   for (const Header& h : parts.headers) headerText.emplace_back(h.name, h.value);
   for (const Capture& c : parts.captures) captureText.emplace_back(c.name, c.value);
   // Views into the strings above; built once the vectors stopped growing.
@@ -50,7 +51,8 @@ BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested,
 void BlockingCall::run() { handler->run(exchange); }
 
 ResponseContext BlockingCall::responseContext() const {
-  return {method, target, referer, userAgent, versionMinor, keepAlive, routeId, startNs};
+  return {method,    target,  referer, userAgent, versionMinor, keepAlive, routeId, startNs, handler->compresses(),
+          acceptEncoding};
 }
 
 }  // namespace microserver::core

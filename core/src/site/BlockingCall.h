@@ -32,6 +32,8 @@ struct ResponseContext {
   bool keepAlive = true;
   std::uint32_t routeId = 0;    // for GET /metrics
   std::uint64_t startNs = 0;    // when the request was complete, for its duration
+  bool compress = false;        // the route compresses whole answers (`compress: true`)
+  std::string_view acceptEncoding;  // the request's Accept-Encoding, when compress
 };
 
 // The same, owned: for an answer that comes after the request's buffers moved on.
@@ -39,14 +41,19 @@ struct ResponseRecord {
   ResponseRecord() = default;
   explicit ResponseRecord(const ResponseContext& c)
       : method(c.method), target(c.target), referer(c.referer), userAgent(c.userAgent), versionMinor(c.versionMinor),
-        keepAlive(c.keepAlive), routeId(c.routeId), startNs(c.startNs) {}
-  ResponseContext context() const { return {method, target, referer, userAgent, versionMinor, keepAlive, routeId, startNs}; }
+        keepAlive(c.keepAlive), routeId(c.routeId), startNs(c.startNs), compress(c.compress),
+        acceptEncoding(c.acceptEncoding) {}
+  ResponseContext context() const {
+    return {method, target, referer, userAgent, versionMinor, keepAlive, routeId, startNs, compress, acceptEncoding};
+  }
 
   std::string method, target, referer, userAgent;
   int versionMinor = 1;
   bool keepAlive = true;
   std::uint32_t routeId = 0;
   std::uint64_t startNs = 0;
+  bool compress = false;
+  std::string acceptEncoding;
 };
 
 struct BlockingCall {
@@ -61,7 +68,7 @@ struct BlockingCall {
   ResponseContext responseContext() const;
 
   // Owned copies of the request.
-  std::string method, target, path, query, body, remoteAddress, authority, referer, userAgent;
+  std::string method, target, path, query, body, remoteAddress, authority, referer, userAgent, acceptEncoding;
   std::vector<std::pair<std::string, std::string>> headerText, captureText;
   std::vector<Header> headers;
   std::vector<Capture> captures;

@@ -215,6 +215,19 @@ void Responder::resumeBody() {
   if (mark) markReady();
 }
 
+bool Responder::finishWith(Response response) {
+  bool mark = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (fate_ != Fate::Live || phase_ != Phase::Open) return false;
+    head_ = std::move(response);
+    phase_ = Phase::Finished;
+    mark = changedLocked();
+  }
+  if (mark) markReady();
+  return true;
+}
+
 void Responder::pluginLetGo() {
   bool mark = false;
   {

@@ -87,6 +87,9 @@ class Responder final : public ReadyTarget, public CountedHandle<Responder> {
   void resumeBody();
   // The plugin let go of its last handle.
   void pluginLetGo();
+  // The whole answer at once, made by the server itself (a static file read off the event
+  // loop): any status, a file body. Any thread; false if it is no longer wanted.
+  bool finishWith(Response response);
 
   // ---- The session's side (its reactor thread).
   void attach(Sink* sink);

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/OpenFile.h"
 #include "microserver/Text.h"
 
 namespace microserver::core {
@@ -29,22 +30,20 @@ class Response {
   Response(Response&& other) noexcept { *this = std::move(other); }
   Response& operator=(Response&& other) noexcept {
     if (this != &other) {
-      closeFile();
       status_ = other.status_;
       contentType_ = std::move(other.contentType_);
       headers_ = std::move(other.headers_);
       body_ = std::move(other.body_);
-      fileFd_ = other.fileFd_;
+      file_ = std::move(other.file_);
       fileOffset_ = other.fileOffset_;
       fileLength_ = other.fileLength_;
       streamed_ = other.streamed_;
       keepAlive_ = other.keepAlive_;
       omitBody_ = other.omitBody_;
-      other.fileFd_ = -1;
     }
     return *this;
   }
-  ~Response() { closeFile(); }
+  ~Response() = default;
 
   int status() const { return status_; }
   void setStatus(int code) {
@@ -75,6 +74,25 @@ class Response {
     headers_.append(name.data(), name.size()).append(": ").append(value.data(), value.size());
     headers_.append("\r\n");
   }
+  // Appends header lines the server formatted itself ("Name: value\r\n" each), unchecked:
+  // the static files' ready-made blocks, so a cached answer costs no validation.
+  void addTrustedHeaders(std::string_view block) { headers_.append(block.data(), block.size()); }
+  // Removes every header line of that name (case-insensitive), then adds one.
+  void replaceHeader(std::string_view name, std::string_view value) {
+    removeHeader(name);
+    addHeader(name, value);
+  }
+  void removeHeader(std::string_view name) {
+    std::size_t at = 0;
+    while (at < headers_.size()) {
+      std::size_t eol = headers_.find("\r\n", at);
+      std::size_t colon = headers_.find(':', at);
+      if (colon < eol && equalsIgnoreCase(std::string_view(headers_).substr(at, colon - at), name))
+        headers_.erase(at, eol + 2 - at);
+      else
+        at = eol + 2;
+    }
+  }
   // The extra header lines, each "Name: value\r\n", in the order added.
   std::string_view headerBlock() const { return headers_; }
   // The value of an extra header (case-insensitive name), or an empty view.
@@ -98,44 +116,28 @@ class Response {
   void setBody(const char* text) { setBody(std::string_view(text)); }
   void append(std::string_view text) { body_.append(text.data(), text.size()); }
 
-  // Sends (part of) a file as the body, with sendfile(2). Returns false if it cannot be
-  // opened as a regular file. The Response owns the descriptor from here on.
-  bool sendFile(const std::string& path, std::uint64_t offset = 0, std::uint64_t length = UINT64_MAX) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      return false;
-    }
-    std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
-    if (offset > size) offset = size;
-    if (length > size - offset) length = size - offset;
-    setFile(fd, offset, length);
-    return true;
-  }
-  // Takes ownership of an open descriptor and sends [offset, offset + length) of it.
-  void setFile(int fd, std::uint64_t offset, std::uint64_t length) {
-    closeFile();
-    fileFd_ = fd;
+  // Sends [offset, offset + length) of an open file as the body (sendfile(2) on plain
+  // TCP). The Response shares the file: the open-file cache may hold it too.
+  void setFile(FileRef file, std::uint64_t offset, std::uint64_t length) {
+    file_ = std::move(file);
     fileOffset_ = offset;
     fileLength_ = length;
   }
-  bool hasFile() const { return fileFd_ >= 0; }
-  int fileFd() const { return fileFd_; }
+  // Takes ownership of an open descriptor.
+  void setFile(int fd, std::uint64_t offset, std::uint64_t length) {
+    setFile(std::make_shared<const OpenFile>(fd), offset, length);
+  }
+  bool hasFile() const { return file_ != nullptr; }
+  int fileFd() const { return file_ ? file_->fd() : -1; }
   std::uint64_t fileOffset() const { return fileOffset_; }
   std::uint64_t fileLength() const { return fileLength_; }
-  // Hands the descriptor to the caller (the server's write queue).
-  int releaseFile() {
-    int fd = fileFd_;
-    fileFd_ = -1;
-    return fd;
-  }
+  // Hands the file to the caller (the server's write queue).
+  FileRef releaseFile() { return std::move(file_); }
 
   // The body follows later, piece by piece (a plugin's stream): no Content-Length; the
   // session frames it (chunked on HTTP/1.1, the connection's close on HTTP/1.0).
   void setStreamed(bool streamed) {
-    closeFile();
+    file_.reset();
     body_.clear();
     streamed_ = streamed;
   }
@@ -153,7 +155,7 @@ class Response {
   std::uint64_t contentLength() const { return hasFile() ? fileLength_ : body_.size(); }
 
   void reset() {
-    closeFile();
+    file_.reset();
     streamed_ = false;
     status_ = 200;
     contentType_.clear();
@@ -168,16 +170,12 @@ class Response {
     for (char c : value)
       if (c == '\r' || c == '\n' || c == '\0') throw std::invalid_argument("CR, LF or NUL in header value");
   }
-  void closeFile() {
-    if (fileFd_ >= 0) ::close(fileFd_);
-    fileFd_ = -1;
-  }
 
   int status_ = 200;
   std::string contentType_;
   std::string headers_;
   std::string body_;
-  int fileFd_ = -1;
+  FileRef file_;
   std::uint64_t fileOffset_ = 0;
   std::uint64_t fileLength_ = 0;
   bool streamed_ = false;

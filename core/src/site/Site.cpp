@@ -15,6 +15,26 @@ std::string place(const Config& config, const SourceMark& mark) {
   return config.file + ":" + std::to_string(mark.line) + ":" + std::to_string(mark.column) + ": ";
 }
 
+// What a static route (or the site's 404 folder, when `route` is null) was configured with.
+StaticFilesOptions staticOptions(const ServerConfig& server, const std::string& root, const RouteConfig* route) {
+  StaticFilesOptions options;
+  options.root = root;
+  options.maxFiles = server.fileCacheFiles;
+  options.maxBytes = server.fileCacheBytes;
+  if (!route) return options;
+  options.compress = route->compress.value_or(true);
+  options.precompressed = route->precompressed;
+  options.listing = route->listing;
+  if (route->cacheMaxAge || route->cacheImmutable) {
+    // immutable alone means "never changes": a year, as RFC 8246's examples do.
+    auto seconds = route->cacheMaxAge ? std::chrono::duration_cast<std::chrono::seconds>(*route->cacheMaxAge).count()
+                                      : 31'536'000;
+    options.cacheControl = "max-age=" + std::to_string(seconds);
+    if (route->cacheImmutable) options.cacheControl += ", immutable";
+  }
+  return options;
+}
+
 std::string namesOf(const PluginSet& plugins) {
   std::string names;
   for (const auto& [name, plugin] : plugins) names += (names.empty() ? "" : ", ") + name;
@@ -29,6 +49,7 @@ BoundHandler::BoundHandler(std::shared_ptr<LoadedPlugin> plugin, const RouteConf
       streamBody_(route.streamBody),
       bodyLimit_(route.bodyBytes.value_or(limits.bodyBytes)),
       timeout_(route.timeout.value_or(limits.handlerTimeout)),
+      compress_(route.compress.value_or(false)),
       route_(std::move(routeName)) {
   handler_ = createPluginObject(*plugin_, plugin_->descriptor().handler_create, plugin_->descriptor().handler_destroy,
                                 route.config, configFile, place);
@@ -76,7 +97,7 @@ std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& p
     target.metricsId = Metrics::instance().routeId(route.path);
     if (!route.staticDir.empty()) {
       try {
-        target.files = std::make_unique<StaticFiles>(StaticFilesOptions{route.staticDir});
+        target.files = std::make_unique<StaticFiles>(staticOptions(config.server, route.staticDir, &route));
       } catch (const std::exception& e) {
         errors.push_back(place(config, route.mark) + key + ".static: " + e.what());
       }
@@ -106,7 +127,7 @@ std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& p
     site->targets_.push_back(std::move(target));
   }
   try {
-    site->notFound_ = std::make_unique<StaticFiles>(StaticFilesOptions{config.server.www});
+    site->notFound_ = std::make_unique<StaticFiles>(staticOptions(config.server, config.server.www, nullptr));
   } catch (const std::exception& e) {
     errors.push_back(config.file + ": server.www: " + e.what());
   }
@@ -142,28 +163,33 @@ BodyPolicy Site::bodyPolicy(std::string_view method, std::string_view authority,
   return policy;
 }
 
-const BoundHandler* Site::route(Request::Parts& parts, Response& response, RouteScratch& scratch) const {
+Routed Site::route(Request::Parts& parts, Response& response, RouteScratch& scratch,
+                  const std::shared_ptr<ReactorMailbox>& mailbox) const {
   std::size_t index = 0, matchEnd = 0;
   scratch.routeId = Metrics::kNoRoute;
+  Routed routed;
   switch (router_->match(parts.method, parts.authority, parts.path, scratch, index, matchEnd)) {
     case Router::Outcome::NotFound:
-      notFound_->notFound(response);
-      return nullptr;
+      routed.fileWork = notFound_->notFound(response, mailbox, routed.later);
+      return routed;
     case Router::Outcome::MethodNotAllowed:
       response.setStatus(405);
       response.addHeader("Allow", scratch.allow);
       response.setContentType("text/plain; charset=utf-8");
       response.setBody("405 Method Not Allowed\n");
-      return nullptr;
+      return routed;
     case Router::Outcome::Matched:
       break;
   }
   parts.captures = Span<Capture>(scratch.captures.data(), scratch.captures.size());
   const Target& target = targets_[index];
   scratch.routeId = target.metricsId;
-  if (target.handler) return target.handler.get();
-  target.files->serve(Request(parts), parts.path.substr(matchEnd), response);
-  return nullptr;
+  if (target.handler) {
+    routed.handler = target.handler.get();
+    return routed;
+  }
+  routed.fileWork = target.files->serve(Request(parts), parts.path.substr(matchEnd), response, mailbox, routed.later);
+  return routed;
 }
 
 }  // namespace microserver::core

@@ -7,6 +7,7 @@
 // when the last snapshot (and the last request) using it is gone.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@
 #include "plugin/PluginLoader.h"
 #include "site/Exchange.h"
 #include "site/Request.h"
+#include "site/Responder.h"
 #include "site/Response.h"
 #include "site/Router.h"
 #include "site/StaticFiles.h"
@@ -40,6 +42,8 @@ class BoundHandler {
   bool streamsBody() const { return streamBody_; }
   std::uint64_t bodyLimit() const { return bodyLimit_; }
   Duration timeout() const { return timeout_; }
+  // `compress: true`: a whole answer of a compressible type goes out gzip/brotli-encoded.
+  bool compresses() const { return compress_; }
   const std::string& pluginName() const { return plugin_->name(); }
   const std::string& routeName() const { return route_; }
   const std::shared_ptr<LoadedPlugin>& plugin() const { return plugin_; }
@@ -57,7 +61,19 @@ class BoundHandler {
   bool streamBody_;
   std::uint64_t bodyLimit_;
   Duration timeout_;
+  bool compress_;
   std::string route_;                     // "routes[2] '^/hello/...'" for log lines
+};
+
+// Where routing left a request.
+struct Routed {
+  // A plugin route: the caller runs the handler now or, if it is blocking, on a worker.
+  const BoundHandler* handler = nullptr;
+  // Static files that need the disk: the caller runs `fileWork` on a file thread, and
+  // the answer arrives through `later`, on the reactor of the mailbox given to route().
+  std::function<void()> fileWork;
+  std::shared_ptr<Responder> later;
+  // Otherwise the answer is in the response already.
 };
 
 // The answer to "how may this request's body arrive?", asked once its head is in.
@@ -75,10 +91,11 @@ class Site {
   // the plugins that are), or a plugin refusing its `config:`.
   static std::shared_ptr<const Site> build(const Config& config, const PluginSet& plugins);
 
-  // Routes one request. Answers it here when no plugin is involved (static files, 404,
-  // 405) and returns nullptr; otherwise fills in the route's captures and returns the
-  // handler, for the caller to run now or, if it is blocking, on a worker.
-  const BoundHandler* route(Request::Parts& parts, Response& response, RouteScratch& scratch) const;
+  // Routes one request: answers it in `response` when it can at once (static files from
+  // the cache, 404, 405); or fills in the route's captures and returns the handler; or
+  // returns the disk work a static answer needs (see Routed).
+  Routed route(Request::Parts& parts, Response& response, RouteScratch& scratch,
+               const std::shared_ptr<ReactorMailbox>& mailbox) const;
 
   // Whether some route takes this method on this (decoded) path, and how its body may
   // arrive; nothing is answered. Fills scratch's captures like route().

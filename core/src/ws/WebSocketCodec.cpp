@@ -77,24 +77,6 @@ void appendBounded(std::string& buf, const unsigned char* p, std::size_t n, std:
   buf.append(reinterpret_cast<const char*>(p), n);
 }
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]);
-    unsigned char y = static_cast<unsigned char>(b[i]);
-    if (x >= 'A' && x <= 'Z') x = static_cast<unsigned char>(x + ('a' - 'A'));
-    if (y >= 'A' && y <= 'Z') y = static_cast<unsigned char>(y + ('a' - 'A'));
-    if (x != y) return false;
-  }
-  return true;
-}
-
-std::string_view trimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // RFC 9110 5.6.1: `#token`, elements separated by commas with optional whitespace; empty
 // elements are allowed and ignored. True if one element equals `token` case-insensitively.
 bool listHasToken(std::string_view list, std::string_view token) {
@@ -122,53 +104,6 @@ bool isBase64Of16Bytes(std::string_view key) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
-// UTF-8 (RFC 3629 4). Each lead byte fixes how many continuation bytes follow and the range
-// of the first one; that range is what excludes overlong forms (E0, F0), surrogates (ED)
-// and code points above U+10FFFF (F4). C0, C1 and F5-FF can never appear.
-
-bool WebSocketDecoder::Utf8Validator::feed(const unsigned char* p, std::size_t n) {
-  std::size_t i = 0;
-  while (i < n) {
-    if (need_ == 0) {
-      // ASCII runs, the common case, 8 bytes at a time.
-      while (i + 8 <= n) {
-        std::uint64_t word;
-        std::memcpy(&word, p + i, sizeof word);
-        if ((word & 0x8080808080808080ULL) != 0) break;
-        i += 8;
-      }
-      if (i == n) break;
-      const unsigned char c = p[i++];
-      if (c < 0x80) continue;
-      lo_ = 0x80;
-      hi_ = 0xBF;
-      if (c >= 0xC2 && c <= 0xDF) {
-        need_ = 1;
-      } else if (c == 0xE0) {
-        need_ = 2, lo_ = 0xA0;  // below: overlong 3-byte forms
-      } else if (c == 0xED) {
-        need_ = 2, hi_ = 0x9F;  // above: UTF-16 surrogates U+D800-U+DFFF
-      } else if (c >= 0xE1 && c <= 0xEF) {
-        need_ = 2;
-      } else if (c == 0xF0) {
-        need_ = 3, lo_ = 0x90;  // below: overlong 4-byte forms
-      } else if (c >= 0xF1 && c <= 0xF3) {
-        need_ = 3;
-      } else if (c == 0xF4) {
-        need_ = 3, hi_ = 0x8F;  // above: beyond U+10FFFF
-      } else {
-        return false;  // a continuation byte with no lead, C0/C1 (overlong), F5-FF
-      }
-    } else {
-      const unsigned char c = p[i++];
-      if (c < lo_ || c > hi_) return false;
-      --need_;
-      lo_ = 0x80;
-      hi_ = 0xBF;
-    }
-  }
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------
 // Decoder

@@ -52,6 +52,8 @@
 // message has been delivered, so an idle connection keeps no large buffer.
 #pragma once
 
+#include "microserver/Text.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -107,21 +109,6 @@ class WebSocketDecoder {
   std::uint16_t errorCode() const { return errorCode_; }
   const char* errorReason() const { return errorReason_; }
 
-  // Incremental RFC 3629 UTF-8 check; a code point may be split between feed() calls.
-  class Utf8Validator {
-   public:
-    // False at the first byte that cannot belong to valid UTF-8.
-    bool feed(const unsigned char* p, std::size_t n);
-    // True if no code point is left unfinished.
-    bool complete() const { return need_ == 0; }
-    void reset() { *this = Utf8Validator{}; }
-
-   private:
-    std::uint8_t need_ = 0;   // continuation bytes still expected
-    std::uint8_t lo_ = 0x80;  // range allowed for the next continuation byte
-    std::uint8_t hi_ = 0xBF;
-  };
-
  private:
   enum class Phase : std::uint8_t { Header, Payload, Closed, Failed };
   enum class HeaderStage : std::uint8_t { Base, Length, Mask };
@@ -139,7 +126,7 @@ class WebSocketDecoder {
   WebSocketLimits limits_;
   std::string message_;            // the data message being reassembled, unmasked
   std::string control_;            // the current or last control frame's payload (<= 125 bytes)
-  Utf8Validator utf8_;             // over the fragments of the Text message in progress
+  Utf8Validator utf8_;             // over the fragments of the Text message in progress (microserver/Text.h)
   std::uint64_t remaining_ = 0;    // payload bytes of the current frame still to come
   std::size_t maskPhase_ = 0;      // payload bytes of the current frame so far, mod 4
   unsigned char header_[14] = {};  // 2 + up to 8 length bytes + 4 mask bytes

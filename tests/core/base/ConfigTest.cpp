@@ -11,6 +11,7 @@
 #include <limits>
 #include <ostream>
 #include <stdexcept>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -233,6 +234,42 @@ services:
   EXPECT_EQ(service.pluginMark.column, 15);
 }
 
+TEST(ConfigTest, SiteKeysAreRead) {
+  const Config config = load(R"(server:
+  file_threads: 8
+  file_cache: { max_files: 50, max_bytes: 2MiB }
+routes:
+  - { path: '^/assets/', static: assets, compress: false, precompressed: false, listing: true,
+      cache: { max_age: 1h, immutable: true } }
+  - { path: '^/api/', handler: api, compress: true }
+  - { path: '^/', static: www }
+)");
+  EXPECT_EQ(config.server.fileThreads, 8u);
+  EXPECT_EQ(config.server.fileCacheFiles, 50u);
+  EXPECT_EQ(config.server.fileCacheBytes, 2u << 20);
+  ASSERT_EQ(config.routes.size(), 3u);
+  const RouteConfig& assets = config.routes[0];
+  EXPECT_EQ(assets.compress, std::optional<bool>(false));
+  EXPECT_FALSE(assets.precompressed);
+  EXPECT_TRUE(assets.listing);
+  ASSERT_TRUE(assets.cacheMaxAge.has_value());
+  EXPECT_EQ(*assets.cacheMaxAge, Duration(3'600'000));
+  EXPECT_TRUE(assets.cacheImmutable);
+  EXPECT_EQ(config.routes[1].compress, std::optional<bool>(true));
+  // Defaults: compression on for static folders (decided by Site), precompressed siblings
+  // used, no listing, no Cache-Control.
+  const RouteConfig& www = config.routes[2];
+  EXPECT_FALSE(www.compress.has_value());
+  EXPECT_TRUE(www.precompressed);
+  EXPECT_FALSE(www.listing);
+  EXPECT_FALSE(www.cacheMaxAge.has_value());
+  EXPECT_FALSE(www.cacheImmutable);
+  const Config defaults = load("routes: []\n");
+  EXPECT_EQ(defaults.server.fileThreads, 4u);
+  EXPECT_EQ(defaults.server.fileCacheFiles, 1000u);
+  EXPECT_EQ(defaults.server.fileCacheBytes, 64u << 20);
+}
+
 TEST(ConfigTest, EmptySectionsMeanDefaults) {
   // `key:` with every entry below it commented out is an empty section, not an error.
   const Config config = load("server:\nroutes:\nservices:\n");
@@ -421,8 +458,8 @@ const ErrorCase kErrorCases[] = {
     {"UnknownTopKey", "server: {}\nroutez: []\n",
      "routes.yaml:2:1: routez: unknown key 'routez' (expected one of: server, routes, services)"},
     {"UnknownServerKey", "server:\n  listn: 127.0.0.1:80\n",
-     "routes.yaml:2:3: server.listn: unknown key 'listn' (expected one of: listen, reactors, workers, www, "
-     "plugins, access_log, log_level, health_path, ready_path, metrics_path, limits)"},
+     "routes.yaml:2:3: server.listn: unknown key 'listn' (expected one of: listen, reactors, workers, "
+     "file_threads, file_cache, www, plugins, access_log, log_level, health_path, ready_path, metrics_path, limits)"},
     {"UnknownLimitKey", "server:\n  limits: { body_size: 1 }\n",
      "routes.yaml:2:13: server.limits.body_size: unknown key 'body_size' (expected one of: header_bytes, uri_bytes, "
      "header_count, body_bytes, header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, "
@@ -436,7 +473,21 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:2:38: routes[0].host: an empty list serves no host; leave 'host' out to serve every host"},
     {"UnknownRouteKey", "routes:\n  - { path: '^/', static: www, methds: [GET] }\n",
      "routes.yaml:2:32: routes[0].methds: unknown key 'methds' (expected one of: path, host, methods, handler, static, "
-     "config, blocking, body, body_bytes, timeout)"},
+     "config, blocking, body, body_bytes, timeout, compress, precompressed, listing, cache)"},
+    {"ListingOnAPluginRoute", "routes:\n  - { path: '^/x', handler: hello, listing: true }\n",
+     "routes.yaml:2:36: routes[0].listing: only allowed with 'static' (this route calls a plugin)"},
+    {"CacheOnAPluginRoute", "routes:\n  - { path: '^/x', handler: hello, cache: { max_age: 1m } }\n",
+     "routes.yaml:2:36: routes[0].cache: only allowed with 'static' (this route calls a plugin)"},
+    {"CompressNotABool", "routes:\n  - { path: '^/', static: www, compress: maybe }\n",
+     "routes.yaml:2:42: routes[0].compress: expected true or false, got 'maybe'"},
+    {"UnknownCacheKey", "routes:\n  - { path: '^/', static: www, cache: { maxage: 1h } }\n",
+     "routes.yaml:2:41: routes[0].cache.maxage: unknown key 'maxage' (expected one of: max_age, immutable)"},
+    {"CacheIsAScalar", "routes:\n  - { path: '^/', static: www, cache: 1h }\n",
+     "routes.yaml:2:39: routes[0].cache: expected a map with keys max_age, immutable, got '1h'"},
+    {"UnknownFileCacheKey", "server:\n  file_cache: { files: 10 }\n",
+     "routes.yaml:2:17: server.file_cache.files: unknown key 'files' (expected one of: max_files, max_bytes)"},
+    {"FileThreadsZero", "server:\n  file_threads: 0\n",
+     "routes.yaml:2:17: server.file_threads: expected a number of file threads from 1 to 1024, got '0'"},
     {"UnknownServiceKey", "services:\n  - { plugin: chat, listen: ':1', port: 2 }\n",
      "routes.yaml:2:35: services[0].port: unknown key 'port' (expected one of: plugin, listen, config)"},
     {"DuplicateServerKey", "server:\n  listen: :80\n  reactors: 1\n  listen: :81\n",
@@ -451,8 +502,8 @@ const ErrorCase kErrorCases[] = {
 
     // Types
     {"ServerIsAList", "server: [1]\n",
-     "routes.yaml:1:9: server: expected a map with keys listen, reactors, workers, www, plugins, access_log, "
-     "log_level, health_path, ready_path, metrics_path, limits, got a list"},
+     "routes.yaml:1:9: server: expected a map with keys listen, reactors, workers, file_threads, file_cache, www, "
+     "plugins, access_log, log_level, health_path, ready_path, metrics_path, limits, got a list"},
     {"LimitsIsAScalar", "server:\n  limits: 16k\n",
      "routes.yaml:2:11: server.limits: expected a map with keys header_bytes, uri_bytes, header_count, body_bytes, "
      "header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, max_connections, handler_timeout, "
@@ -465,7 +516,8 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:3:17: server.limits.body_bytes: expected a size, got a map"},
     {"RoutesIsAMap", "routes: { path: x }\n", "routes.yaml:1:9: routes: expected a list of routes, got a map"},
     {"RouteIsAScalar", "routes:\n  - '^/'\n",
-     "routes.yaml:2:5: routes[0]: expected a map with keys path, host, methods, handler, static, config, blocking, body, body_bytes, timeout, got '^/'"},
+     "routes.yaml:2:5: routes[0]: expected a map with keys path, host, methods, handler, static, config, blocking, "
+     "body, body_bytes, timeout, compress, precompressed, listing, cache, got '^/'"},
     {"PathIsAList", "routes:\n  - { path: [a], static: www }\n",
      "routes.yaml:2:13: routes[0].path: expected a regular expression, got a list"},
     {"BlockingIsNotABool", "routes:\n  - { path: x, handler: h, blocking: maybe }\n",
