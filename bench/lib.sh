@@ -238,6 +238,12 @@ make_www() {
   head -c 102400 /dev/urandom >"$WWW_DIR/100k.bin"
   printf '<!doctype html><title>bench</title><p>bench\n' >"$WWW_DIR/index.html"
   printf '<!doctype html><title>404</title><p>not found\n' >"$WWW_DIR/404.html"
+  # 20 KiB of the site's own CSS, and its gzip beside it (built ahead, as for gzip_static).
+  while [[ ! -f $WWW_DIR/site.css || $(stat -c %s "$WWW_DIR/site.css") -lt 20480 ]]; do
+    cat "$REPO_DIR/www/style.css" "$REPO_DIR/www/chat.css" >>"$WWW_DIR/site.css"
+  done
+  truncate -s 20480 "$WWW_DIR/site.css"
+  gzip -9 -k -n "$WWW_DIR/site.css"
   chmod -R a+rX "$WWW_DIR"
 }
 
@@ -324,12 +330,15 @@ http {
   tcp_nopush on;
   tcp_nodelay on;
   open_file_cache max=1000 inactive=60s;
+  # Precompressed siblings (file.gz) for clients that accept gzip, with Vary as we send it.
+  gzip_static on;
+  gzip_vary on;
   # microserver never ends a keep-alive connection after N requests; nginx's default
   # (1000) would make wrk reconnect and cost nginx a handshake per 1000 requests.
   keepalive_requests 100000000;
   keepalive_timeout 120s;
   default_type application/octet-stream;
-  types { text/html html; text/plain txt; application/octet-stream bin; }
+  types { text/html html; text/plain txt; text/css css; application/octet-stream bin; }
   client_body_temp_path $prefix/tmp/body;
   proxy_temp_path $prefix/tmp/proxy;
   fastcgi_temp_path $prefix/tmp/fastcgi;
@@ -523,6 +532,14 @@ check_200() {
   local url=$1 code
   code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || true)
   [[ $code == 200 ]] || die "$url answered $code, not 200"
+}
+
+# check_gzip URL: the answer to a client accepting gzip is gzip (a row comparing compressed
+# answers must not compare one server's .gz with the other's identity).
+check_gzip() {
+  local url=$1
+  curl -s -o /dev/null -D - -H 'Accept-Encoding: gzip' --max-time 5 "$url" | grep -qi '^content-encoding: gzip' ||
+    die "$url does not answer gzip to Accept-Encoding: gzip"
 }
 
 # median: the median of the numbers on stdin.

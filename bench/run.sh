@@ -5,6 +5,8 @@
 #   bench/run.sh hello        GET /hello/<name> via the router to the hello plugin vs nginx `return 200`
 #   bench/run.sh static1k     a 1 KiB file vs nginx (sendfile on)
 #   bench/run.sh static100k   a 100 KiB file vs nginx (sendfile on)
+#   bench/run.sh css20k       a 20 KiB CSS file to a client accepting gzip, vs nginx gzip_static
+#                             (both send the site.css.gz beside it)
 #   bench/run.sh close        keep-alive off (wrk -H 'Connection: close'), hello vs nginx return 200
 #   bench/run.sh routes       microserver with 1,000 routes vs with 10 (the match is the last route)
 #   bench/run.sh allcores     reactors: auto vs worker_processes auto, nothing pinned, wrk -t2 -c100
@@ -68,11 +70,17 @@ row_hello() {
   summarize hello microserver nginx "$HTTP_KEYS"
 }
 
+# row_static ROW FILE [wrk args...]
 row_static() {
   local row=$1 file=$2
+  shift 2
   start_pair 1 1 "$SERVER_CPU"
+  if [[ -n ${CHECK:-} ]]; then
+    "$CHECK" "http://127.0.0.1:$MS_PORT/$file"
+    "$CHECK" "http://127.0.0.1:$NX_PORT/$file"
+  fi
   ab_rows "$row" microserver "$MS_PID" "http://127.0.0.1:$MS_PORT/$file" nginx "$NX_PID" \
-    "http://127.0.0.1:$NX_PORT/$file" "$CLIENT_CPU" 1 "$CONNECTIONS"
+    "http://127.0.0.1:$NX_PORT/$file" "$CLIENT_CPU" 1 "$CONNECTIONS" "$@"
   summarize "$row" microserver nginx "$HTTP_KEYS"
 }
 
@@ -377,7 +385,7 @@ usage() {
 main() {
   local row=${1:-}
   case "$row" in
-    hello | static1k | static100k | close | routes | allcores | idle | chat | chatfleet | all) ;;
+    hello | static1k | static100k | css20k | close | routes | allcores | idle | chat | chatfleet | all) ;;
     *) usage ;;
   esac
   bench_prepare
@@ -386,6 +394,7 @@ main() {
     hello) row_hello ;;
     static1k) row_static static1k 1k.bin ;;
     static100k) row_static static100k 100k.bin ;;
+    css20k) CHECK=check_gzip row_static css20k site.css -H 'Accept-Encoding: gzip' ;;
     close) row_close ;;
     routes) row_routes ;;
     allcores) row_allcores ;;
@@ -395,7 +404,7 @@ main() {
     all)
       local r
       export BENCH_NO_BUILD=1  # built once above
-      for r in hello static1k static100k close routes allcores idle chat chatfleet; do
+      for r in hello static1k static100k css20k close routes allcores idle chat chatfleet; do
         "$0" "$r" || warn "row $r failed"
       done
       return 0

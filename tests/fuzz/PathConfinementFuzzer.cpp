@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "FuzzInput.h"
-#include "site/StaticFiles.h"
+#include "site/PathConfinement.h"
 #include "microserver/Text.h"
 
 using microserver::core::normalizeConfinedPath;

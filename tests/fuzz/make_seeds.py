@@ -217,6 +217,28 @@ PATHS = {
 for name, payload in PATHS.items():
     write("PathConfinementFuzzer", name, payload)
 
+# --- NegotiationFuzzer -------------------------------------------------------------------
+# First byte: size flavour (high nibble) and the available codings (low bits); then the
+# header values, one per line: Accept-Encoding, Range, If-Match, If-None-Match,
+# If-Modified-Since, If-Unmodified-Since, If-Range.
+NEGOTIATION = {
+    "browser": (0x73, ["gzip, deflate, br, zstd", "", "", "", "", "", ""]),
+    "qvalues": (0x73, ["br;q=0.5, gzip;q=0.8, *;q=0", "bytes=0-99", "", "", "", "", ""]),
+    "identity-refused": (0x70, ["identity;q=0, *;q=0", "", "", "", "", "", ""]),
+    "ranges": (0x70, ["", "bytes=0-1, 5-6, -3, 100-", "", "", "", "", ""]),
+    "overlap": (0x70, ["", "bytes=0-10,5-20", "", "", "", "", ""]),
+    "huge": (0xE0, ["", "bytes=18446744073709551614-99999999999999999999999", "", "", "", "", ""]),
+    "suffix-empty-file": (0x00, ["", "bytes=-5", "", "", "", "", ""]),
+    "if-match": (0x30, ["", "", "\"5f3a-1c\", W/\"x\"", "", "", "", ""]),
+    "if-none-match-star": (0x30, ["", "", "", "*", "Sun, 06 Nov 1994 08:49:37 GMT", "", ""]),
+    "dates": (0x30, ["", "bytes=1-2", "", "", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+                     "Sun, 06 Nov 1994 08:49:37 GMT"]),
+    "if-range-tag": (0x30, ["", "bytes=1-2", "", "", "", "", "\"5f3a-1c\""]),
+    "malformed": (0x3F, ["br;q=, ;;;,=", "bytes=--,,-", "W/", "\"unterminated", "32 Foo 1994", "x", "W/\"5f3a-1c\""]),
+}
+for name, (first, lines) in NEGOTIATION.items():
+    write("NegotiationFuzzer", name, bytes([first]) + "\n".join(lines).encode("latin-1"))
+
 # --- ConfigFuzzer ------------------------------------------------------------------------
 with open(os.path.join(ROOT, "routes.yaml"), "rb") as f:
     write("ConfigFuzzer", "repo-routes.yaml", f.read())

@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <string_view>
 
-#include "site/StaticFiles.h"
+#include "site/MimeTypes.h"
 
 namespace microserver::core {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "site/StaticFiles.h"
+#include "site/PathConfinement.h"
 
 namespace microserver::core {
 

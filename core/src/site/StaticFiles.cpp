@@ -108,9 +108,9 @@ int openBeneathFallback(int rootFd, const std::string& rootReal, const std::stri
 
 namespace {
 
-// A test-only fault (documented in tests/e2e/StaticFilesTest): MICROSERVER_TEST_SLOW_OPEN
-// = "<substring>:<ms>" makes every open of a path containing <substring> take <ms> more,
-// as a slow or network disk would; read once.
+// A test-only fault (used by tests/e2e/StaticSiteTest.cpp): MICROSERVER_TEST_SLOW_OPEN
+// = "<path suffix>:<ms>" makes every open of a path ending with <path suffix> take <ms>
+// more, as a slow or network disk would; read once.
 struct SlowOpen {
   std::string part;
   long ms = 0;
@@ -132,7 +132,8 @@ const SlowOpen& slowOpen() {
 // Returns a descriptor, or -1 with errno set. EXDEV means "would leave the root".
 int openBeneath(int rootFd, const std::string& rootReal, const std::string& rel) {
   const SlowOpen& fault = slowOpen();
-  if (fault.ms > 0 && rel.find(fault.part) != std::string::npos)
+  if (fault.ms > 0 && rel.size() >= fault.part.size() &&
+      rel.compare(rel.size() - fault.part.size(), fault.part.size(), fault.part) == 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(fault.ms));
   if (!gOpenat2Missing.load(std::memory_order_relaxed)) {
     open_how how{};

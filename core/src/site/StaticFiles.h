@@ -29,6 +29,8 @@
 #include <vector>
 
 #include "net/Mailbox.h"
+#include "site/MimeTypes.h"
+#include "site/PathConfinement.h"
 #include "site/Request.h"
 #include "site/Responder.h"
 #include "site/Response.h"
@@ -77,14 +79,5 @@ class StaticFiles {
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };
-
-// Normalises a decoded path into a relative path under a root: collapses "//" and "./",
-// resolves ".." (never above the root), and refuses NUL and backslash. On success `out`
-// holds segments joined by '/', without a leading '/', possibly empty (the root itself).
-// Returns false if the path must be refused.
-bool normalizeConfinedPath(std::string_view decodedPath, std::string& out);
-
-// The Content-Type for a file name, from its extension ("application/octet-stream" if unknown).
-std::string_view mimeTypeFor(std::string_view fileName);
 
 }  // namespace microserver::core

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "site/StaticFiles.h"
+#include "site/PathConfinement.h"
 
 using microserver::core::normalizeConfinedPath;
 
