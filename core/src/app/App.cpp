@@ -22,6 +22,7 @@
 #include "base/Log.h"
 #include "base/Metrics.h"
 #include "app/Server.h"
+#include "app/SystemdNotify.h"
 #include "site/Site.h"
 
 namespace microserver::core {
@@ -183,7 +184,8 @@ void App::handleHelp(const std::string&, const std::string&) {
   help.setCommand("microserver");
   help.setUsage("[--config FILE] [--listen HOST:PORT] [--www DIR] [--plugins DIR] [--check]");
   help.setHeader("A plugin-based HTTP/1.1 server: a static site, regex routes to plugins, a chat room.");
-  help.setFooter("Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads the configuration.");
+  help.setFooter("Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads the configuration; "
+                 "SIGUSR1 reopens the access log (after logrotate).");
   help.format(std::cout);
   exitEarly_ = true;
   stopOptionsProcessing();
@@ -209,7 +211,7 @@ int App::main(const std::vector<std::string>&) {
   // mask and only sigwait() below ever sees them.
   sigset_t signals;
   sigemptyset(&signals);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&signals, s);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must not kill the server
   raiseDescriptorLimit();
@@ -262,8 +264,11 @@ int App::main(const std::vector<std::string>&) {
   // it, the plugin libraries it alone uses).
   site.reset();
   for (const std::string& service : server->serviceDescriptions()) std::cout << "service " << service << std::endl;
+  const std::string serving = "serving " + server->url() + " (" + std::to_string(server->reactorCount()) +
+                              (server->reactorCount() == 1 ? " reactor)" : " reactors)");
   std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
             << (server->reactorCount() == 1 ? " reactor)" : " reactors)") << std::endl;
+  systemd::notifyReady(serving);
   // After the ready line, never before: the console thread prints its prompt at once, and a
   // prompt in front of the ready line would hide it from whoever waits for that line.
   auto console = std::make_unique<Console>([this] { return statusText(); });
@@ -271,7 +276,18 @@ int App::main(const std::vector<std::string>&) {
   while (true) {
     int received = 0;
     if (sigwait(&signals, &received) != 0) continue;
+    if (received == SIGUSR1) {
+      // logrotate moved the log files away: write to new ones under the configured names.
+      try {
+        server->reopenLogs();
+        log::info("SIGUSR1: reopened the log files");
+      } catch (const std::exception& e) {
+        log::error(std::string("SIGUSR1: ") + e.what());
+      }
+      continue;
+    }
     if (received == SIGHUP) {
+      systemd::notifyReloading();
       try {
         std::shared_ptr<const Site> next = loadSite(server->context().site().get());
         for (const std::string& w : next->warnings()) log::warning(w);
@@ -280,15 +296,19 @@ int App::main(const std::vector<std::string>&) {
         Metrics::instance().countReload(true);
         log::info("reloaded " + configFile_ + " (" + std::to_string(next->config().routes.size()) + " routes, " +
                   std::to_string(next->plugins().size()) + " plugins)");
+        systemd::notifyReady(serving + ", reloaded " + configFile_);
       } catch (const ConfigLoadError& e) {
         for (const std::string& line : e.errors()) log::error(line);
         log::error("reload failed: still serving the previous configuration");
         Metrics::instance().countReload(false);
+        systemd::notifyReady(serving + "; the last reload failed: " +
+                             (e.errors().empty() ? std::string("see the log") : e.errors().front()));
       }
       continue;
     }
     log::info(std::string("received ") + (received == SIGINT ? "SIGINT" : received == SIGTERM ? "SIGTERM" : "SIGQUIT") +
               ": stopping (in-flight requests may finish)");
+    systemd::notifyStopping();
     break;
   }
   console.reset();  // before the server it reports on goes

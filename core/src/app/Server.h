@@ -48,6 +48,11 @@ class Server {
   // Serves `site` from now on; requests in flight finish on the old one. Services whose
   // plugin's library was replaced restart on the new copy (see above).
   void reload(std::shared_ptr<const Site> site);
+  // Opens the access log file again (SIGUSR1, after logrotate moved it). Throws
+  // std::runtime_error naming the file if it cannot.
+  void reopenLogs() {
+    if (accessLog_) accessLog_->reopen();
+  }
   // Graceful stop: returns once every connection closed or `grace` passed.
   void stop(std::chrono::milliseconds grace);
 

@@ -44,15 +44,29 @@ void appendLogEscaped(std::string& out, std::string_view text) {
 
 std::unique_ptr<AccessLog> AccessLog::open(const std::string& destination) {
   if (destination == "off") return nullptr;
-  if (destination == "-" || destination.empty()) return std::unique_ptr<AccessLog>(new AccessLog(STDOUT_FILENO, false));
+  if (destination == "-" || destination.empty())
+    return std::unique_ptr<AccessLog>(new AccessLog(STDOUT_FILENO, false, ""));
   int fd = ::open(destination.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0)
     throw std::runtime_error("cannot open access log '" + destination + "': " + std::strerror(errno) +
                              " (check the folder exists and is writable, or set server.access_log)");
-  return std::unique_ptr<AccessLog>(new AccessLog(fd, true));
+  return std::unique_ptr<AccessLog>(new AccessLog(fd, true, destination));
 }
 
-AccessLog::AccessLog(int fd, bool ownsFd) : fd_(fd), ownsFd_(ownsFd), immediate_(::isatty(fd) == 1) {
+void AccessLog::reopen() {
+  if (destination_.empty()) return;
+  int fd = ::open(destination_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw std::runtime_error("cannot reopen access log '" + destination_ + "': " + std::strerror(errno) +
+                             " (still writing to the file it had open)");
+  // dup3 swaps what fd_ names in one step: the writer thread's next write() goes to the
+  // new file, a write in progress finishes in the old one; no lock, no line split.
+  ::dup3(fd, fd_, O_CLOEXEC);
+  ::close(fd);
+}
+
+AccessLog::AccessLog(int fd, bool ownsFd, std::string destination)
+    : fd_(fd), ownsFd_(ownsFd), destination_(std::move(destination)), immediate_(::isatty(fd) == 1) {
   writer_ = std::thread([this] { writerLoop(); });
 }
 

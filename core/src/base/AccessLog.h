@@ -39,18 +39,23 @@ class AccessLog {
   ~AccessLog();  // writes out everything handed over, then stops the writer
 
   void record(const AccessRecord& entry);
+  // Opens the file again by its name (SIGUSR1, after logrotate renamed it): lines from now
+  // on go to the new file; none is lost or split. Nothing to do for stdout. Throws
+  // std::runtime_error naming the file if it cannot be opened (the old one stays in use).
+  void reopen();
   // Hands this thread's buffered lines to the writer. Reactors call it on every tick
   // and at exit.
   void flushThisThread();
 
  private:
-  AccessLog(int fd, bool ownsFd);
+  AccessLog(int fd, bool ownsFd, std::string destination);
   void handOver(std::string& buffer);
   void writerLoop();
   void writeAll(const std::string& bytes);
 
   int fd_;
   bool ownsFd_;
+  std::string destination_;  // the file's name; empty for stdout
   bool immediate_;  // a terminal: every line at once
   std::mutex mutex_;
   std::condition_variable wake_;
