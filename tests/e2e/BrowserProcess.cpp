@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "Command.h"
 #include "WebSocketClient.h"
 
 extern char** environ;
@@ -333,12 +334,6 @@ void BrowserProcess::launch(const Options& options) {
   env.push_back("XDG_CACHE_HOME=" + profileDir_ + "/cache");
   env.push_back("TMPDIR=" + tmpDir);
 
-  std::vector<char*> argv, envp;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
   int errPipe[2];
   if (pipe2(errPipe, O_CLOEXEC) != 0) throwErrno("pipe2");
   errFd_ = errPipe[0];
@@ -347,35 +342,17 @@ void BrowserProcess::launch(const Options& options) {
     throwErrno("pipe2");
   }
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2);
-  // No descriptor of the test (a client socket, another child's pipe) may live on in the
-  // browser: a socket it held would keep a connection open that a test expects closed.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // Its own process group, so stop() kills every process the browser starts.
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, options.binary.c_str(), &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  close(errPipe[1]);
-  if (rc != 0) {
-    errno = rc;
-    throwErrno("posix_spawn(" + options.binary + ")");
+  try {
+    pid = spawnInOwnGroup(options.binary, args, envp.data(), -1, errPipe[1]);
+  } catch (const std::exception&) {
+    close(errPipe[1]);
+    throw;
   }
+  close(errPipe[1]);
   pid_ = pid;
   reader_ = std::thread([this] { readerLoop(); });
 }

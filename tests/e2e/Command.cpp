@@ -17,6 +17,41 @@ extern char** environ;
 
 namespace e2e {
 
+pid_t spawnInOwnGroup(const std::string& path, const std::vector<std::string>& args, char* const* envp,
+                      int stdoutFd, int stderrFd) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (stdoutFd >= 0) posix_spawn_file_actions_adddup2(&actions, stdoutFd, 1);
+  else posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  if (stderrFd >= 0) posix_spawn_file_actions_adddup2(&actions, stderrFd, 2);
+  else posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  // No descriptor of the test (a client socket, another child's pipe) may live on in the
+  // child: a socket it held would keep a connection open that a test expects closed.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Its own process group, so that killing the group stops everything it starts.
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = path.find('/') == std::string::npos
+               ? ::posix_spawnp(&pid, path.c_str(), &actions, &attr, argv.data(), envp ? envp : environ)
+               : ::posix_spawn(&pid, path.c_str(), &actions, &attr, argv.data(), envp ? envp : environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) throw std::runtime_error("cannot run " + path + ": " + std::strerror(rc));
+  return pid;
+}
+
 CommandResult runCommand(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
   if (args.empty()) throw std::runtime_error("runCommand: no program");
   int outPipe[2], errPipe[2];
@@ -26,36 +61,15 @@ CommandResult runCommand(const std::vector<std::string>& args, std::chrono::mill
     ::close(outPipe[1]);
     throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2);
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  try {
+    pid = spawnInOwnGroup(args[0], args, nullptr, outPipe[1], errPipe[1]);
+  } catch (...) {
+    for (int fd : {outPipe[0], outPipe[1], errPipe[0], errPipe[1]}) ::close(fd);
+    throw;
+  }
   ::close(outPipe[1]);
   ::close(errPipe[1]);
-  if (rc != 0) {
-    ::close(outPipe[0]);
-    ::close(errPipe[0]);
-    throw std::runtime_error("cannot run " + args[0] + ": " + std::strerror(rc));
-  }
 
   CommandResult result;
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -8,6 +8,8 @@
 // reaped either way), stdin from /dev/null and no descriptor of the test but its pipes.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <string>
 #include <vector>
@@ -23,6 +25,13 @@ struct CommandResult {
 // Runs argv[0] (looked up in PATH) with the arguments; throws std::runtime_error if it
 // cannot be started.
 CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
+// Starts `path` (looked up in PATH if it has no '/') in a process group of its own, with
+// every signal unblocked and at its default, stdin from /dev/null, stdout and stderr on the
+// given descriptors (-1: /dev/null) and no other descriptor of ours. `envp` null: our own
+// environment. Returns the pid; throws std::runtime_error if it cannot be started.
+pid_t spawnInOwnGroup(const std::string& path, const std::vector<std::string>& argv, char* const* envp,
+                      int stdoutFd, int stderrFd);
 
 // Whether `program` is found in PATH (to name a missing package in a failure message).
 bool haveProgram(const std::string& program);

@@ -126,14 +126,19 @@ bool fileGets(const std::string& path, const std::string& text) {
   return false;
 }
 
-TEST(OperationsTest, Sigusr1ReopensTheAccessLogAfterARename) {
-  TempDir dir;
+// A server of a site in `dir` whose access log is `log`.
+std::unique_ptr<ServerProcess> startLogging(const TempDir& dir, const std::string& log) {
   dir.write("www/index.html", "home\n");
-  const std::string log = dir.path() + "/access.log";
   ServerOptions options;
   options.configText = "server:\n  access_log: " + log + "\nroutes:\n  - { path: '^/', static: " + dir.path() + "/www }\n";
   options.www = dir.path() + "/www";
-  auto server = ServerProcess::start(options);
+  return ServerProcess::start(options);
+}
+
+TEST(OperationsTest, Sigusr1ReopensTheAccessLogAfterARename) {
+  TempDir dir;
+  const std::string log = dir.path() + "/access.log";
+  auto server = startLogging(dir, log);
   EXPECT_EQ(httpGet(server->port(), "/before").status, 404);
   ASSERT_TRUE(fileGets(log, "GET /before HTTP/1.1"));
   ASSERT_EQ(std::rename(log.c_str(), (log + ".1").c_str()), 0);  // what logrotate does
@@ -153,13 +158,9 @@ TEST(OperationsTest, Sigusr1ReopensTheAccessLogAfterARename) {
 
 TEST(OperationsTest, Sigusr1WhenTheFolderIsGoneKeepsTheOldFile) {
   TempDir dir;
-  dir.write("www/index.html", "home\n");
   dir.write("logs/keep", "");
   const std::string log = dir.path() + "/logs/access.log";
-  ServerOptions options;
-  options.configText = "server:\n  access_log: " + log + "\nroutes:\n  - { path: '^/', static: " + dir.path() + "/www }\n";
-  options.www = dir.path() + "/www";
-  auto server = ServerProcess::start(options);
+  auto server = startLogging(dir, log);
   ASSERT_EQ(std::rename((dir.path() + "/logs").c_str(), (dir.path() + "/old-logs").c_str()), 0);
   const std::size_t mark = server->lineCount();
   server->sendSignal(SIGUSR1);
@@ -194,12 +195,8 @@ TEST(OperationsTest, TheShippedUnitFileVerifies) {
 TEST(OperationsTest, TheShippedLogrotateSnippetRotatesWithoutLosingALine) {
   ASSERT_TRUE(haveProgram("logrotate")) << "logrotate is missing (Debian package logrotate)";
   TempDir dir;
-  dir.write("www/index.html", "home\n");
   const std::string log = dir.path() + "/access.log";
-  ServerOptions options;
-  options.configText = "server:\n  access_log: " + log + "\nroutes:\n  - { path: '^/', static: " + dir.path() + "/www }\n";
-  options.www = dir.path() + "/www";
-  auto server = ServerProcess::start(options);
+  auto server = startLogging(dir, log);
   EXPECT_EQ(httpGet(server->port(), "/one").status, 404);
   ASSERT_TRUE(fileGets(log, "GET /one HTTP/1.1"));
 
