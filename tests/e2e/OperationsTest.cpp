@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -169,6 +170,29 @@ TEST(OperationsTest, Sigusr1WhenTheFolderIsGoneKeepsTheOldFile) {
   EXPECT_NE(line->find(log), std::string::npos) << *line;
   EXPECT_EQ(httpGet(server->port(), "/still").status, 404);
   EXPECT_TRUE(fileGets(dir.path() + "/old-logs/access.log", "GET /still HTTP/1.1"));
+}
+
+// The "Uid:" or "Gid:" line of /proc/<pid>/status: real, effective, saved, filesystem.
+std::string idsOf(pid_t pid, const std::string& key) {
+  std::istringstream status(readFile("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind(key + ":", 0) == 0) return line.substr(key.size() + 1);
+  return "";
+}
+
+TEST(OperationsTest, SwitchesToServerUserOnceListening) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users (the tests run as uid " << ::geteuid() << ")";
+  TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);  // the new user must reach the site
+  dir.write("www/index.html", "home\n");
+  ServerOptions options;
+  options.configText = "server:\n  user: nobody\nroutes:\n  - { path: '^/', static: " + dir.path() + "/www }\n";
+  options.www = dir.path() + "/www";
+  auto server = ServerProcess::start(options);
+  EXPECT_EQ(idsOf(server->pid(), "Uid"), "\t65534\t65534\t65534\t65534");
+  EXPECT_EQ(idsOf(server->pid(), "Gid"), "\t65534\t65534\t65534\t65534");
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(httpGet(server->port(), "/").body, "home\n");  // every reactor
+  EXPECT_TRUE(server->waitForLine("running as user nobody", 5s));
 }
 
 const std::string kSourceDir = MICROSERVER_SOURCE_DIR;

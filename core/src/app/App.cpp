@@ -8,11 +8,17 @@
 #include <Poco/Util/OptionCallback.h>
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Version.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
 #include <iostream>
 
 #include "base/AccessLog.h"
@@ -58,6 +64,28 @@ std::string binaryFolder() {
 // Every connection and every file being sent costs a descriptor. Debian's default soft
 // limit (1024) is far below max_connections' default, and the hard limit is usually
 // high: take it, as nginx's worker_rlimit_nofile would.
+// Switches from root to `user` (its uid, primary group and supplementary groups), for every
+// thread: glibc applies setuid/setgid to all threads of the process. Called once the
+// listeners are bound, so ports below 1024 work; what is opened later (plugins on reload,
+// a reopened log) is opened as that user. Throws std::runtime_error saying what to do.
+void dropPrivileges(const std::string& user) {
+  std::vector<char> buffer(16384);
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  if (::getpwnam_r(user.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || found == nullptr)
+    throw std::runtime_error("server.user: no user '" + user + "' on this machine");
+  if (::geteuid() == found->pw_uid) return;  // already that user: nothing to drop
+  if (::geteuid() != 0)
+    throw std::runtime_error("server.user: switching to '" + user + "' needs root, and the server runs as uid " +
+                             std::to_string(::geteuid()) + " (start it as root, or leave server.user out)");
+  if (::initgroups(found->pw_name, found->pw_gid) != 0 || ::setgid(found->pw_gid) != 0 ||
+      ::setuid(found->pw_uid) != 0)
+    throw std::runtime_error("server.user: cannot switch to '" + user + "': " + std::strerror(errno));
+  // Root must be gone for good: were setuid(0) to work again, a plugin could take it back.
+  if (::setuid(0) == 0) throw std::runtime_error("server.user: root could be regained after switching to " + user);
+  ::prctl(PR_SET_DUMPABLE, 1);  // core dumps and /proc stay available to the new user
+}
+
 void raiseDescriptorLimit() {
   struct rlimit limit {};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
@@ -88,6 +116,7 @@ void warnAboutRestartOnlySettings(const Config& running, const Config& next) {
   differs(a.workers != b.workers, "workers");
   differs(a.accessLog != b.accessLog, "access_log");
   differs(a.plugins != b.plugins, "plugins");
+  differs(a.user != b.user, "user");
   differs(a.limits.maxConnections != b.limits.maxConnections, "limits.max_connections");
   differs(a.limits.workerQueue != b.limits.workerQueue, "limits.worker_queue");
 }
@@ -258,6 +287,17 @@ int App::main(const std::vector<std::string>&) {
     server_.reset();
     std::cerr << "microserver: " << e.what() << std::endl;
     return kExitFailed;
+  }
+  if (const std::string& user = site->config().server.user; !user.empty()) {
+    try {
+      dropPrivileges(user);
+      log::info("running as user " + user);
+    } catch (const std::exception& e) {
+      server_->stop(std::chrono::milliseconds(0));
+      server_.reset();
+      std::cerr << "microserver: " << e.what() << std::endl;
+      return kExitFailed;
+    }
   }
   Server* server = server_.get();
   // From here the server holds the snapshot: a reload must be able to retire it (and, with

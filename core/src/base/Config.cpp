@@ -7,6 +7,8 @@
 // user fixes a whole file in one edit-run cycle instead of one typo per restart.
 #include "base/Config.h"
 
+#include <pwd.h>
+
 #include "site/Router.h"
 
 #include <arpa/inet.h>
@@ -170,7 +172,7 @@ std::string duplicateGroupName(const RE2& re) {
 const std::initializer_list<std::string_view> kTopKeys = {"server", "routes", "services"};
 const std::initializer_list<std::string_view> kServerKeys = {
     "listen",    "reactors",    "workers",    "file_threads", "file_cache",   "www",    "plugins",
-    "access_log", "log_level",  "health_path", "ready_path",  "metrics_path", "limits"};
+    "access_log", "log_level",  "user",       "health_path", "ready_path",  "metrics_path", "limits"};
 const std::initializer_list<std::string_view> kFileCacheKeys = {"max_files", "max_bytes"};
 const std::initializer_list<std::string_view> kCacheKeys = {"max_age", "immutable"};
 const std::initializer_list<std::string_view> kLimitKeys = {
@@ -360,6 +362,7 @@ class Reader {
       else if (f.key == "plugins") readFolder(f, server.plugins);
       else if (f.key == "access_log") readAccessLog(f, server.accessLog);
       else if (f.key == "log_level") readLogLevel(f, server.logLevel);
+      else if (f.key == "user") readUser(f, server.user);
       else if (f.key == "health_path") readEndpoint(f, server.healthPath);
       else if (f.key == "ready_path") readEndpoint(f, server.readyPath);
       else if (f.key == "metrics_path") readEndpoint(f, server.metricsPath);
@@ -417,6 +420,19 @@ class Reader {
     std::string text;
     if (!nonEmptyScalar(f, "\"-\" (standard output), off, or a file path", text)) return;
     accessLog = (text == "-" || text == "off") ? text : resolvePath(folder_, text);
+  }
+
+  // A user name that exists here: the server switches to it once it listens.
+  void readUser(const Field& f, std::string& user) {
+    std::string text;
+    if (!nonEmptyScalar(f, "a user name such as www-data", text)) return;
+    struct passwd entry {};
+    struct passwd* found = nullptr;
+    std::vector<char> buffer(16384);
+    if (::getpwnam_r(text.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || found == nullptr)
+      error(f.mark(), f.path, "no user '" + text + "' on this machine (create it, e.g. adduser --system " + text +
+                                  ", or leave server.user out)");
+    else user = text;
   }
 
   void readLogLevel(const Field& f, std::string& level) {

@@ -53,6 +53,7 @@ struct ServerConfig {
   std::string plugins;                   // empty = `plugins/` beside the binary; absolute otherwise
   std::string accessLog = "-";           // "-" = stdout, "off", or a file path (absolute after loading)
   std::string logLevel = "info";         // error, warning, info, debug
+  std::string user;                      // once listening, switch from root to this user; empty = stay
   std::string healthPath = "/healthz";   // built-in endpoints; "off" disables one
   std::string readyPath = "/readyz";
   std::string metricsPath = "/metrics";

@@ -459,7 +459,7 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:2:1: routez: unknown key 'routez' (expected one of: server, routes, services)"},
     {"UnknownServerKey", "server:\n  listn: 127.0.0.1:80\n",
      "routes.yaml:2:3: server.listn: unknown key 'listn' (expected one of: listen, reactors, workers, "
-     "file_threads, file_cache, www, plugins, access_log, log_level, health_path, ready_path, metrics_path, limits)"},
+     "file_threads, file_cache, www, plugins, access_log, log_level, user, health_path, ready_path, metrics_path, limits)"},
     {"UnknownLimitKey", "server:\n  limits: { body_size: 1 }\n",
      "routes.yaml:2:13: server.limits.body_size: unknown key 'body_size' (expected one of: header_bytes, uri_bytes, "
      "header_count, body_bytes, header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, "
@@ -486,6 +486,9 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:2:39: routes[0].cache: expected a map with keys max_age, immutable, got '1h'"},
     {"UnknownFileCacheKey", "server:\n  file_cache: { files: 10 }\n",
      "routes.yaml:2:17: server.file_cache.files: unknown key 'files' (expected one of: max_files, max_bytes)"},
+    {"UnknownUser", "server:\n  user: no-such-user-here\n",
+     "routes.yaml:2:9: server.user: no user 'no-such-user-here' on this machine (create it, e.g. adduser --system "
+     "no-such-user-here, or leave server.user out)"},
     {"FileThreadsZero", "server:\n  file_threads: 0\n",
      "routes.yaml:2:17: server.file_threads: expected a number of file threads from 1 to 1024, got '0'"},
     {"UnknownServiceKey", "services:\n  - { plugin: chat, listen: ':1', port: 2 }\n",
@@ -503,7 +506,7 @@ const ErrorCase kErrorCases[] = {
     // Types
     {"ServerIsAList", "server: [1]\n",
      "routes.yaml:1:9: server: expected a map with keys listen, reactors, workers, file_threads, file_cache, www, "
-     "plugins, access_log, log_level, health_path, ready_path, metrics_path, limits, got a list"},
+     "plugins, access_log, log_level, user, health_path, ready_path, metrics_path, limits, got a list"},
     {"LimitsIsAScalar", "server:\n  limits: 16k\n",
      "routes.yaml:2:11: server.limits: expected a map with keys header_bytes, uri_bytes, header_count, body_bytes, "
      "header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, max_connections, handler_timeout, "
