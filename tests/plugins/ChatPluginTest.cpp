@@ -1957,6 +1957,47 @@ TEST(ChatPlugin, TheWsRouteAcceptsAWebSocketIntoTheRoom) {
   EXPECT_EQ(untimed(chat.call(chatRequest("GET", "members")).body()), R"({"room":"lobby","count":0,"members":[]})" "\n");
 }
 
+TEST(ChatPlugin, PagesFromAnotherOriginGet403UnlessAllowed) {
+  plugintest::LoadedHandler chat("chat", "{ room: origins, allowed_origins: ['https://friend.example'] }");
+  auto from = [](std::string method, std::string action, std::string origin, std::string body = "") {
+    plugintest::TestRequest r = chatRequest(std::move(method), std::move(action), std::move(body));
+    r.authority = "chat.example.com:8080";
+    if (!origin.empty()) r.headers.emplace_back("Origin", origin);
+    return r;
+  };
+  plugintest::Answer refused = chat.call(from("GET", "ws", "http://evil.example"));
+  EXPECT_EQ(refused.status(), 403);
+  EXPECT_EQ(refused.contentType(), kJson);
+  EXPECT_EQ(refused.body(),
+            R"x({"error":"a page from another origin may not use this chat room (the route's allowed_origins lists the ones that may)","origin":"http://evil.example"})x"
+            "\n");
+  EXPECT_EQ(chat.call(from("POST", "messages", "http://evil.example", "spam\n")).status(), 403) << "nor post";
+  EXPECT_EQ(chat.call(from("POST", "messages", "http://chat.example.com", "x\n")).status(), 403) << "another port";
+  EXPECT_EQ(chat.call(from("POST", "messages", "http://chat.example.com:8080", "same host\n")).status(), 202);
+  EXPECT_EQ(chat.call(from("POST", "messages", "https://friend.example", "a friend\n")).status(), 202);
+  EXPECT_EQ(chat.call(from("POST", "messages", "", "no origin: not a browser\n")).status(), 202);
+  EXPECT_EQ(chat.call(from("GET", "history", "http://evil.example")).status(), 200) << "reading is for anyone";
+  plugintest::LoadedHandler::WebSocket ws;
+  chat.call(from("GET", "ws", "http://chat.example.com:8080"), &ws);
+  EXPECT_NE(ws.callbacks, nullptr) << "the same host joins";
+  if (ws.callbacks) ws.callbacks->on_close(ws.session, MS_CLOSE_REFUSED);
+}
+
+TEST(ChatPlugin, PostsBeyondTheFloodLimitGet429AndWhatPassedIsSent) {
+  plugintest::LoadedHandler chat("chat", "{ room: flood }");
+  std::string lines;
+  for (int i = 0; i < 60; ++i) lines += "line " + std::to_string(i) + "\n";
+  EXPECT_EQ(chat.call(chatRequest("POST", "messages", lines)).status(), 202) << "a burst of 64 lines a second";
+  plugintest::Answer over = chat.call(chatRequest("POST", "messages", lines));
+  EXPECT_EQ(over.status(), 429);
+  EXPECT_EQ(over.header("Retry-After"), "1");
+  EXPECT_TRUE(std::regex_match(
+      std::string(over.body()),
+      std::regex(R"re(\{"error":"too many lines from your address: slow down \(this room takes at most 10 lines/s \(bursts of 64\) and 65536 bytes/s \(bursts of 262144\) from each address\)","sent":[4-9],"dropped":5[1-6],"retry_after":1\}
+)re")))
+      << over.body();
+}
+
 TEST(ChatPlugin, ABadRouteConfigIsAnError) {
   try {
     plugintest::LoadedHandler chat("chat", "{ rooom: x }");
