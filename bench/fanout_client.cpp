@@ -275,36 +275,38 @@ class Client {
  private:
   // Chat: N members, member i on port i mod P, the first S of them also senders. Redis: N
   // subscribers, then S publishers, all on the one port.
+  // Each connection is read from as soon as it is made (every 64 connections the tool
+  // reads what arrived): in chat every join is announced to everyone already there, and a
+  // large room (10,000 members: ~50 million join lines) must not pile them up unread.
   void connectAll() {
     const std::size_t ports = opt_.ports.size();
     if (opt_.mode == Mode::Chat) opt_.senders = std::min(opt_.senders, opt_.members);
-    for (int i = 0; i < opt_.members; ++i) {
+    const int publishers = opt_.mode == Mode::Redis ? opt_.senders : 0;
+    conns_.reserve(static_cast<std::size_t>(opt_.members + publishers));
+    for (int i = 0; i < opt_.members + publishers; ++i) {
       Conn c;
-      c.fd = connectTo(opt_.ports[static_cast<std::size_t>(i) % ports]);
-      c.receiver = true;
-      if (opt_.mode == Mode::Chat && i < opt_.senders) c.senderId = i + 1;
-      conns_.push_back(std::move(c));
-    }
-    if (opt_.mode == Mode::Redis) {
-      for (int i = 0; i < opt_.senders; ++i) {
-        Conn c;
+      if (i < opt_.members) {
+        c.fd = connectTo(opt_.ports[static_cast<std::size_t>(i) % ports]);
+        c.receiver = true;
+        if (opt_.mode == Mode::Chat && i < opt_.senders) c.senderId = i + 1;
+      } else {
         c.fd = connectTo(opt_.ports[0]);
-        c.senderId = i + 1;
-        conns_.push_back(std::move(c));
+        c.senderId = i - opt_.members + 1;
       }
-    }
-    for (std::size_t i = 0; i < conns_.size(); ++i) {
-      Conn& c = conns_[i];
       c.lastSeq.assign(static_cast<std::size_t>(opt_.senders) + 1, 0);
-      if (c.senderId) senderIdx_.push_back(i);
+      const std::size_t index = conns_.size();
+      if (c.senderId) senderIdx_.push_back(index);
+      conns_.push_back(std::move(c));
       epoll_event ev{};
       ev.events = EPOLLIN;
-      ev.data.u64 = i;
-      if (epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev) != 0) die("epoll_ctl failed");
-      if (opt_.mode == Mode::Redis && c.receiver) {
+      ev.data.u64 = index;
+      if (epoll_ctl(ep_, EPOLL_CTL_ADD, conns_[index].fd, &ev) != 0) die("epoll_ctl failed");
+      if (opt_.mode == Mode::Redis && conns_[index].receiver) {
         std::string cmd = "*2\r\n$9\r\nSUBSCRIBE\r\n$" + std::to_string(opt_.channel.size()) + "\r\n" + opt_.channel + "\r\n";
-        queue(i, cmd);
+        queue(index, cmd);
       }
+      if (index % 64 == 63)
+        for (int k = 0; k < 8; ++k) poll(0);
     }
     // One sync origin per port, so that every instance's lines are seen to reach every
     // member: members 0..P-1 (member p is on port p) in chat, the first publisher in redis.

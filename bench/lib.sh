@@ -377,7 +377,7 @@ start_redis() {
   mkdir -p "$dir"
   [[ -n $pin ]] && pinning=(taskset -c "$pin")
   (cd "$dir" && exec "${pinning[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize no --maxclients 10000 --dir "$dir" >"$dir/stdout" 2>&1) &
+    --daemonize no --maxclients 20000 --dir "$dir" >"$dir/stdout" 2>&1) &
   LAST_PID=$!
   BENCH_PIDS+=("$LAST_PID")
   PID_LOG[$LAST_PID]=$dir/stdout

@@ -11,7 +11,7 @@
 #   bench/run.sh routes       microserver with 1,000 routes vs with 10 (the match is the last route)
 #   bench/run.sh allcores     reactors: auto vs worker_processes auto, nothing pinned, wrk -t2 -c100
 #   bench/run.sh idle         RSS per idle keep-alive connection (10,000 of them) vs nginx
-#   bench/run.sh chat         chat fan-out to 10/100/1000 TCP members vs Redis pub/sub
+#   bench/run.sh chat         chat fan-out to 10/100/1000/10000 TCP members vs Redis pub/sub
 #   bench/run.sh chatfleet    one chat room across instances via Redis (local1, redis1, redis2)
 #   bench/run.sh all          every row above, one after the other
 #
@@ -179,7 +179,7 @@ row_idle() {
 }
 
 # chat: microserver's chat service vs redis pub/sub, same fan-out, same load tool.
-CHAT_MEMBERS=${CHAT_MEMBERS:-10 100 1000}
+CHAT_MEMBERS=${CHAT_MEMBERS:-10 100 1000 10000}
 CHAT_SENDERS=${CHAT_SENDERS:-10}
 CHAT_DURATION=${CHAT_DURATION:-1.5}
 CHAT_RATE=${CHAT_RATE:-100000}
@@ -217,12 +217,27 @@ fanout_measure() {
   LAST_OTHER=$(other_load "$m0" "$m1" $((s1 - s0)) $((c1 - c0)))
 }
 
+# wait_idle PID: until PID uses less than 2% of a core over 0.5 s (at most 120 s). After a
+# large run the server is still busy a moment with the members leaving (each of 10,000
+# leaves is announced to the rest): that must not count as the other server's load.
+wait_idle() {
+  local pid=$1 t0 t1 deadline=$((SECONDS + 120))
+  while ((SECONDS < deadline)); do
+    t0=$(cpu_ticks "$pid")
+    sleep 0.5
+    t1=$(cpu_ticks "$pid")
+    (((t1 - t0) * 100 < CLK_TCK)) && return 0
+  done
+  warn "pid $pid still busy after 120 s"
+}
+
 chat_one() {
   local n=$1 round=$2 label=$3 mode=$4 pid=$5 port=$6 out other mark=""
   out=$BENCH_TMP/chat-$n-$round-$label.txt
   fanout_measure "$out" "$CLIENT_CPU" "$pid" "$label" --mode "$mode" --port "$port" --members "$n" \
     --senders "$CHAT_SENDERS" --duration "$CHAT_DURATION" --rate "$CHAT_RATE" --server-pid "$pid"
   other=$LAST_OTHER
+  wait_idle "$pid"
   contaminated "$other" && mark="  <- other load ${other}%"
   local tput cpu p99 lost ooo pcpu
   tput=$(fig "$out" throughput.deliveries_per_s)
@@ -248,7 +263,7 @@ row_chat() {
   ms_port=$(port)
   chat_port=$(port)
   redis_port=$(port)
-  services=$(printf '  - { plugin: chat, listen: "127.0.0.1:%s", config: { max_clients: 5000 } }' "$chat_port")
+  services=$(printf '  - { plugin: chat, listen: "127.0.0.1:%s", config: { max_clients: 10000, summary_interval: 0 } }' "$chat_port")
   microserver_config "$BENCH_TMP/chat.yaml" "$ms_port" 1 1 "$services"
   start_microserver chat "$BENCH_TMP/chat.yaml" "$ms_port" "$SERVER_CPU"
   ms_pid=$LAST_PID

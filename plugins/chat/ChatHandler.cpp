@@ -65,6 +65,7 @@ void ChatHandler::handle(const microserver::Request& request, microserver::Respo
   std::string_view method = request.method();
   const bool read = method == "GET" || method == "HEAD";
 
+  if ((action == "ws" || action == "messages") && !originOk(request, response)) return;
   if (action == "ws") {
     if (method != "GET") return methodNotAllowed(response, "GET");
     return response.acceptWebSocket(endpoint_);  // the server checks the handshake
@@ -86,6 +87,24 @@ void ChatHandler::handle(const microserver::Request& request, microserver::Respo
   error(response, 404, "no such chat endpoint (there are ws, history, messages and members)", std::move(extra));
 }
 
+bool ChatHandler::originOk(const microserver::Request& request, microserver::Response& response) const {
+  // Only browsers send Origin; without it (nc-like tools, curl, scripts) there is no page
+  // of another site to fear.
+  if (!request.hasHeader("Origin")) return true;
+  const std::string_view origin = request.header("Origin");
+  if (originAllowed(origin, request.authority(), config_.allowedOrigins)) return true;
+  logger_.debug("room " + room_->name() + ": refused " + std::string(request.method()) + " " +
+                std::string(request.path()) + " from " + std::string(request.remoteAddress()) + ": Origin '" +
+                std::string(origin) + "' is not this host ('" + std::string(request.authority()) +
+                "') nor in allowed_origins");
+  std::string extra = R"(,"origin":)";
+  microserver::appendJsonString(extra, origin);
+  error(response, 403,
+        "a page from another origin may not use this chat room (the route's allowed_origins lists the ones that may)",
+        std::move(extra));
+  return false;
+}
+
 void ChatHandler::post(const microserver::Request& request, microserver::Response& response) const {
   std::string_view body = request.body();
   const RoomSettings settings = room_->settings();
@@ -102,9 +121,24 @@ void ChatHandler::post(const microserver::Request& request, microserver::Respons
     return error(response, 413, "line too long: nothing was sent",
                  R"(,"max_line_bytes":)" + std::to_string(settings.maxLineBytes));
   if (collected.lines.empty()) return error(response, 400, "no text: every line of the body is empty");
+  // Flood control (flood_http): what this address may send now; the rest is dropped and
+  // the poster told when to try again.
+  std::vector<std::size_t> sizes;
+  sizes.reserve(collected.lines.size());
+  for (const std::string& line : collected.lines) sizes.push_back(line.size());
+  const AddressBuckets::Admitted admitted = room_->admitPost(request.remoteAddress(), sizes);
   // Sent as lines from the poster's address; `quit` is only a command for members.
   std::size_t sent = 0;
-  for (const std::string& line : collected.lines) sent += room_->say(request.remoteAddress(), line) ? 1 : 0;
+  for (std::size_t i = 0; i < admitted.lines; ++i) sent += room_->say(request.remoteAddress(), collected.lines[i]) ? 1 : 0;
+  if (admitted.lines < collected.lines.size()) {
+    const std::int64_t retry = (admitted.retryUs + 999999) / 1000000;
+    response.addHeader("Retry-After", std::to_string(retry));
+    return error(response, 429,
+                 "too many lines from your address: slow down (this room takes at most " +
+                     settings.httpFlood.describe() + " from each address)",
+                 R"(,"sent":)" + std::to_string(sent) + R"(,"dropped":)" +
+                     std::to_string(collected.lines.size() - sent) + R"(,"retry_after":)" + std::to_string(retry));
+  }
   if (sent < collected.lines.size())  // the link to the other instances is behind
     return error(
         response, 503, "the room is busy: some lines were dropped, send them again in a moment",

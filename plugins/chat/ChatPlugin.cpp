@@ -6,9 +6,11 @@
 //   routes:
 //     - { path: '^/chat/(?P<action>ws|history|messages|members)$', handler: chat, config: { room: lobby } }
 //
-// Service config (see ChatConfig.h): room, history, max_queue_bytes, max_line_bytes,
-// max_clients, summary_interval, redis, instance. Route config: room. They meet by the
-// room's name; a room that only routes name (no service) runs with the defaults.
+// Service config (see ChatConfig.h): room, history, max_queue_bytes, soft_queue_bytes,
+// soft_queue_time, room_queue_bytes, max_line_bytes, max_clients, flood_members,
+// flood_http, summary_interval, redis, instance. Route config: room, allowed_origins. They
+// meet by the room's name; a room that only routes name (no service) runs with the
+// defaults.
 //
 // The line protocol (TCP; a WebSocket text message is framed the same way, a message
 // without "\n" being one line):
@@ -18,10 +20,17 @@
 //     (local time, the sender's ip:port, the text with any invalid UTF-8 replaced by U+FFFD);
 //   - the room's own lines have a `*` for a sender:
 //       ... * 127.0.0.1:53122 joined        ... * 127.0.0.1:53122 left
-//       ... * 127.0.0.1:53122 left (too slow)     (cut off: it fell max_queue_bytes behind)
+//       ... * 127.0.0.1:53122 left (too slow)     (cut off: past max_queue_bytes, over
+//                                                  soft_queue_bytes for soft_queue_time,
+//                                                  furthest behind when the room passed
+//                                                  room_queue_bytes, or send_timeout)
 //       ... * the room is full (1000 members); try again later      (then closed)
 //       ... * the server is stopping
 //   - `quit` alone on a line: the sender gets `... * bye`, is closed, the room hears `left`;
+//   - with flood_members, a line over the sender's token buckets is dropped and the sender
+//     alone told (at once, then at most once a second; it stays):
+//       ... * slow down: 3 lines dropped; this room takes at most 20 lines/s (bursts of 200)
+//           and 65536 bytes/s (bursts of 262144) from each member
 //   - a line longer than max_line_bytes: its sender alone gets
 //       ... * line too long (max 4096 bytes): dropped
 //     and the rest of that line (up to its "\n") is discarded. The connection STAYS: an
@@ -37,7 +46,9 @@
 //   2026-11-26 14:03:11.250 * bye
 //
 // HTTP (every answer is JSON, application/json; charset=utf-8):
-//   GET  /chat/ws        a WebSocket member (101; 400/426 for a bad handshake)
+//   GET  /chat/ws        a WebSocket member (101; 400/426 for a bad handshake; 403 when a
+//                        browser's Origin is another host:port than Host and not in
+//                        allowed_origins, as for POST)
 //   GET  /chat/history   200 {"room":"lobby","messages":[{"time":"2026-11-26 14:03:07.512",
 //                            "from":"127.0.0.1:53122","text":"hello","kind":"message"},...]}
 //                        the last `history` lines, oldest first; kind is message, join or
@@ -45,7 +56,9 @@
 //   POST /chat/messages  the body's lines, sent from the poster's ip:port (framed as above;
 //                        `quit` is plain text here): 202 {"sent":N}; an empty body (or only
 //                        empty lines) 400; a body over 64 * max_line_bytes, or any line over
-//                        max_line_bytes, 413 and nothing is sent
+//                        max_line_bytes, 413 and nothing is sent; lines over the client
+//                        address' flood_http buckets 429 with Retry-After and
+//                        {"error":...,"sent":N,"dropped":M,"retry_after":S}
 //   GET  /chat/members   200 {"room":"lobby","count":2,"members":[{"address":"127.0.0.1:53122",
 //                            "transport":"tcp","joined":"2026-11-26 14:03:07.512"},...]}
 //   other methods        405 with Allow (GET for ws, GET, HEAD for history and members, POST
@@ -82,7 +95,8 @@
 // (POST /chat/messages: 503 {"error":...,"sent":N,"dropped":M}).
 //
 // Operators (ChatStatus.h): /metrics has chat_members, chat_messages_in_total,
-// chat_messages_out_total, chat_members_cut_total and, with `redis:`, chat_redis_connected;
+// chat_messages_out_total, chat_members_cut_total{reason}, chat_queued_bytes,
+// chat_flood_dropped_total{source} and, with `redis:`, chat_redis_connected;
 // /readyz is 503 while a room with `redis:` is not linked; the console's status has a line
 // per room.
 //

@@ -45,12 +45,18 @@ void header(std::string& out, const char* name, const char* type, const char* he
   out.append(type).append("\n");
 }
 
-void sample(std::string& out, const char* name, const std::string& room, const char* transport, std::uint64_t value) {
+// name{room="...",label="value"} n (no second label when `label` is null).
+void sample(std::string& out, const char* name, const std::string& room, const char* label, const char* value,
+            std::uint64_t n) {
   out.append(name).append("{room=\"");
   appendLabel(out, room);
   out.append("\"");
-  if (transport) out.append(",transport=\"").append(transport).append("\"");
-  out.append("} ").append(std::to_string(value)).append("\n");
+  if (label) out.append(",").append(label).append("=\"").append(value).append("\"");
+  out.append("} ").append(std::to_string(n)).append("\n");
+}
+
+void sample(std::string& out, const char* name, const std::string& room, const char* transport, std::uint64_t n) {
+  sample(out, name, room, transport ? "transport" : nullptr, transport, n);
 }
 
 std::string count(std::size_t n, const char* what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); }
@@ -109,8 +115,25 @@ void ChatStatus::appendMetrics(const std::vector<Row>& rows, std::string& out) {
   header(out, "chat_messages_out_total", "counter",
          "Lines delivered to members on this instance (one per member and line).");
   for (const Row& r : rows) sample(out, "chat_messages_out_total", r.room, nullptr, r.totals.messagesOut);
-  header(out, "chat_members_cut_total", "counter", "Members cut off for falling more than max_queue_bytes behind.");
-  for (const Row& r : rows) sample(out, "chat_members_cut_total", r.room, nullptr, r.totals.cut);
+  header(out, "chat_members_cut_total", "counter",
+         "Members cut off as too slow, by reason: hard_limit (more than max_queue_bytes queued), soft_limit (more "
+         "than soft_queue_bytes for soft_queue_time), room_budget (the room over room_queue_bytes: the furthest "
+         "behind), send_timeout (nothing taken for server.limits.send_timeout).");
+  for (const Row& r : rows)
+    for (Room::Cut cut : {Room::Cut::HardLimit, Room::Cut::SoftLimit, Room::Cut::RoomBudget, Room::Cut::SendTimeout})
+      sample(out, "chat_members_cut_total", r.room, "reason", Room::cutName(cut),
+             r.totals.cutBy[static_cast<int>(cut)]);
+  header(out, "chat_queued_bytes", "gauge",
+         "Bytes queued for the members on this instance and not yet sent, summed over them (room_queue_bytes "
+         "bounds it).");
+  for (const Row& r : rows) sample(out, "chat_queued_bytes", r.room, nullptr, r.totals.queuedBytes);
+  header(out, "chat_flood_dropped_total", "counter",
+         "Lines dropped by flood control, by source: member (flood_members) or http (flood_http, POST "
+         "/chat/messages).");
+  for (const Row& r : rows) {
+    sample(out, "chat_flood_dropped_total", r.room, "source", "member", r.totals.floodDroppedMember);
+    sample(out, "chat_flood_dropped_total", r.room, "source", "http", r.totals.floodDroppedHttp);
+  }
   bool anyRedis = false;
   for (const Row& r : rows) anyRedis = anyRedis || r.redis;
   if (!anyRedis) return;

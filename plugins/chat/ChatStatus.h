@@ -11,7 +11,11 @@
 //   chat_members{room="lobby",transport="websocket"} 3
 //   chat_messages_in_total{room="lobby"} 120                   lines members here sent
 //   chat_messages_out_total{room="lobby"} 1440                 deliveries to members here
-//   chat_members_cut_total{room="lobby"} 1                     cut off as too slow
+//   chat_members_cut_total{room="lobby",reason="hard_limit"} 1  cut off as too slow, by reason:
+//                                    hard_limit, soft_limit, room_budget, send_timeout
+//   chat_queued_bytes{room="lobby"} 4096                        gauge, unsent, over the members
+//   chat_flood_dropped_total{room="lobby",source="member"} 0    lines dropped by flood control
+//   chat_flood_dropped_total{room="lobby",source="http"} 0      (flood_members, flood_http)
 //   chat_redis_connected{room="lobby"} 1                       1 while linked (rooms with `redis:` only)
 //
 // Ready: false while a room with `redis:` is not linked ("chat room lobby: not linked to

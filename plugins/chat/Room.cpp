@@ -6,6 +6,7 @@
 #include <utility>
 
 #include <microserver/Text.h>
+#include <microserver/Timer.h>
 
 #include "Timestamp.h"
 
@@ -50,7 +51,46 @@ const char* departure(Room::Connection::CloseReason reason) {
 
 std::string memberCount(std::size_t n) { return std::to_string(n) + (n == 1 ? " member" : " members"); }
 
+std::int64_t steadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// "8388608 bytes" / "60 s" / "1.5 s", for log lines that name a setting's value.
+std::string seconds(std::chrono::milliseconds d) {
+  const auto ms = d.count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
+
+// Sweeps run this often while anything is queued: a quarter of soft_queue_time (so a
+// member is cut within soft_queue_time and a quarter), at most 250 ms, at least 20 ms.
+std::chrono::milliseconds sweepInterval(const RoomSettings& s) {
+  std::chrono::milliseconds tick{250};
+  if (s.softQueueBytes > 0) tick = std::min(tick, s.softQueueTime / 4);
+  return std::max(tick, std::chrono::milliseconds(20));
+}
+
+// A budget check from the broadcast path waits at least this long after the last sweep:
+// the estimate only ever overshoots, and a room near its budget must not sweep per line.
+constexpr std::int64_t kForcedSweepGapUs = 2000;
+
 }  // namespace
+
+const char* Room::cutName(Cut cut) {
+  switch (cut) {
+    case Cut::HardLimit:
+      return "hard_limit";
+    case Cut::SoftLimit:
+      return "soft_limit";
+    case Cut::RoomBudget:
+      return "room_budget";
+    case Cut::SendTimeout:
+      return "send_timeout";
+    case Cut::None:
+      break;
+  }
+  return "none";
+}
 
 // ---------------------------------------------------------------------------------------
 // RoomLog
@@ -92,14 +132,32 @@ std::shared_ptr<Room> Room::named(const std::string& name) {
 }
 
 Room::Room(std::string name, RoomSettings settings)
-    : name_(std::move(name)), members_(std::make_shared<const MemberList>()), settings_(settings) {
+    : name_(std::move(name)),
+      members_(std::make_shared<const MemberList>()),
+      settings_(settings),
+      clock_(&steadyMicros),
+      budget_(settings.roomQueueBytes) {
   ring_.resize(settings.history);
+  scheduler_ = [](std::chrono::milliseconds delay, std::function<void()> fire) {
+    try {
+      microserver::after(delay, std::move(fire));
+      return true;
+    } catch (const std::exception&) {
+      return false;  // no reactor (a test without a server)
+    }
+  };
+}
+
+void Room::setScheduler(Scheduler scheduler) {
+  std::lock_guard<std::mutex> lock(sweepMutex_);
+  scheduler_ = std::move(scheduler);
 }
 
 void Room::configure(const RoomSettings& settings) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     settings_ = settings;
+    budget_.store(settings.roomQueueBytes, std::memory_order_relaxed);
   }
   std::lock_guard<std::mutex> lock(historyMutex_);
   rebound(settings.history);
@@ -153,14 +211,18 @@ std::shared_ptr<const Room::Member> Room::join(const std::shared_ptr<Connection>
 
   std::shared_ptr<const MemberList> before;  // everyone else; released after the lock
   std::size_t count = 0;
+  bool ownSent = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     count = members_->size();
     if (count < settings_.maxClients) {
+      member->queueLimit = settings_.maxQueueBytes;
+      connection->setSendLimit(member->queueLimit);
       // Its own "joined" is queued before it can be in any broadcast's snapshot, so it is
       // the first line it gets: a client (the chat page) can learn its own address from it.
       // One send() under the lock: it never blocks.
-      if (connection->send(line)) messagesOut_.fetch_add(1, std::memory_order_relaxed);
+      ownSent = connection->send(line);
+      if (ownSent) messagesOut_.fetch_add(1, std::memory_order_relaxed);
       auto next = std::make_shared<MemberList>();
       next->reserve(count + 1);
       next->assign(members_->begin(), members_->end());
@@ -190,9 +252,16 @@ std::shared_ptr<const Room::Member> Room::join(const std::shared_ptr<Connection>
     // The others: exactly the members before it (whoever joins after it hears nothing of
     // it, as it joined first; /chat/members lists it).
     std::uint64_t sent = 0;
-    for (const std::shared_ptr<const Member>& other : *before) sent += other->connection->send(line) ? 1 : 0;
+    for (const std::shared_ptr<const Member>& other : *before) {
+      if (other->connection->send(line))
+        ++sent;
+      else
+        sendFailed(*other, line.size());
+    }
     messagesOut_.fetch_add(sent, std::memory_order_relaxed);
+    queued(line.size() * sent);
   }
+  if (ownSent) queued(line.size());
   log_.info("room " + name_ + ": " + member->address + " joined over " + transportName(member->transport) + " (" +
             memberCount(count) + ")");
   return member;
@@ -201,7 +270,7 @@ std::shared_ptr<const Room::Member> Room::join(const std::shared_ptr<Connection>
 void Room::leave(const Member& member, Connection::CloseReason reason) {
   std::shared_ptr<const MemberList> old;
   std::size_t count = 0;
-  std::size_t queueLimit = 0;
+  RoomSettings settings;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const MemberList& now = *members_;
@@ -212,7 +281,7 @@ void Room::leave(const Member& member, Connection::CloseReason reason) {
     next->insert(next->end(), now.begin(), it);
     next->insert(next->end(), it + 1, now.end());
     count = next->size();
-    queueLimit = settings_.maxQueueBytes;
+    settings = settings_;
     old = std::exchange(members_, std::move(next));
   }
   const std::string what =
@@ -241,10 +310,30 @@ void Room::leave(const Member& member, Connection::CloseReason reason) {
     broadcast(line);
   }
   if (tooSlow) {
+    // Ours (a sweep, or a failed send), or else the server's send_timeout.
+    Cut why = static_cast<Cut>(member.cut.load());
+    if (why == Cut::None) why = Cut::SendTimeout;
     slow_.fetch_add(1, std::memory_order_relaxed);
     cut_.fetch_add(1, std::memory_order_relaxed);
-    log_.info(what + ": it fell more than max_queue_bytes (" + std::to_string(queueLimit) +
-              " bytes) behind and was cut off; the others go on (" + memberCount(count) + ")");
+    cutBy_[static_cast<int>(why)].fetch_add(1, std::memory_order_relaxed);
+    std::string because;
+    switch (why) {
+      case Cut::HardLimit:
+        because = "it fell more than max_queue_bytes (" + std::to_string(member.queueLimit) + " bytes) behind";
+        break;
+      case Cut::SoftLimit:
+        because = "it stayed more than soft_queue_bytes (" + std::to_string(settings.softQueueBytes) +
+                  " bytes) behind for longer than soft_queue_time (" + seconds(settings.softQueueTime) + ")";
+        break;
+      case Cut::RoomBudget:
+        because = "the room's members had more than room_queue_bytes (" + std::to_string(settings.roomQueueBytes) +
+                  " bytes) queued, and it was the furthest behind";
+        break;
+      default:
+        because = "it took nothing of what it was sent for server.limits.send_timeout";
+        break;
+    }
+    log_.info(what + ": " + because + " and was cut off; the others go on (" + memberCount(count) + ")");
   } else {
     log_.info(what + " (" + memberCount(count) + ")");
   }
@@ -286,14 +375,142 @@ void Room::announceStopping() {
   broadcast(notice("the server is stopping"));
 }
 
-void Room::broadcast(const microserver::SharedBytes& line, std::uint64_t skipMember) const {
+void Room::broadcast(const microserver::SharedBytes& line, std::uint64_t skipMember) {
   std::shared_ptr<const MemberList> snapshot = members();
   // A false send() means that member is closed or too far behind: the server cuts it off
-  // and its session's onClose() removes it. Nothing to do here, nobody waits for it.
+  // and its session's onClose() removes it. Nobody waits for it.
   std::uint64_t sent = 0;
-  for (const std::shared_ptr<const Member>& member : *snapshot)
-    if (member->id != skipMember || skipMember == 0) sent += member->connection->send(line) ? 1 : 0;
+  for (const std::shared_ptr<const Member>& member : *snapshot) {
+    if (member->id == skipMember && skipMember != 0) continue;
+    if (member->connection->send(line))
+      ++sent;
+    else
+      sendFailed(*member, line.size());
+  }
   messagesOut_.fetch_add(sent, std::memory_order_relaxed);
+  queued(line.size() * sent);
+}
+
+bool Room::sendTo(const Member& member, const microserver::SharedBytes& bytes) {
+  if (member.connection->send(bytes)) {
+    queued(bytes.size());
+    return true;
+  }
+  sendFailed(member, bytes.size());
+  return false;
+}
+
+void Room::sendFailed(const Member& member, std::size_t size) {
+  // Past its hard limit the connection keeps its queue until the server cuts it; a
+  // connection that is closing anyway (or was cut) fails with less, or nothing, queued.
+  if (member.cut.load(std::memory_order_relaxed) != 0) return;
+  if (member.connection->queuedBytes() + size <= member.queueLimit) return;
+  int none = 0;
+  member.cut.compare_exchange_strong(none, static_cast<int>(Cut::HardLimit));
+}
+
+void Room::cut(const Member& member, Cut why) {
+  int none = 0;
+  if (!member.cut.compare_exchange_strong(none, static_cast<int>(why))) return;  // already on its way out
+  // A send past a limit of 0 fails, and the server closes the connection as TooSlow at
+  // once, dropping its queue (Service.h): its session's onClose() brings it to leave().
+  member.connection->setSendLimit(0);
+  member.connection->send(microserver::makeShared("\n"));
+}
+
+void Room::queued(std::uint64_t bytes) {
+  if (bytes == 0) return;
+  const std::uint64_t since = queuedSinceSweep_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  if (!sweepArmed_.load(std::memory_order_relaxed)) armSweep();
+  const std::uint64_t budget = budget_.load(std::memory_order_relaxed);
+  if (budget == 0 || lastSweepQueued_.load(std::memory_order_relaxed) + since <= budget) return;
+  // Perhaps over the budget: sweep now, unless one ran a moment ago or runs right now.
+  const std::int64_t now = clock_();
+  if (now - lastSweepUs_.load(std::memory_order_relaxed) < kForcedSweepGapUs) return;
+  std::unique_lock<std::mutex> lock(sweepMutex_, std::try_to_lock);
+  if (lock.owns_lock()) sweepLocked(now);
+}
+
+void Room::armSweep() {
+  if (sweepArmed_.exchange(true)) return;
+  std::chrono::milliseconds delay = sweepInterval(settings());
+  Scheduler scheduler;
+  {
+    std::lock_guard<std::mutex> lock(sweepMutex_);
+    scheduler = scheduler_;
+  }
+  std::weak_ptr<Room> weak = weak_from_this();
+  if (scheduler && !weak.expired() &&
+      scheduler(delay, [weak] {
+        if (std::shared_ptr<Room> room = weak.lock()) room->onSweepTimer();
+      }))
+    return;
+  // Stays armed: no more tries (only a room outside a server, in a test, gets here).
+  if (!schedulerFailed_.exchange(true))
+    log_.debug("room " + name_ + ": no timer for the queue checks: the soft limit and the room budget are not checked");
+}
+
+void Room::onSweepTimer() {
+  sweepArmed_.store(false);
+  Sweep found = sweep(clock_());
+  // Again while anything is queued (a member over the soft limit has something queued).
+  if (found.queuedBytes > 0) armSweep();
+}
+
+Room::Sweep Room::sweep(std::int64_t nowUs) {
+  std::lock_guard<std::mutex> sweeping(sweepMutex_);
+  return sweepLocked(nowUs);
+}
+
+Room::Sweep Room::sweepLocked(std::int64_t nowUs) {
+  // Taken first: what is queued from now on counts towards the next estimate.
+  queuedSinceSweep_.store(0, std::memory_order_relaxed);
+  RoomSettings s = settings();
+  const std::int64_t softUs = static_cast<std::int64_t>(s.softQueueTime.count()) * 1000;
+  std::shared_ptr<const MemberList> snapshot = members();
+  std::vector<std::pair<std::uint64_t, const Member*>> queues;
+  queues.reserve(snapshot->size());
+  Sweep found;
+  for (const std::shared_ptr<const Member>& m : *snapshot) {
+    if (m->cut.load(std::memory_order_relaxed) != 0) continue;  // its queue is on its way out
+    const std::uint64_t q = m->connection->queuedBytes();
+    if (s.softQueueBytes > 0 && q > s.softQueueBytes) {
+      if (m->overSoftSinceUs == 0) m->overSoftSinceUs = nowUs == 0 ? 1 : nowUs;
+      if (nowUs - m->overSoftSinceUs > softUs) {
+        cut(*m, Cut::SoftLimit);
+        ++found.cutSoft;
+        continue;
+      }
+    } else {
+      m->overSoftSinceUs = 0;
+    }
+    found.queuedBytes += q;
+    if (q > 0) queues.emplace_back(q, m.get());
+  }
+  const std::uint64_t budget = s.roomQueueBytes;
+  if (budget > 0 && found.queuedBytes > budget) {
+    // The furthest behind first, until the rest fits.
+    std::sort(queues.begin(), queues.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (const auto& [q, m] : queues) {
+      if (found.queuedBytes <= budget) break;
+      cut(*m, Cut::RoomBudget);
+      found.queuedBytes -= q;
+      ++found.cutBudget;
+    }
+    log_.info("room " + name_ + ": its members had more than room_queue_bytes (" + std::to_string(budget) +
+              " bytes) queued; cut off the " + memberCount(found.cutBudget) + " furthest behind");
+  }
+  lastSweepQueued_.store(found.queuedBytes, std::memory_order_relaxed);
+  lastSweepUs_.store(nowUs, std::memory_order_relaxed);
+  return found;
+}
+
+AddressBuckets::Admitted Room::admitPost(std::string_view address, const std::vector<std::size_t>& lineBytes) {
+  const RoomSettings s = settings();
+  if (!s.httpFlood.enabled) return {lineBytes.size(), 0};
+  AddressBuckets::Admitted admitted = posters_.admit(AddressBuckets::clientKey(address), lineBytes, s.httpFlood, now());
+  floodDroppedHttp_.fetch_add(lineBytes.size() - admitted.lines, std::memory_order_relaxed);
+  return admitted;
 }
 
 void Room::setLink(std::shared_ptr<RoomLink> link) {
@@ -463,11 +680,16 @@ Room::Summary Room::takeSummary() {
 Room::Totals Room::totals() const {
   Totals totals;
   std::shared_ptr<const MemberList> snapshot = members();
-  for (const std::shared_ptr<const Member>& m : *snapshot)
+  for (const std::shared_ptr<const Member>& m : *snapshot) {
     (m->transport == Connection::Transport::WebSocket ? totals.webSocket : totals.tcp)++;
+    totals.queuedBytes += m->connection->queuedBytes();
+  }
   totals.messagesIn = messagesIn_.load(std::memory_order_relaxed);
   totals.messagesOut = messagesOut_.load(std::memory_order_relaxed);
   totals.cut = cut_.load(std::memory_order_relaxed);
+  for (int i = 0; i < kCutReasons; ++i) totals.cutBy[i] = cutBy_[i].load(std::memory_order_relaxed);
+  totals.floodDroppedMember = floodDroppedMember_.load(std::memory_order_relaxed);
+  totals.floodDroppedHttp = floodDroppedHttp_.load(std::memory_order_relaxed);
   return totals;
 }
 

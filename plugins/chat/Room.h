@@ -11,6 +11,20 @@
 // which comes back here as leave(). Each broadcast line is formatted once into one
 // SharedBytes that every member's queue (and the history) shares: no copy per member.
 //
+// Limits (Redis' client-output-buffer-limit for pubsub, plus a budget for the room):
+// - the hard limit (max_queue_bytes) is each connection's send limit: a send() past it
+//   fails and the server cuts that member at once;
+// - the soft limit (soft_queue_bytes for longer than soft_queue_time) and the room's
+//   budget (room_queue_bytes: everything queued for this instance's members, the members
+//   furthest behind cut first) are checked by sweep(): on a timer (every quarter of
+//   soft_queue_time, at most 250 ms) while anything is queued, and at once from a
+//   broadcast that may have passed the budget. The timer runs only while something is
+//   queued: an idle room costs nothing. Cutting is setSendLimit(0) + send(): the server
+//   closes the connection as TooSlow at once and frees its queue; leave() then says why.
+// - send_timeout (server.limits): a member that took no byte for that long is cut by the
+//   server (TooSlow without a reason of ours).
+// Cuts are counted by reason (chat_members_cut_total{reason=...}).
+//
 // Order: a member's lines are broadcast by its one reactor thread, in the order it sent
 // them, and each member's queue keeps the order of the send() calls, so everyone sees a
 // sender's lines in its order. Lines of different senders interleave as they come.
@@ -25,7 +39,9 @@
 
 #include <atomic>
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,6 +53,7 @@
 
 #include "ChatConfig.h"
 #include "Envelope.h"
+#include "FloodControl.h"
 
 namespace chat {
 
@@ -77,11 +94,16 @@ class RoomLink {
   virtual std::shared_ptr<const FleetView> fleetView() const = 0;
 };
 
-class Room {
+class Room : public std::enable_shared_from_this<Room> {
  public:
   using Connection = microserver::ServiceConnection;
 
   enum class Kind { Message, Join, Leave };
+
+  // Why a member was cut off (it hears TooSlow in every case).
+  enum class Cut : int { None = 0, HardLimit, SoftLimit, RoomBudget, SendTimeout };
+  static constexpr int kCutReasons = 5;
+  static const char* cutName(Cut cut);  // "hard_limit", ...: the metric's label
 
   struct Member {
     std::shared_ptr<Connection> connection;
@@ -89,6 +111,12 @@ class Room {
     std::string address;  // "ip:port"
     Connection::Transport transport = Connection::Transport::Tcp;
     std::string joined;  // timestamp
+    std::size_t queueLimit = 0;  // the hard limit it joined with
+    // Set once, by whoever decides to cut it (a sweep, or a send that failed past the hard
+    // limit); read by leave().
+    mutable std::atomic<int> cut{0};
+    // When its queue went over the soft limit (0: it is not); sweeps only (sweepMutex_).
+    mutable std::int64_t overSoftSinceUs = 0;
   };
   using MemberList = std::vector<std::shared_ptr<const Member>>;
 
@@ -101,8 +129,19 @@ class Room {
     std::size_t tcp = 0, webSocket = 0;  // members now
     std::uint64_t messagesIn = 0;        // lines members of this instance sent
     std::uint64_t messagesOut = 0;       // lines queued to members of this instance
-    std::uint64_t cut = 0;               // members cut off as too slow
+    std::uint64_t cut = 0;               // members cut off as too slow, for any reason
+    std::uint64_t queuedBytes = 0;       // unsent, summed over the members now
+    std::uint64_t cutBy[kCutReasons] = {};  // by Cut (index 0 unused)
+    std::uint64_t floodDroppedMember = 0;   // lines dropped by flood_members
+    std::uint64_t floodDroppedHttp = 0;     // lines dropped by flood_http
   };
+  // What a sweep found and did.
+  struct Sweep {
+    std::uint64_t queuedBytes = 0;  // left queued for members not being cut
+    std::size_t cutSoft = 0, cutBudget = 0;
+  };
+  // Runs `fire` once after `delay` (on some thread); false if it cannot.
+  using Scheduler = std::function<bool(std::chrono::milliseconds delay, std::function<void()> fire)>;
 
   // The room called `name`, created with the default settings on first use.
   //
@@ -160,6 +199,24 @@ class Room {
   Summary takeSummary();
   Totals totals() const;
 
+  // Checks every member's queue against the soft limit and the room's budget, cutting who
+  // must go (see above). Runs by itself; public for tests, which drive time.
+  Sweep sweep(std::int64_t nowUs);
+  // Monotonic microseconds: the room's clock (tests may replace it before use).
+  std::int64_t now() const { return clock_(); }
+  void setClock(std::int64_t (*clock)()) { clock_ = clock; }
+  // How sweeps are scheduled (default: a server timer); tests may replace it before use.
+  void setScheduler(Scheduler scheduler);
+  // Cuts the member off now (its queue dropped): `why` is what leave() will say.
+  void cut(const Member& member, Cut why);
+  // Sends to one member (a notice to itself); a failure past its hard limit is noted.
+  bool sendTo(const Member& member, const microserver::SharedBytes& bytes);
+
+  // Flood control: counts a member's line dropped; and for POST /chat/messages, which of
+  // these lines (their sizes, in order) the client `address` ("ip:port") may send now.
+  void noteFloodDropped(std::size_t lines) { floodDroppedMember_.fetch_add(lines, std::memory_order_relaxed); }
+  AddressBuckets::Admitted admitPost(std::string_view address, const std::vector<std::size_t>& lineBytes);
+
  private:
   // One remembered line: the broadcast bytes themselves, and where its parts are in them.
   struct Entry {
@@ -168,7 +225,15 @@ class Room {
     std::uint32_t fromPos = 0, fromLen = 0, textPos = 0, textLen = 0;
   };
 
-  void broadcast(const microserver::SharedBytes& line, std::uint64_t skipMember = 0) const;
+  void broadcast(const microserver::SharedBytes& line, std::uint64_t skipMember = 0);
+  // After `bytes` were queued for members: keeps the sweeps going, and sweeps at once when
+  // the room may be over its budget.
+  void queued(std::uint64_t bytes);
+  void armSweep();
+  Sweep sweepLocked(std::int64_t nowUs);  // sweepMutex_ held
+  void onSweepTimer();
+  // A send() to `member` failed: past its hard limit (else it was closing anyway).
+  void sendFailed(const Member& member, std::size_t size);
   void remember(Entry entry);
   std::string localHistoryJson(bool linkMode) const;
   void rebound(std::size_t capacity);  // historyMutex_ held
@@ -189,8 +254,23 @@ class Room {
   std::atomic<std::size_t> messages_{0};  // since the last summary
   std::atomic<std::size_t> slow_{0};
   std::atomic<std::uint64_t> messagesIn_{0}, cut_{0};  // totals
-  mutable std::atomic<std::uint64_t> messagesOut_{0};
+  std::atomic<std::uint64_t> cutBy_[kCutReasons] = {};
+  std::atomic<std::uint64_t> floodDroppedMember_{0}, floodDroppedHttp_{0};
+  std::atomic<std::uint64_t> messagesOut_{0};
   std::atomic<bool> stopping_{false};
+
+  // Sweeps. The budget check on the broadcast path is an estimate that never falls short:
+  // what the last sweep found plus everything queued since (ignoring what was sent since).
+  std::int64_t (*clock_)();
+  std::mutex sweepMutex_;  // one sweep at a time; guards each Member's overSoftSinceUs
+  Scheduler scheduler_;    // set before members join
+  std::atomic<bool> sweepArmed_{false};
+  std::atomic<bool> schedulerFailed_{false};
+  std::atomic<std::uint64_t> queuedSinceSweep_{0};
+  std::atomic<std::uint64_t> lastSweepQueued_{0};
+  std::atomic<std::int64_t> lastSweepUs_{0};
+  std::atomic<std::uint64_t> budget_{0};  // settings' roomQueueBytes, read without the lock
+  AddressBuckets posters_;                // flood_http
 };
 
 }  // namespace chat

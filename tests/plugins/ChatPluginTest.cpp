@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -119,8 +120,13 @@ class FakeConnection : public ServiceConnection {
   std::string_view remoteAddress() const override { return address_; }
   std::uint64_t id() const override { return id_; }
 
-  // The client read everything.
-  void drain() {
+  // The client read everything, or all but `left` bytes.
+  void drain(std::size_t left = 0) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queued_ = std::min(queued_, left);
+  }
+  // The server cut it off and freed its queue (as its close does).
+  void freed() {
     std::lock_guard<std::mutex> lock(mutex_);
     queued_ = 0;
   }
@@ -183,14 +189,45 @@ struct Member {
 
 // A room with its own name (rooms are found by name in the library's registry, and the
 // tests share this process), its endpoint, and a logger attached.
+// The rooms' clock in these tests: monotonic microseconds that only the test moves.
+std::atomic<std::int64_t> gFakeNowUs{1000000};
+std::int64_t fakeNow() { return gFakeNowUs.load(); }
+void advance(std::chrono::milliseconds d) { gFakeNowUs += d.count() * 1000; }
+
 struct TestRoom {
   std::shared_ptr<chat::Room> room;
   chat::RoomEndpoint endpoint;
   FakeLogger logger;
+  // Sweeps the room asked for (its timer), not run until the test runs them.
+  std::mutex timersMutex;
+  std::vector<std::pair<std::chrono::milliseconds, std::function<void()>>> timers;
 
   explicit TestRoom(chat::RoomSettings settings = {})
       : room(std::make_shared<chat::Room>("test", settings)), endpoint(room) {
     room->log().attach(&logger);
+    room->setClock(&fakeNow);
+    room->setScheduler([this](std::chrono::milliseconds delay, std::function<void()> fire) {
+      std::lock_guard<std::mutex> lock(timersMutex);
+      timers.emplace_back(delay, std::move(fire));
+      return true;
+    });
+  }
+  std::size_t pendingTimers() {
+    std::lock_guard<std::mutex> lock(timersMutex);
+    return timers.size();
+  }
+  // Moves the clock by each pending timer's delay and fires it; returns how many fired.
+  std::size_t fireTimers() {
+    std::vector<std::pair<std::chrono::milliseconds, std::function<void()>>> due;
+    {
+      std::lock_guard<std::mutex> lock(timersMutex);
+      due.swap(timers);
+    }
+    for (auto& [delay, fire] : due) {
+      advance(delay);
+      fire();
+    }
+    return due.size();
   }
   ~TestRoom() { room->log().detach(&logger); }
 
@@ -513,6 +550,243 @@ TEST(ChatRoom, LeavingWhileTheServerStopsIsNotAnnounced) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Queue limits: hard, soft + time, the room's budget (sweeps driven by a fake clock)
+
+// Says `n` lines of `size` bytes of text from `sender`, one a millisecond (of the fake
+// clock); `drained` keep reading everything.
+void sayLines(Member& sender, int n, std::size_t size, std::initializer_list<Member*> drained) {
+  const std::string text(size, 'x');
+  for (int i = 0; i < n; ++i) {
+    advance(std::chrono::milliseconds(1));
+    sender.say(text + "\n");
+    for (Member* m : drained) m->connection->drain();
+  }
+}
+
+std::size_t lineBytes(std::size_t text) { return 23 + 1 + std::string("10.0.0.1:1").size() + 1 + text + 1; }
+
+TEST(ChatRoomLimits, AMemberOverTheSoftLimitForLongerThanItsTimeIsCut) {
+  chat::RoomSettings settings;
+  settings.maxQueueBytes = 1 << 20;
+  settings.softQueueBytes = 10000;
+  settings.softQueueTime = std::chrono::milliseconds(1000);
+  TestRoom t(settings);
+  Member sender = t.join("10.0.0.1:1"), stuck = t.join("10.0.0.2:2");
+  sender.connection->takeReceived();
+  sayLines(sender, 200, 100, {&sender});  // ~27 KB queued for `stuck`
+  ASSERT_GT(stuck.connection->queuedBytes(), 10000u);
+  ASSERT_EQ(t.pendingTimers(), 1u) << "something queued: a sweep is due";
+  // Timers every 250 ms (a quarter of soft_queue_time): over at the first, cut once more
+  // than 1 s has passed since.
+  int fired = 0;
+  while (!stuck.connection->tooSlow() && fired < 20) fired += static_cast<int>(t.fireTimers());
+  EXPECT_TRUE(stuck.connection->tooSlow()) << "cut: its send limit set to 0 and a send failed";
+  EXPECT_EQ(fired, 6) << "over at 250 ms; 1000 ms later not yet (not longer than); cut at 1500 ms";
+  EXPECT_EQ(stuck.connection->limit(), 0u);
+  stuck.connection->freed();
+  stuck.closed(CloseReason::TooSlow);
+  EXPECT_TRUE(t.logger.has("info: room test: 10.0.0.2:2 (tcp) left: too slow: it stayed more than soft_queue_bytes "
+                           "(10000 bytes) behind for longer than soft_queue_time (1 s) and was cut off"));
+  chat::Room::Totals totals = t.room->totals();
+  EXPECT_EQ(totals.cutBy[static_cast<int>(chat::Room::Cut::SoftLimit)], 1u);
+  EXPECT_EQ(totals.cut, 1u);
+  EXPECT_EQ(totals.queuedBytes, sender.connection->queuedBytes()) << "its queue is gone from the room's";
+  // Nothing queued any more: the sweeps stop (an idle room costs nothing).
+  sender.connection->drain();
+  t.fireTimers();
+  EXPECT_EQ(t.pendingTimers(), 0u);
+}
+
+TEST(ChatRoomLimits, DroppingBelowTheSoftLimitStartsItsTimeAgain) {
+  chat::RoomSettings settings;
+  settings.softQueueBytes = 10000;
+  settings.softQueueTime = std::chrono::milliseconds(1000);
+  TestRoom t(settings);
+  Member sender = t.join("10.0.0.1:1"), slow = t.join("10.0.0.2:2");
+  for (int round = 0; round < 5; ++round) {
+    sayLines(sender, 200, 100, {&sender});  // over the soft limit
+    t.fireTimers();
+    advance(std::chrono::milliseconds(600));
+    t.room->sweep(t.room->now());  // 850 ms over: not yet
+    slow.connection->drain(5000);  // it reads, down below the soft limit: its time starts again
+    t.room->sweep(t.room->now());
+  }
+  EXPECT_FALSE(slow.connection->tooSlow()) << "over the soft limit 5 times, never for 1 s on end";
+  sayLines(sender, 200, 100, {&sender});
+  t.room->sweep(t.room->now());
+  advance(std::chrono::milliseconds(1001));
+  t.room->sweep(t.room->now());
+  EXPECT_TRUE(slow.connection->tooSlow());
+}
+
+TEST(ChatRoomLimits, AFailedSendPastTheHardLimitCutsAtOnceWhateverTheSoftLimit) {
+  chat::RoomSettings settings;
+  settings.maxQueueBytes = 8192;
+  settings.softQueueBytes = 4096;
+  settings.softQueueTime = std::chrono::milliseconds(60000);
+  TestRoom t(settings);
+  Member sender = t.join("10.0.0.1:1"), stuck = t.join("10.0.0.2:2");
+  sayLines(sender, 100, 100, {&sender});
+  EXPECT_TRUE(stuck.connection->tooSlow()) << "no timer needed";
+  stuck.closed(CloseReason::TooSlow);
+  EXPECT_EQ(t.room->totals().cutBy[static_cast<int>(chat::Room::Cut::HardLimit)], 1u);
+  // A member the server cut for send_timeout (TooSlow, no reason of the room's):
+  Member timedOut = t.join("10.0.0.3:3");
+  timedOut.closed(CloseReason::TooSlow);
+  EXPECT_EQ(t.room->totals().cutBy[static_cast<int>(chat::Room::Cut::SendTimeout)], 1u);
+  EXPECT_TRUE(t.logger.has("10.0.0.3:3 (tcp) left: too slow: it took nothing of what it was sent for "
+                           "server.limits.send_timeout and was cut off"));
+}
+
+TEST(ChatRoomLimits, TheRoomBudgetCutsTheMembersFurthestBehindFirst) {
+  chat::RoomSettings settings;
+  settings.softQueueBytes = 0;  // off: only the budget
+  settings.roomQueueBytes = 100000;
+  TestRoom t(settings);
+  Member sender = t.join("10.0.0.1:1"), reader = t.join("10.0.0.2:2");
+  Member far = t.join("10.0.0.3:3"), behind = t.join("10.0.0.4:4"), near = t.join("10.0.0.5:5");
+  const std::size_t line = lineBytes(100);
+  // `far` stops reading first, `behind` after 100 lines, `near` after 200.
+  sayLines(sender, 100, 100, {&sender, &reader, &behind, &near});
+  sayLines(sender, 100, 100, {&sender, &reader, &near});
+  sayLines(sender, 100, 100, {&sender, &reader});
+  // 300, 200 and 100 lines of 136 bytes: 81,600 bytes, within the budget.
+  EXPECT_EQ(far.connection->queuedBytes(), 300 * line + far.connection->queuedBytes() % line);
+  EXPECT_FALSE(far.connection->tooSlow());
+  // 45 lines more pass the budget: the broadcast that does sweeps at once (no timer
+  // needed); far goes first.
+  sayLines(sender, 100, 100, {&sender, &reader});
+  EXPECT_TRUE(far.connection->tooSlow()) << "the furthest behind";
+  EXPECT_FALSE(behind.connection->tooSlow()) << "cutting the first was enough";
+  EXPECT_FALSE(near.connection->tooSlow());
+  far.connection->freed();
+  far.closed(CloseReason::TooSlow);
+  EXPECT_TRUE(t.logger.has("its members had more than room_queue_bytes (100000 bytes) queued; cut off the 1 member "
+                           "furthest behind"));
+  EXPECT_TRUE(t.logger.has("10.0.0.3:3 (tcp) left: too slow: the room's members had more than room_queue_bytes "
+                           "(100000 bytes) queued, and it was the furthest behind and was cut off"));
+  EXPECT_EQ(t.room->totals().cutBy[static_cast<int>(chat::Room::Cut::RoomBudget)], 1u);
+  EXPECT_LE(t.room->totals().queuedBytes, 100000u);
+  // On: behind is the furthest behind now.
+  sayLines(sender, 400, 100, {&sender, &reader});
+  EXPECT_TRUE(behind.connection->tooSlow());
+  EXPECT_FALSE(near.connection->tooSlow()) << "600 lines: 81,600 bytes, within the budget alone";
+  EXPECT_FALSE(reader.connection->tooSlow()) << "who reads is never cut";
+  EXPECT_FALSE(sender.connection->tooSlow());
+}
+
+TEST(ChatRoomLimits, WithEveryLimitOffTheRoomDeliversEverything) {
+  chat::RoomSettings settings;
+  settings.maxQueueBytes = 1u << 30;
+  settings.softQueueBytes = 0;
+  settings.roomQueueBytes = 0;
+  settings.memberFlood.enabled = false;
+  TestRoom t(settings);
+  Member sender = t.join("10.0.0.1:1"), a = t.join("10.0.0.2:2"), b = t.join("10.0.0.3:3");
+  a.connection->takeReceived();
+  b.connection->takeReceived();
+  constexpr int kLines = 20000;  // ~2.8 MB for each, nobody reading
+  std::string burst;
+  for (int i = 0; i < kLines; ++i) burst += std::to_string(i) + " " + std::string(94, 'y') + "\n";
+  sender.say(burst);
+  advance(std::chrono::hours(1));
+  t.fireTimers();
+  for (Member* m : {&a, &b}) {
+    std::vector<microserver::SharedBytes> got = m->connection->sentBytes();
+    ASSERT_EQ(got.size(), static_cast<std::size_t>(kLines));
+    for (int i = 0; i < kLines; ++i) {
+      // After the timestamp: every line, in order.
+      const std::string expected = " 10.0.0.1:1 " + std::to_string(i) + " " + std::string(94, 'y') + "\n";
+      if (got[i].view().substr(23) != expected) {
+        ADD_FAILURE() << "line " << i << ": " << got[i].view();
+        break;
+      }
+    }
+    EXPECT_FALSE(m->connection->tooSlow());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Flood control
+
+TEST(ChatFlood, ATokenBucketTakesABurstThenItsRate) {
+  chat::FloodLimits limits{true, 10, 5, 1000, 2000};
+  chat::TokenBucket bucket(limits, 0);
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(bucket.take(limits, 10, 0)) << i;
+  EXPECT_FALSE(bucket.take(limits, 10, 0)) << "the burst is spent";
+  EXPECT_EQ(bucket.waitUs(limits, 10, 0), 100000) << "a line every 100 ms";
+  EXPECT_FALSE(bucket.take(limits, 10, 99999));
+  EXPECT_TRUE(bucket.take(limits, 10, 100000));
+  EXPECT_FALSE(bucket.full(limits, 100000));
+  EXPECT_TRUE(bucket.full(limits, 10000000));
+  // Bytes: 1,000 a second, 2,000 at once.
+  chat::TokenBucket bytes(limits, 0);
+  EXPECT_TRUE(bytes.take(limits, 1500, 0));
+  EXPECT_FALSE(bytes.take(limits, 1000, 0));
+  EXPECT_EQ(bytes.waitUs(limits, 1000, 0), 500000);
+  EXPECT_TRUE(bytes.take(limits, 1000, 500000));
+}
+
+TEST(ChatFlood, AddressBucketsArePerAddressAndPerIpv6Network) {
+  EXPECT_EQ(chat::AddressBuckets::clientKey("10.1.2.3:4567"), "10.1.2.3");
+  EXPECT_EQ(chat::AddressBuckets::clientKey("[2001:db8:1:2:aa::1]:443"), "2001:db8:1:2::/64");
+  EXPECT_EQ(chat::AddressBuckets::clientKey("[2001:db8:1:2:bb::9]:80"), "2001:db8:1:2::/64") << "one network";
+  EXPECT_EQ(chat::AddressBuckets::clientKey("[::ffff:10.1.2.3]:1"), "10.1.2.3");
+  chat::FloodLimits limits{true, 1, 3, 100000, 100000};
+  chat::AddressBuckets buckets(4);
+  auto admitted = buckets.admit("10.0.0.1", {5, 5, 5, 5, 5}, limits, 0);
+  EXPECT_EQ(admitted.lines, 3u) << "the burst, then dropped";
+  EXPECT_EQ(admitted.retryUs, 1000000);
+  EXPECT_EQ(buckets.admit("10.0.0.2", {5, 5}, limits, 0).lines, 2u) << "another address has its own";
+  EXPECT_EQ(buckets.admit("10.0.0.1", {5}, limits, 0).lines, 0u);
+  EXPECT_EQ(buckets.admit("10.0.0.1", {5}, limits, 1000000).lines, 1u);
+  // Past maxAddresses, newcomers share one bucket.
+  buckets.admit("10.0.0.3", {5}, limits, 1000000);
+  buckets.admit("10.0.0.4", {5}, limits, 1000000);
+  EXPECT_EQ(buckets.admit("10.0.0.5", {5, 5, 5}, limits, 1000000).lines, 3u);
+  EXPECT_EQ(buckets.admit("10.0.0.6", {5}, limits, 1000000).lines, 0u) << "the shared bucket is spent";
+  EXPECT_LE(buckets.size(), 5u);
+}
+
+TEST(ChatFlood, AMemberOverItsBucketsIsToldItsLinesAreDroppedAndOthersGoOn) {
+  chat::RoomSettings settings;
+  settings.memberFlood = {true, 2, 5, 1 << 20, 1 << 20};
+  TestRoom t(settings);
+  Member flooder = t.join("10.0.0.1:1"), other = t.join("10.0.0.2:2"), reader = t.join("10.0.0.3:3");
+  flooder.connection->takeReceived();
+  other.connection->takeReceived();
+  reader.connection->takeReceived();
+  std::string flood;
+  for (int i = 0; i < 100; ++i) flood += "f" + std::to_string(i) + "\n";
+  flooder.say(flood);
+  other.say("mine\n");
+  Lines expected;
+  for (int i = 0; i < 5; ++i) expected.push_back("TS 10.0.0.1:1 f" + std::to_string(i) + "\n");
+  expected.push_back("TS 10.0.0.2:2 mine\n");
+  EXPECT_EQ(reader.connection->takeReceived(), expected) << "the burst of 5, then only others";
+  Lines own = flooder.connection->takeReceived();
+  ASSERT_EQ(own.size(), 7u);
+  EXPECT_EQ(own[5],
+            "TS * slow down: 1 line dropped; this room takes at most 2 lines/s (bursts of 5) and 1048576 bytes/s "
+            "(bursts of 1048576) from each member\n")
+      << "told at the first line dropped, once for the rest of the second";
+  EXPECT_FALSE(flooder.connection->tooSlow());
+  EXPECT_FALSE(flooder.connection->closeRequested()) << "never cut off";
+  // A second later: 2 more lines pass, and the next notice counts what was dropped since.
+  advance(std::chrono::milliseconds(1000));
+  flooder.say("a\nb\nc\n");
+  own = flooder.connection->takeReceived();
+  ASSERT_EQ(own.size(), 3u);
+  EXPECT_EQ(own[0], "TS 10.0.0.1:1 a\n");
+  EXPECT_EQ(own[1], "TS 10.0.0.1:1 b\n");
+  EXPECT_NE(own[2].find("slow down: 95 lines dropped"), std::string::npos) << own[2];
+  EXPECT_EQ(t.room->totals().floodDroppedMember, 96u);
+  // quit is never dropped.
+  flooder.say("quit\n");
+  EXPECT_TRUE(flooder.connection->closeRequested());
+}
+
+// ---------------------------------------------------------------------------------------
 // History and members as JSON
 
 TEST(ChatRoom, HistoryKeepsTheLastNLinesOldestFirstAsJson) {
@@ -680,9 +954,16 @@ TEST(ChatConfig, DefaultsAndEveryKey) {
   chat::ServiceConfig d = chat::parseServiceConfig(plugintest::configNode(""));
   EXPECT_EQ(d.room, "lobby");
   EXPECT_EQ(d.settings.history, 100u);
-  EXPECT_EQ(d.settings.maxQueueBytes, 1048576u);
+  EXPECT_EQ(d.settings.maxQueueBytes, 32u << 20) << "Redis' pubsub hard limit";
+  EXPECT_EQ(d.settings.softQueueBytes, 8u << 20) << "and its soft limit";
+  EXPECT_EQ(d.settings.softQueueTime.count(), 60000);
+  EXPECT_EQ(d.settings.roomQueueBytes, std::uint64_t(1) << 30);
   EXPECT_EQ(d.settings.maxLineBytes, 4096u);
-  EXPECT_EQ(d.settings.maxClients, 1000u);
+  EXPECT_EQ(d.settings.maxClients, 10000u);
+  EXPECT_FALSE(d.settings.memberFlood.enabled) << "opt-in for members";
+  EXPECT_TRUE(d.settings.httpFlood.enabled) << "on for POST /chat/messages";
+  EXPECT_EQ(d.settings.httpFlood.linesPerSecond, 10);
+  EXPECT_EQ(d.settings.httpFlood.burstLines, 64);
   EXPECT_EQ(d.summaryInterval.count(), 60);
   chat::ServiceConfig c = chat::parseServiceConfig(plugintest::configNode(
       "{ room: den, history: 0, max_queue_bytes: 65536, max_line_bytes: 100, max_clients: 3, summary_interval: 0 }"));
@@ -699,7 +980,8 @@ TEST(ChatConfig, DefaultsAndEveryKey) {
 TEST(ChatConfig, MistakesAreErrorsWithTheirPlace) {
   EXPECT_EQ(serviceConfigError("{ histroy: 5 }"),
             "routes.yaml:4:15: routes[0].config.histroy: unknown key 'histroy' (expected one of: room, history, "
-            "max_queue_bytes, max_line_bytes, max_clients, summary_interval, redis, instance)");
+            "max_queue_bytes, soft_queue_bytes, soft_queue_time, room_queue_bytes, max_line_bytes, max_clients, "
+            "flood_members, flood_http, summary_interval, redis, instance)");
   EXPECT_EQ(serviceConfigError("{ history: 10001 }"),
             "routes.yaml:4:24: routes[0].config.history: value 10001 is out of range [0, 10000]");
   EXPECT_EQ(serviceConfigError("{ max_clients: 0 }"),
@@ -711,13 +993,125 @@ TEST(ChatConfig, MistakesAreErrorsWithTheirPlace) {
   EXPECT_EQ(serviceConfigError("{ max_queue_bytes: 8192, max_line_bytes: 4096 }"),
             "routes.yaml:4:32: routes[0].config.max_queue_bytes: max_queue_bytes (8192) must be at least 3 * "
             "max_line_bytes + 1024 = 13312, or one long line would cut every member off");
-  EXPECT_NE(serviceConfigError("{ max_line_bytes: 1048576 }").find("max_line_bytes: max_queue_bytes (1048576)"),
+  EXPECT_NE(serviceConfigError("{ max_queue_bytes: 1MiB, max_line_bytes: 1048576 }")
+                .find("max_queue_bytes: max_queue_bytes (1048576) must be at least"),
             std::string::npos);
   try {
     chat::parseHandlerConfig(plugintest::configNode("{ room: a, history: 3 }"));
     ADD_FAILURE() << "a route takes only `room`";
   } catch (const microserver::ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown key 'history' (expected one of: room)"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("unknown key 'history' (expected one of: room, allowed_origins)"),
+              std::string::npos);
+  }
+}
+
+TEST(ChatConfig, QueueLimitsTakeSizesAndDurations) {
+  chat::RoomSettings s = chat::parseServiceConfig(plugintest::configNode(
+                                                      "{ max_queue_bytes: 64MiB, soft_queue_bytes: 16m, soft_queue_time: 1.5s, "
+                                                      "room_queue_bytes: 2GiB, max_line_bytes: 8KiB }"))
+                             .settings;
+  EXPECT_EQ(s.maxQueueBytes, 64u << 20);
+  EXPECT_EQ(s.softQueueBytes, 16u << 20);
+  EXPECT_EQ(s.softQueueTime.count(), 1500);
+  EXPECT_EQ(s.roomQueueBytes, std::uint64_t(2) << 30);
+  EXPECT_EQ(s.maxLineBytes, 8192u);
+  s = chat::parseServiceConfig(plugintest::configNode("{ soft_queue_bytes: off, room_queue_bytes: off }")).settings;
+  EXPECT_EQ(s.softQueueBytes, 0u);
+  EXPECT_EQ(s.roomQueueBytes, 0u);
+  s = chat::parseServiceConfig(plugintest::configNode("{ max_queue_bytes: 262144 }")).settings;
+  EXPECT_EQ(s.softQueueBytes, 65536u) << "the soft limit follows a lower hard limit down (a quarter)";
+  s = chat::parseServiceConfig(plugintest::configNode("{ soft_queue_time: 250ms }")).settings;
+  EXPECT_EQ(s.softQueueTime.count(), 250);
+  s = chat::parseServiceConfig(plugintest::configNode("{ soft_queue_time: 2 }")).settings;
+  EXPECT_EQ(s.softQueueTime.count(), 2000) << "a bare number is seconds";
+}
+
+TEST(ChatConfig, FloodTakesOnOffOrItsLimits) {
+  chat::RoomSettings s =
+      chat::parseServiceConfig(plugintest::configNode("{ flood_members: on, flood_http: off }")).settings;
+  EXPECT_TRUE(s.memberFlood.enabled);
+  EXPECT_EQ(s.memberFlood.linesPerSecond, 20);
+  EXPECT_EQ(s.memberFlood.burstLines, 200);
+  EXPECT_FALSE(s.httpFlood.enabled);
+  s = chat::parseServiceConfig(plugintest::configNode("{ flood_members: { lines_per_second: 0.5, burst_lines: 3, "
+                                                      "bytes_per_second: 8KiB, burst_bytes: 16KiB } }"))
+          .settings;
+  EXPECT_TRUE(s.memberFlood.enabled);
+  EXPECT_EQ(s.memberFlood.linesPerSecond, 0.5);
+  EXPECT_EQ(s.memberFlood.burstLines, 3);
+  EXPECT_EQ(s.memberFlood.bytesPerSecond, 8192);
+  EXPECT_EQ(s.memberFlood.burstBytes, 16384);
+  s = chat::parseServiceConfig(plugintest::configNode("{ flood_http: { lines_per_second: 1 } }")).settings;
+  EXPECT_EQ(s.httpFlood.linesPerSecond, 1);
+  EXPECT_EQ(s.httpFlood.burstLines, 64) << "the others keep their defaults";
+}
+
+TEST(ChatConfig, QueueAndFloodMistakesAreErrorsWithTheirPlace) {
+  EXPECT_EQ(serviceConfigError("{ max_queue_bytes: 32XB }"),
+            "routes.yaml:4:32: routes[0].config.max_queue_bytes: invalid size '32XB' (expected a whole number of "
+            "bytes, optionally with a suffix k, KiB, m, MiB, g or GiB, e.g. 8MiB)");
+  EXPECT_EQ(serviceConfigError("{ max_queue_bytes: 2GiB }"),
+            "routes.yaml:4:32: routes[0].config.max_queue_bytes: '2GiB' is out of range [4096, 1073741824] bytes");
+  EXPECT_EQ(serviceConfigError("{ max_queue_bytes: 1MiB, soft_queue_bytes: 1MiB }"),
+            "routes.yaml:4:56: routes[0].config.soft_queue_bytes: soft_queue_bytes (1048576) must be below "
+            "max_queue_bytes (1048576), or it would never matter");
+  EXPECT_EQ(serviceConfigError("{ soft_queue_time: 10ms }"),
+            "routes.yaml:4:32: routes[0].config.soft_queue_time: '10ms' is out of range [100ms, 3600000ms]");
+  EXPECT_EQ(serviceConfigError("{ soft_queue_time: soon }"),
+            "routes.yaml:4:32: routes[0].config.soft_queue_time: invalid duration 'soon' (expected a number with a "
+            "unit ms, s, m or h, e.g. 250ms, 1.5s or 2m; a bare number means seconds)");
+  EXPECT_EQ(serviceConfigError("{ room_queue_bytes: 100 }"),
+            "routes.yaml:4:33: routes[0].config.room_queue_bytes: '100' is out of range [4096, 1099511627776] bytes");
+  EXPECT_EQ(serviceConfigError("{ flood_members: sometimes }"),
+            "routes.yaml:4:30: routes[0].config.flood_members: expected on, off, or a map of lines_per_second, "
+            "burst_lines, bytes_per_second and burst_bytes");
+  EXPECT_NE(serviceConfigError("{ flood_http: { lines: 3 } }").find("unknown key 'lines' (expected one of: "
+                                                                    "lines_per_second, burst_lines, "
+                                                                    "bytes_per_second, burst_bytes)"),
+            std::string::npos);
+  EXPECT_EQ(serviceConfigError("{ flood_http: { lines_per_second: -1 } }"),
+            "routes.yaml:4:47: routes[0].config.flood_http.lines_per_second: expected a number such as 20 or 0.5, got "
+            "'-1'");
+  EXPECT_EQ(serviceConfigError("{ flood_members: { burst_bytes: 1000 } }"),
+            "routes.yaml:4:45: routes[0].config.flood_members.burst_bytes: flood_members: burst_bytes (1000) must be at "
+            "least max_line_bytes (4096), or a line that long could never pass");
+}
+
+TEST(ChatConfig, AllowedOriginsWidenTheSameHostRule) {
+  EXPECT_EQ(chat::normalizeOrigin("HTTP://Example.COM:80"), "http://example.com");
+  EXPECT_EQ(chat::normalizeOrigin("https://example.com:443"), "https://example.com");
+  EXPECT_EQ(chat::normalizeOrigin("https://example.com:8443"), "https://example.com:8443");
+  EXPECT_EQ(chat::normalizeOrigin("http://[::1]:8080"), "http://[::1]:8080");
+  EXPECT_EQ(chat::normalizeOrigin("null"), "null");
+  EXPECT_EQ(chat::normalizeOrigin("ftp://example.com"), "");
+  EXPECT_EQ(chat::normalizeOrigin("http://example.com/path"), "");
+  EXPECT_EQ(chat::normalizeOrigin("http://user@example.com"), "");
+  const std::vector<std::string> none;
+  EXPECT_TRUE(chat::originAllowed("http://127.0.0.1:8080", "127.0.0.1:8080", none));
+  EXPECT_TRUE(chat::originAllowed("http://Chat.Example.com", "chat.example.com", none));
+  EXPECT_TRUE(chat::originAllowed("http://chat.example.com", "chat.example.com:80", none));
+  EXPECT_TRUE(chat::originAllowed("https://chat.example.com", "chat.example.com:443", none));
+  EXPECT_FALSE(chat::originAllowed("http://evil.example", "chat.example.com", none));
+  EXPECT_FALSE(chat::originAllowed("http://chat.example.com:8080", "chat.example.com", none)) << "another port";
+  EXPECT_FALSE(chat::originAllowed("http://localhost:8080", "127.0.0.1:8080", none)) << "another host name";
+  EXPECT_FALSE(chat::originAllowed("null", "chat.example.com", none));
+  EXPECT_FALSE(chat::originAllowed("garbage", "chat.example.com", none));
+  chat::HandlerConfig c = chat::parseHandlerConfig(
+      plugintest::configNode("{ room: lobby, allowed_origins: ['https://App.Example.com:443', 'http://localhost:3000', null] }"));
+  EXPECT_EQ(c.allowedOrigins, std::vector<std::string>({"https://app.example.com", "http://localhost:3000", "null"}));
+  EXPECT_TRUE(chat::originAllowed("https://app.example.com", "chat.example.com", c.allowedOrigins));
+  EXPECT_TRUE(chat::originAllowed("http://localhost:3000", "chat.example.com", c.allowedOrigins));
+  EXPECT_TRUE(chat::originAllowed("null", "chat.example.com", c.allowedOrigins));
+  EXPECT_FALSE(chat::originAllowed("http://app.example.com", "chat.example.com", c.allowedOrigins)) << "scheme";
+  EXPECT_TRUE(chat::originAllowed("http://anything", "chat.example.com", {"*"}));
+  try {
+    chat::parseHandlerConfig(plugintest::configNode("{ allowed_origins: ['https://example.com/chat'] }"));
+    ADD_FAILURE() << "a path is not an origin";
+  } catch (const microserver::ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "routes.yaml:4:33: routes[0].config.allowed_origins[0]: 'https://example.com/chat' is not an origin: "
+              "expected scheme://host[:port] with scheme http or https and nothing after (e.g. "
+              "https://chat.example.com or http://localhost:3000), null, or * for any");
   }
 }
 
@@ -1204,7 +1598,7 @@ TEST(ChatRoomLinked, FleetHistoryJsonNamesKindsAndEscapes) {
 TEST(ChatStatus, MetricsAreOneBlockPerMetricWithASamplePerRoom) {
   chat::ChatStatus::Row lobby, den;
   lobby.room = "lobby";
-  lobby.totals = {9, 3, 120, 1440, 1};
+  lobby.totals = {9, 3, 120, 1440, 4, 81920, {0, 1, 1, 1, 1}, 7, 2};
   lobby.redis = true;
   lobby.link.linked = true;
   den.room = "d\"e\\n\n";
@@ -1226,10 +1620,31 @@ TEST(ChatStatus, MetricsAreOneBlockPerMetricWithASamplePerRoom) {
             "# TYPE chat_messages_out_total counter\n"
             "chat_messages_out_total{room=\"lobby\"} 1440\n"
             "chat_messages_out_total{room=\"d\\\"e\\\\n\\n\"} 3\n"
-            "# HELP chat_members_cut_total Members cut off for falling more than max_queue_bytes behind.\n"
+            "# HELP chat_members_cut_total Members cut off as too slow, by reason: hard_limit (more than "
+            "max_queue_bytes queued), soft_limit (more than soft_queue_bytes for soft_queue_time), room_budget (the "
+            "room over room_queue_bytes: the furthest behind), send_timeout (nothing taken for "
+            "server.limits.send_timeout).\n"
             "# TYPE chat_members_cut_total counter\n"
-            "chat_members_cut_total{room=\"lobby\"} 1\n"
-            "chat_members_cut_total{room=\"d\\\"e\\\\n\\n\"} 0\n"
+            "chat_members_cut_total{room=\"lobby\",reason=\"hard_limit\"} 1\n"
+            "chat_members_cut_total{room=\"lobby\",reason=\"soft_limit\"} 1\n"
+            "chat_members_cut_total{room=\"lobby\",reason=\"room_budget\"} 1\n"
+            "chat_members_cut_total{room=\"lobby\",reason=\"send_timeout\"} 1\n"
+            "chat_members_cut_total{room=\"d\\\"e\\\\n\\n\",reason=\"hard_limit\"} 0\n"
+            "chat_members_cut_total{room=\"d\\\"e\\\\n\\n\",reason=\"soft_limit\"} 0\n"
+            "chat_members_cut_total{room=\"d\\\"e\\\\n\\n\",reason=\"room_budget\"} 0\n"
+            "chat_members_cut_total{room=\"d\\\"e\\\\n\\n\",reason=\"send_timeout\"} 0\n"
+            "# HELP chat_queued_bytes Bytes queued for the members on this instance and not yet sent, summed over "
+            "them (room_queue_bytes bounds it).\n"
+            "# TYPE chat_queued_bytes gauge\n"
+            "chat_queued_bytes{room=\"lobby\"} 81920\n"
+            "chat_queued_bytes{room=\"d\\\"e\\\\n\\n\"} 0\n"
+            "# HELP chat_flood_dropped_total Lines dropped by flood control, by source: member (flood_members) or "
+            "http (flood_http, POST /chat/messages).\n"
+            "# TYPE chat_flood_dropped_total counter\n"
+            "chat_flood_dropped_total{room=\"lobby\",source=\"member\"} 7\n"
+            "chat_flood_dropped_total{room=\"lobby\",source=\"http\"} 2\n"
+            "chat_flood_dropped_total{room=\"d\\\"e\\\\n\\n\",source=\"member\"} 0\n"
+            "chat_flood_dropped_total{room=\"d\\\"e\\\\n\\n\",source=\"http\"} 0\n"
             "# HELP chat_redis_connected 1 while the room is linked to the other instances through Redis, else 0.\n"
             "# TYPE chat_redis_connected gauge\n"
             "chat_redis_connected{room=\"lobby\"} 1\n");
@@ -1549,12 +1964,55 @@ TEST(ChatPlugin, TheWsRouteAcceptsAWebSocketIntoTheRoom) {
   EXPECT_EQ(untimed(chat.call(chatRequest("GET", "members")).body()), R"({"room":"lobby","count":0,"members":[]})" "\n");
 }
 
+TEST(ChatPlugin, PagesFromAnotherOriginGet403UnlessAllowed) {
+  plugintest::LoadedHandler chat("chat", "{ room: origins, allowed_origins: ['https://friend.example'] }");
+  auto from = [](std::string method, std::string action, std::string origin, std::string body = "") {
+    plugintest::TestRequest r = chatRequest(std::move(method), std::move(action), std::move(body));
+    r.authority = "chat.example.com:8080";
+    if (!origin.empty()) r.headers.emplace_back("Origin", origin);
+    return r;
+  };
+  plugintest::Answer refused = chat.call(from("GET", "ws", "http://evil.example"));
+  EXPECT_EQ(refused.status(), 403);
+  EXPECT_EQ(refused.contentType(), kJson);
+  EXPECT_EQ(refused.body(),
+            R"x({"error":"a page from another origin may not use this chat room (the route's allowed_origins lists the ones that may)","origin":"http://evil.example"})x"
+            "\n");
+  EXPECT_EQ(chat.call(from("POST", "messages", "http://evil.example", "spam\n")).status(), 403) << "nor post";
+  EXPECT_EQ(chat.call(from("POST", "messages", "http://chat.example.com", "x\n")).status(), 403) << "another port";
+  EXPECT_EQ(chat.call(from("POST", "messages", "http://chat.example.com:8080", "same host\n")).status(), 202);
+  EXPECT_EQ(chat.call(from("POST", "messages", "https://friend.example", "a friend\n")).status(), 202);
+  EXPECT_EQ(chat.call(from("POST", "messages", "", "no origin: not a browser\n")).status(), 202);
+  EXPECT_EQ(chat.call(from("GET", "history", "http://evil.example")).status(), 200) << "reading is for anyone";
+  plugintest::LoadedHandler::WebSocket ws;
+  chat.call(from("GET", "ws", "http://chat.example.com:8080"), &ws);
+  EXPECT_NE(ws.callbacks, nullptr) << "the same host joins";
+  if (ws.callbacks) ws.callbacks->on_close(ws.session, MS_CLOSE_REFUSED);
+}
+
+TEST(ChatPlugin, PostsBeyondTheFloodLimitGet429AndWhatPassedIsSent) {
+  plugintest::LoadedHandler chat("chat", "{ room: flood }");
+  std::string lines;
+  for (int i = 0; i < 60; ++i) lines += "line " + std::to_string(i) + "\n";
+  EXPECT_EQ(chat.call(chatRequest("POST", "messages", lines)).status(), 202) << "a burst of 64 lines a second";
+  plugintest::Answer over = chat.call(chatRequest("POST", "messages", lines));
+  EXPECT_EQ(over.status(), 429);
+  EXPECT_EQ(over.header("Retry-After"), "1");
+  EXPECT_TRUE(std::regex_match(
+      std::string(over.body()),
+      std::regex(R"re(\{"error":"too many lines from your address: slow down \(this room takes at most 10 lines/s \(bursts of 64\) and 65536 bytes/s \(bursts of 262144\) from each address\)","sent":[4-9],"dropped":5[1-6],"retry_after":1\}
+)re")))
+      << over.body();
+}
+
 TEST(ChatPlugin, ABadRouteConfigIsAnError) {
   try {
     plugintest::LoadedHandler chat("chat", "{ rooom: x }");
     ADD_FAILURE() << "accepted";
   } catch (const microserver::ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown key 'rooom' (expected one of: room)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unknown key 'rooom' (expected one of: room, allowed_origins)"),
+              std::string::npos)
+        << e.what();
   }
 }
 

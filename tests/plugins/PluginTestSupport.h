@@ -26,6 +26,7 @@ struct TestRequest {
   std::string path = "/";
   std::string query;
   std::string body;
+  std::string authority;  // the Host the request names
   std::vector<std::pair<std::string, std::string>> headers;
   std::vector<std::pair<std::string, std::string>> captures;
 };

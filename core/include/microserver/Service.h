@@ -77,7 +77,9 @@ class ServiceConnection {
   virtual bool send(const SharedBytes& bytes) = 0;
   // Closes after what is already queued is sent.
   virtual void close() = 0;
-  // The most bytes this connection may hold unsent (default 1 MiB).
+  // The most bytes this connection may hold unsent (default 1 MiB). 0 cuts it off: the
+  // next send() fails, and the connection is closed as TooSlow at once, what was queued
+  // for it dropped (a service's own limits: the chat room's soft limit and budget).
   virtual void setSendLimit(std::size_t bytes) = 0;
   virtual std::uint64_t queuedBytes() const = 0;
   virtual Transport transport() const = 0;

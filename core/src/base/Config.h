@@ -36,7 +36,7 @@ struct Limits {
   Duration idleTimeout{60'000};          // keep-alive connection with nothing in flight
   Duration sendTimeout{60'000};          // a peer that stops reading our response
   Duration shutdownGrace{10'000};        // SIGTERM: time in-flight requests get to finish
-  std::size_t maxConnections = 10'000;   // open client connections per listener
+  std::size_t maxConnections = 16'384;   // open client connections (HTTP and services): a 10,000-member chat room and more
   Duration handlerTimeout{30'000};       // a handler's answer, blocking or given later (504 beyond)
   std::size_t workerQueue = 1024;        // blocking requests waiting for a worker (503 beyond)
 };

@@ -54,6 +54,7 @@ bool PeerHandle::send(BufferRef bytes) {
     if (closed_) return false;
     if (queued_ + size > limit_) {
       tooSlow_ = true;
+      cutByService_ = limit_ == 0;  // the service's way to cut it off now (see Service.h)
       closed_ = true;
     } else {
       pending_.push_back(std::move(bytes));
@@ -101,6 +102,7 @@ PeerHandle::Taken PeerHandle::take() {
   taken.messages.swap(pending_);
   taken.closeRequested = closeRequested_;
   taken.tooSlow = tooSlow_;
+  taken.cutByService = cutByService_;
   readyMarked_ = false;
   return taken;
 }
@@ -283,16 +285,23 @@ void ServicePeer::onHandleReady() {
   if (finished_) return;
   PeerHandle::Taken taken = takeQueued();
   if (taken.tooSlow) {
-    log::warning("closing " + std::string(handle_->remoteAddress()) + " (service " + plugin_->name() +
-                 "): it fell more than its send limit behind (it stopped reading); the others go on");
+    if (taken.cutByService)  // the service says why in its own log
+      log::debug("closing " + std::string(handle_->remoteAddress()) + " (service " + plugin_->name() +
+                 "): the service cut it off as too slow; what was queued for it is dropped");
+    else
+      log::warning("closing " + std::string(handle_->remoteAddress()) + " (service " + plugin_->name() +
+                   "): it fell more than its send limit behind (it stopped reading); the others go on");
     return finish(MS_CLOSE_TOO_SLOW);
   }
   if (taken.closeRequested && !closing_) return closeGracefully(MS_CLOSE_SERVICE, 1000);
-  write();
+  // While waiting for the socket to take more (writing_), the writable event writes what
+  // was just queued: trying now would only fail again, one system call per broadcast.
+  if (!writing_) write();
 }
 
 void ServicePeer::write() {
   if (finished_) return;
+  bool progressed = false;  // bytes went out in this call
   while (!out_.empty()) {
     struct iovec iov[kMaxIov];
     int count = 0;
@@ -309,10 +318,15 @@ void ServicePeer::write() {
     long n = transport_->writev(iov, count);
     if (n == Transport::kAgain) {
       if (!writing_) startWriting();
-      deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.sendTimeout);
+      // send_timeout counts time without progress: it restarts when bytes went out, never
+      // because more was queued (a member that stopped reading in a busy room is queued
+      // new lines all the time, and must still time out).
+      if (progressed || deadlineMs_ == INT64_MAX)
+        deadlineMs_ = reactor_.nowMs() + ms(reactor_.site().config().server.limits.sendTimeout);
       return;
     }
     if (n < 0) return finish(MS_CLOSE_ERROR);
+    progressed = progressed || n > 0;
     std::size_t done = static_cast<std::size_t>(n);
     std::size_t completedPayload = 0;
     while (done > 0 && !out_.empty()) {

@@ -58,6 +58,7 @@ class PeerHandle : public ReadyTarget, public CountedHandle<PeerHandle> {
     std::deque<BufferRef> messages;
     bool closeRequested = false;
     bool tooSlow = false;
+    bool cutByService = false;  // tooSlow because the service set the limit to 0
   };
   Taken take();
   void sent(std::size_t bytes);  // the peer wrote this many queued bytes
@@ -77,6 +78,7 @@ class PeerHandle : public ReadyTarget, public CountedHandle<PeerHandle> {
   bool closed_ = false;     // no more send()s are taken
   bool closeRequested_ = false;
   bool tooSlow_ = false;
+  bool cutByService_ = false;
   bool readyMarked_ = false;
 };
 
