@@ -82,7 +82,12 @@ void warnAboutRestartOnlySettings(const Config& running, const Config& next) {
   auto differs = [&](bool changed, const char* key) {
     if (changed) log::warning(std::string("server.") + key + " changed: it takes effect when the server restarts");
   };
-  differs(a.listenHost != b.listenHost || a.listenPort != b.listenPort, "listen");
+  bool listenChanged = a.listen.size() != b.listen.size();
+  for (std::size_t i = 0; !listenChanged && i < a.listen.size(); ++i)
+    listenChanged = a.listen[i].address() != b.listen[i].address() || a.listen[i].secure() != b.listen[i].secure() ||
+                    a.listen[i].redirectPort != b.listen[i].redirectPort ||
+                    a.listen[i].redirectUrl != b.listen[i].redirectUrl || a.listen[i].hsts != b.listen[i].hsts;
+  differs(listenChanged, "listen (addresses, tls on or off, redirect_to_https, hsts; certificates reload)");
   differs(a.reactors != b.reactors, "reactors");
   differs(a.workers != b.workers, "workers");
   differs(a.accessLog != b.accessLog, "access_log");
@@ -106,7 +111,9 @@ Config App::loadConfig() {
   // Command-line paths are relative to where the user stands, unlike the file's own.
   if (listen_) {
     std::string why;
-    if (!parseListenAddress(*listen_, config.server.listenHost, config.server.listenPort, why))
+    // It replaces the first listener's address; its tls (if any) and the others stay.
+    ListenConfig& first = config.server.listen.front();
+    if (!parseListenAddress(*listen_, first.host, first.port, why))
       throw ConfigLoadError({"--listen " + *listen_ + ": " + why});
   }
   if (www_) {

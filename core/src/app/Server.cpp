@@ -66,7 +66,7 @@ void Server::start() {
   ::signal(SIGPIPE, SIG_IGN);  // sendfile(2) has no MSG_NOSIGNAL: a vanished peer must not kill us
   std::shared_ptr<const Site> site = context_->site();
   const ServerConfig& server = site->config().server;
-  socket_ = bindListener(server.listenHost, server.listenPort, "server.listen", site->config().file);
+  socket_ = bindListener(server.listen.front().host, server.listen.front().port, "server.listen", site->config().file);
   reactorCount_ = resolveReactorCount(server.reactors);
   reactors_ = std::make_unique<ReactorPool>(socket_, reactorCount_, *context_);
   std::string busy;
@@ -124,7 +124,7 @@ void Server::startServices() {
     if (!service) continue;
     running.slot->exchange(std::move(service));
     Poco::Net::ServerSocket socket =
-        bindListener(sc.listenHost, sc.listenPort, "services[" + std::to_string(i) + "].listen", config.file);
+        bindListener(sc.listen.host, sc.listen.port, "services[" + std::to_string(i) + "].listen", config.file);
     running.where = hostForUrl(socket.address()) + ":" + std::to_string(socket.address().port());
     std::shared_ptr<ServiceSlot> slot = running.slot;
     running.listener = std::make_unique<Listener>(
