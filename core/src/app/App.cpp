@@ -132,7 +132,7 @@ std::string App::statusText() const {
   std::string out;
   auto site = server_->context().site();
   const Config& config = site->config();
-  out += "listening   " + server_->url() + "\n";
+  for (const std::string& url : server_->urls()) out += "listening   " + url + "\n";
   for (const std::string& service : server_->serviceDescriptions()) out += "service     " + service + "\n";
   out += "reactors    " + std::to_string(server_->reactorCount()) + ", workers " +
          std::to_string(config.server.workers) + "\n";
@@ -148,8 +148,9 @@ std::string App::statusText() const {
   return out;
 }
 
-std::shared_ptr<const Site> App::loadSite(const Site* previous) {
+std::shared_ptr<const Site> App::loadSite(const Site* previous, TlsContexts& tls) {
   Config config = loadConfig();
+  tls = TlsContexts::load(config);  // certificates are read (and checked) at every load
   log::Level level = log::Level::Info;
   log::parseLevel(config.server.logLevel, level);
   log::setLevel(level);
@@ -224,9 +225,10 @@ int App::main(const std::vector<std::string>&) {
   Poco::ErrorHandler::set(&errorHandler);
 
   std::shared_ptr<const Site> site;
+  TlsContexts tls;
   try {
     loader_ = std::make_unique<PluginLoader>();
-    site = loadSite(nullptr);
+    site = loadSite(nullptr, tls);
   } catch (const ConfigLoadError& e) {
     printErrors(e.errors());
     return kExitBadConfig;
@@ -254,7 +256,7 @@ int App::main(const std::vector<std::string>&) {
   ChangeWatcher watcher(absolute(configFile_), site->config().server.plugins);
   try {
     server_ = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog));
-    server_->start();
+    server_->start(std::move(tls));
   } catch (const ConfigLoadError& e) {
     server_.reset();
     printErrors(e.errors());
@@ -269,6 +271,9 @@ int App::main(const std::vector<std::string>&) {
   // it, the plugin libraries it alone uses).
   site.reset();
   for (const std::string& service : server->serviceDescriptions()) std::cout << "service " << service << std::endl;
+  // Every listener but the first, before the ready line (which names the first).
+  std::vector<std::string> urls = server->urls();
+  for (std::size_t i = 1; i < urls.size(); ++i) std::cout << "microserver also listening on " << urls[i] << std::endl;
   std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
             << (server->reactorCount() == 1 ? " reactor)" : " reactors)") << std::endl;
   // After the ready line, never before: the console thread prints its prompt at once, and a
@@ -280,10 +285,11 @@ int App::main(const std::vector<std::string>&) {
     if (sigwait(&signals, &received) != 0) continue;
     if (received == SIGHUP) {
       try {
-        std::shared_ptr<const Site> next = loadSite(server->context().site().get());
+        TlsContexts nextTls;
+        std::shared_ptr<const Site> next = loadSite(server->context().site().get(), nextTls);
         for (const std::string& w : next->warnings()) log::warning(w);
         warnAboutRestartOnlySettings(server->context().site()->config(), next->config());
-        server->reload(next);
+        server->reload(next, std::move(nextTls));
         Metrics::instance().countReload(true);
         log::info("reloaded " + configFile_ + " (" + std::to_string(next->config().routes.size()) + " routes, " +
                   std::to_string(next->plugins().size()) + " plugins)");

@@ -56,10 +56,11 @@ HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::Socke
     : HttpConnection(socket, static_cast<Reactor&>(reactor), socket.peerAddress().toString()) {}
 
 HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor, std::string remote,
-                               std::unique_ptr<Transport> transport)
+                               std::unique_ptr<Transport> transport, const HttpListenerOptions* options)
     : socket_(socket),
       reactor_(reactor),
       transport_(transport ? std::move(transport) : std::make_unique<PlainTransport>(socket.impl()->sockfd())),
+      options_(options),
       watch_(reactor, socket_.impl()->sockfd(), *this),
       remote_(std::move(remote)) {
   // No fcntl(2) and no setsockopt(2) here: accept4 made the socket non-blocking, and
@@ -85,6 +86,10 @@ HttpConnection::~HttpConnection() = default;
 int HttpConnection::fd() const { return socket_.impl()->sockfd(); }
 
 void HttpConnection::onReadable() {
+  // What to do depends on what the connection is doing, not on which readiness came: a
+  // TLS transport may wait for writability in order to read, or the reverse (see
+  // Transport::interest). On plain TCP the two always agree.
+  if (writing_) return onWritable();
   try {
     handleReadable();
   } catch (const std::exception& e) {
@@ -98,6 +103,7 @@ void HttpConnection::onReadable() {
 }
 
 void HttpConnection::onWritable() {
+  if (!writing_) return onReadable();
   try {
     handleWritable();
   } catch (const std::exception& e) {
@@ -1030,6 +1036,7 @@ void HttpConnection::destroy() {
   // The reactor's scratch serves the next connection: leave nothing of ours in it.
   reactor_.scratch().output.clear();
   reactor_.scratch().response.reset();
+  if (!peerGone_) transport_->beforeClose();  // TLS: close_notify
   try {
     socket_.close();
   } catch (...) {
