@@ -96,6 +96,21 @@ void warnAboutRestartOnlySettings(const Config& running, const Config& next) {
   differs(a.limits.workerQueue != b.limits.workerQueue, "limits.worker_queue");
 }
 
+// The certificate and key files of every TLS listener, for the file watch.
+std::vector<std::string> certificateFiles(const Config& config) {
+  std::vector<std::string> files;
+  auto add = [&files](const ListenConfig& listener) {
+    if (!listener.tls) return;
+    for (const TlsCertificateConfig& certificate : listener.tls->certificates) {
+      files.push_back(certificate.certificate);
+      files.push_back(certificate.key);
+    }
+  };
+  for (const ListenConfig& listener : config.server.listen) add(listener);
+  for (const ServiceConfig& service : config.services) add(service.listen);
+  return files;
+}
+
 void printErrors(const std::vector<std::string>& errors) {
   for (const std::string& e : errors) std::cerr << e << '\n';
   std::cerr << "microserver: " << errors.size() << (errors.size() == 1 ? " error" : " errors")
@@ -254,6 +269,7 @@ int App::main(const std::vector<std::string>&) {
   // Watching starts before the server is announced ready: a change made by someone who
   // waited for the ready line must not be missed.
   ChangeWatcher watcher(absolute(configFile_), site->config().server.plugins);
+  watcher.watchFiles(certificateFiles(site->config()));  // a renewed certificate reloads too
   try {
     server_ = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog));
     server_->start(std::move(tls));
@@ -290,6 +306,7 @@ int App::main(const std::vector<std::string>&) {
         for (const std::string& w : next->warnings()) log::warning(w);
         warnAboutRestartOnlySettings(server->context().site()->config(), next->config());
         server->reload(next, std::move(nextTls));
+        watcher.watchFiles(certificateFiles(next->config()));
         Metrics::instance().countReload(true);
         log::info("reloaded " + configFile_ + " (" + std::to_string(next->config().routes.size()) + " routes, " +
                   std::to_string(next->plugins().size()) + " plugins)");
