@@ -22,7 +22,8 @@ namespace {
 
 std::string sslReason(const std::string& what) {
   unsigned long code = ERR_get_error();
-  std::string reason = code ? ERR_reason_error_string(code) ? ERR_reason_error_string(code) : "?" : std::strerror(errno);
+  std::string reason =
+      code ? ERR_reason_error_string(code) ? ERR_reason_error_string(code) : "?" : std::strerror(errno);
   ERR_clear_error();
   return what + ": " + reason;
 }
@@ -209,6 +210,16 @@ HttpResponse TlsClient::readResponse(std::string_view requestMethod) {
   r.body = std::move(buf_);
   buf_.clear();
   return r;
+}
+
+std::string TlsClient::readLine() {
+  std::size_t end;
+  while ((end = buf_.find('\n')) == std::string::npos)
+    if (!fill("a line")) throw std::runtime_error("the server closed before a whole line: " + buf_);
+  std::string line = buf_.substr(0, end);
+  buf_.erase(0, end + 1);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
 }
 
 std::string TlsClient::readSome() {

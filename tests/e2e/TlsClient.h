@@ -25,10 +25,10 @@ namespace e2e {
 class TlsClient {
  public:
   struct Options {
-    std::string serverName;       // SNI; none when empty
-    int receiveBuffer = 0;        // > 0: SO_RCVBUF, so a slow reader fills the server's socket
-    std::string alpn;             // one protocol to offer ("http/1.1"); none when empty
-    std::string session;          // PEM of a session to resume (from session()); none when empty
+    std::string serverName;  // SNI; none when empty
+    int receiveBuffer = 0;   // > 0: SO_RCVBUF, so a slow reader fills the server's socket
+    std::string alpn;        // one protocol to offer ("http/1.1"); none when empty
+    std::string session;     // PEM of a session to resume (from session()); none when empty
   };
 
   // Connects to 127.0.0.1:port and completes the handshake; throws std::runtime_error
@@ -43,13 +43,15 @@ class TlsClient {
   std::string version() const;         // "TLSv1.3"
   std::string alpn() const;            // the protocol the server chose, or ""
   bool resumed() const;
-  std::string session() const;         // this connection's session, PEM (for Options::session)
+  std::string session() const;  // this connection's session, PEM (for Options::session)
 
   void sendAll(std::string_view data);
   // Sends close_notify (our side is done; TLS 1.3 lets us go on reading).
   void sendCloseNotify();
   // One response (Content-Length or chunked body; HEAD and 1xx/204/304 have none).
   HttpResponse readResponse(std::string_view requestMethod = "GET");
+  // Up to and without "\n" (a "\r" before it is removed), for line protocols (chat).
+  std::string readLine();
   // One read's worth of bytes (a TLS record), whatever they are.
   std::string readSome();
   // Waits up to `timeout` for the server to close (close_notify or TCP close); bytes that

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -53,9 +54,9 @@ struct Certificate {
 Certificate makeCertificate(const TempDir& dir, const std::string& name, const std::string& commonName,
                             const std::string& altNames) {
   Certificate c{dir.path() + "/" + name + ".crt", dir.path() + "/" + name + ".key"};
-  CommandResult r = run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=" +
-                        commonName + " -addext subjectAltName=" + altNames + " -keyout " + quote(c.key) + " -out " +
-                        quote(c.certificate));
+  CommandResult r =
+      run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=" + commonName +
+          " -addext subjectAltName=" + altNames + " -keyout " + quote(c.key) + " -out " + quote(c.certificate));
   if (r.status != 0) throw std::runtime_error("openssl req failed: " + r.output);
   return c;
 }
@@ -99,7 +100,8 @@ struct TlsSite {
            (limits.empty() ? "" : "  limits: { " + limits + " }\n") +
            "routes:\n"
            "  - { path: '^/hello/(?P<name>[A-Za-z]+)$', methods: [GET], handler: hello, config: { greeting: Hello } }\n"
-           "  - { path: '^/', static: " + www + " }\n";
+           "  - { path: '^/', static: " +
+           www + " }\n";
   }
 
   std::unique_ptr<ServerProcess> start(const std::string& configText) const {
@@ -208,7 +210,7 @@ TEST(TlsTest, IdleServerUsesAlmostNoCpuAfterTlsTraffic) {
     c.sendAll(std::string("\x16\x03\x01\x02\x00", 5));
     c.resetAbruptly();
   }
-  TlsClient idle(port, "localhost");  // and one stays, idle, after its handshake
+  TlsClient idle(port, "localhost");                                // and one stays, idle, after its handshake
   EXPECT_EQ(run(site.curl(port, "/")).output, "hello over tls\n");  // all of the above is handled
   double before = server->cpuTimeSeconds();
   auto start = std::chrono::steady_clock::now();
@@ -277,9 +279,9 @@ TEST(TlsTest, GarbageInsteadOfAClientHelloClosesOnlyThatConnection) {
   auto server = site.start(site.config());
   int port = tlsPort(*server);
   TlsClient established(port, "localhost");  // open before, used after
-  for (const std::string& garbage :
-       {std::string(5000, 'x'), std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
-        std::string("\x16\x03\x01\x00\x05hello", 10), std::string("\x16\x03\x03\xff\xff", 5) + std::string(300, '\0')}) {
+  for (const std::string& garbage : {std::string(5000, 'x'), std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+                                     std::string("\x16\x03\x01\x00\x05hello", 10),
+                                     std::string("\x16\x03\x03\xff\xff", 5) + std::string(300, '\0')}) {
     Connection c(port);
     c.sendAll(garbage);
     EXPECT_TRUE(c.isClosedByPeer(10s)) << escapeBytes(garbage, 40);
@@ -334,6 +336,70 @@ TEST(TlsTest, PeerCloseNotifyAndResetAreHandled) {
   EXPECT_TRUE(server->running());
 }
 
+TEST(TlsTest, PlainListenerRedirectsToHttpsAndTheTlsListenerSendsHsts) {
+  TlsSite site;
+  auto server = site.start(
+      "server:\n  listen:\n    - { address: 127.0.0.1:0, redirect_to_https: 8443 }\n"
+      "    - { address: 127.0.0.1:0, tls: { certificate: " +
+      site.server.certificate + ", key: " + site.server.key +
+      " }, hsts: 8760h }\n"
+      "    - { address: 127.0.0.1:0, redirect_to_https: 'https://secure.example/' }\n"
+      "  access_log: 'off'\n  www: " +
+      site.www + "\nroutes:\n  - { path: '^/', static: " + site.www + " }\n");
+  int port = tlsPort(*server);
+  HttpResponse r = httpGet(server->port(), "/a/b?c=d", {{"Host", "example.test:8080"}});
+  EXPECT_EQ(r.status, 301);
+  EXPECT_EQ(r.header("Location"), "https://example.test:8443/a/b?c=d");
+  EXPECT_FALSE(r.hasHeader("Strict-Transport-Security"));
+  HttpResponse post = httpRequest(server->port(), "POST", "/form", {{"Host", "[::1]:8080"}}, "x=1");
+  EXPECT_EQ(post.status, 308);
+  EXPECT_EQ(post.header("Location"), "https://[::1]:8443/form");
+  // Without a Host, the address the client reached.
+  Connection old(server->port());
+  old.sendAll("GET /x HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(old.readResponse().header("Location"), "https://127.0.0.1:8443/x");
+  // The built-in endpoints stay reachable over plain HTTP (load balancers' health checks).
+  EXPECT_EQ(httpGet(server->port(), "/healthz").status, 200);
+
+  // The third listener redirects to a fixed URL.
+  std::optional<std::string> third = server->waitForLine("microserver also listening on http://", 1s);
+  ASSERT_TRUE(third);
+  HttpResponse fixed = httpGet(std::stoi(third->substr(third->rfind(':') + 1)), "/p?q", {{"Host", "x"}});
+  EXPECT_EQ(fixed.header("Location"), "https://secure.example/p?q");
+
+  CommandResult headers = run(site.curl(port, "/", "-D -"));
+  EXPECT_NE(headers.output.find("Strict-Transport-Security: max-age=31536000\r\n"), std::string::npos)
+      << headers.output;
+}
+
+TEST(TlsTest, ChatServiceOverTls) {
+  TlsSite site;
+  auto server = site.start("server: { www: " + site.www +
+                           ", access_log: 'off' }\nroutes: []\nservices:\n"
+                           "  - { plugin: chat, listen: { address: 127.0.0.1:0, tls: { certificate: " +
+                           site.server.certificate + ", key: " + site.server.key + " } } }\n");
+  std::optional<std::string> line = server->waitForLine("service chat on 127.0.0.1:", 5s);
+  ASSERT_TRUE(line) << server->output();
+  EXPECT_NE(line->find("(tls)"), std::string::npos) << *line;
+  int port = std::stoi(line->substr(line->find("127.0.0.1:") + 10));
+
+  TlsClient a(port, "localhost");
+  std::string aJoined = a.readLine();
+  EXPECT_NE(aJoined.find(" joined"), std::string::npos) << aJoined;
+  TlsClient b(port, "localhost");
+  b.readLine();                                                // b's own join
+  EXPECT_NE(a.readLine().find(" joined"), std::string::npos);  // a hears b join
+  a.sendAll("hello over tls\n");
+  EXPECT_NE(b.readLine().find(" hello over tls"), std::string::npos);
+  EXPECT_NE(a.readLine().find(" hello over tls"), std::string::npos);
+  // openssl s_client users join too (as `ncat --ssl` ones would).
+  CommandResult s = run("sh -c \"printf 'from s_client\\nquit\\n' | openssl s_client -quiet -connect 127.0.0.1:" +
+                        std::to_string(port) + "\"");
+  EXPECT_NE(s.output.find(" joined"), std::string::npos) << s.output;
+  EXPECT_NE(b.readLine().find(" joined"), std::string::npos);
+  EXPECT_NE(b.readLine().find(" from s_client"), std::string::npos);
+}
+
 // ---------------------------------------------------------------------------------------
 // Configuration errors
 
@@ -359,16 +425,19 @@ TEST(TlsTest, BadCertificatesAreConfigErrorsWithTheirPlace) {
   TlsSite site;
   Certificate other = makeCertificate(site.dir, "other", "other", "DNS:other");
   std::string missing = site.dir.path() + "/missing.crt";
-  ExitedRun r = runToExit("server:\n  listen:\n    - 127.0.0.1:0\n    - address: 127.0.0.1:0\n      tls:\n"
-                          "        certificate: " + missing + "\n        key: " + site.server.key + "\n");
+  ExitedRun r = runToExit(
+      "server:\n  listen:\n    - 127.0.0.1:0\n    - address: 127.0.0.1:0\n      tls:\n"
+      "        certificate: " +
+      missing + "\n        key: " + site.server.key + "\n");
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("routes.yaml:6:22: server.listen[1].tls.certificate: cannot read " + missing +
                           ": No such file or directory"),
             std::string::npos)
       << r.output;
 
-  ExitedRun mismatch = runToExit("server:\n  listen:\n    - { address: 127.0.0.1:0, tls: { certificate: " +
-                                 site.server.certificate + ", key: " + other.key + " } }\n");
+  ExitedRun mismatch =
+      runToExit("server:\n  listen:\n    - { address: 127.0.0.1:0, tls: { certificate: " + site.server.certificate +
+                ", key: " + other.key + " } }\n");
   EXPECT_EQ(mismatch.status, 2) << mismatch.output;
   EXPECT_NE(mismatch.output.find("server.listen[0].tls.key: the key in " + other.key +
                                  " does not match the certificate in " + site.server.certificate),

@@ -141,6 +141,8 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   // handshake, to a ServicePeer, and deletes this connection (not the socket).
   void completeUpgrade(std::string_view input);
   void refuse(int status, const char* reason);
+  // A plain listener with redirect_to_https: 301 (308 but for GET and HEAD) to https.
+  void redirectToHttps(const RequestHead& head, const ResponseContext& context);
   bool flushOutput();
   void startReading();
   void startWriting();

@@ -60,7 +60,11 @@ std::string openSslReason(const std::string& fallback) {
 bool readFile(const std::string& path, std::string& text, std::string& why) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    why = "cannot read " + path + ": " + std::strerror(errno);
+    int error = errno;
+    why = "cannot read " + path + ": " + std::strerror(error);
+    if (error == ENOENT)
+      why +=
+          " (to try TLS out, `./microserver.sh cert` makes a self-signed certificate for localhost; see README, TLS)";
     return false;
   }
   char buffer[16 * 1024];
@@ -146,8 +150,7 @@ SSL_CTX* newServerContext() {
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
   // Buffers are given back while a connection waits (nginx does the same); a write may
   // complete record by record, and be retried from a buffer that moved (OutputQueue).
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_cipher_list(ctx, kTls12Ciphers);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
   SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof kSessionIdContext - 1);
@@ -199,8 +202,8 @@ bool loadCertificate(SSL_CTX* ctx, const TlsCertificateConfig& config, const std
       bool end = ERR_GET_LIB(code) == ERR_LIB_PEM && ERR_GET_REASON(code) == PEM_R_NO_START_LINE;
       if (!end) {
         errors.push_back(certificatePlace("certificate " + std::to_string(chainIndex + 1) + " in " +
-                                          config.certificate + " is not valid PEM: " +
-                                          openSslReason("unknown reason")));
+                                          config.certificate +
+                                          " is not valid PEM: " + openSslReason("unknown reason")));
         ok = false;
       }
       ERR_clear_error();
@@ -240,8 +243,7 @@ bool loadCertificate(SSL_CTX* ctx, const TlsCertificateConfig& config, const std
   // (SSL_CTX_use_PrivateKey already compares the key with the certificate.)
   if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     ERR_clear_error();
-    errors.push_back(keyPlace("the key in " + config.key + " does not match the certificate in " +
-                              config.certificate));
+    errors.push_back(keyPlace("the key in " + config.key + " does not match the certificate in " + config.certificate));
     ok = false;
   }
   EVP_PKEY_free(key);

@@ -83,8 +83,7 @@ void TlsHandshake::finish() {
 void TlsHandshake::checkDeadline(std::int64_t nowMs) {
   if (nowMs < deadlineMs_) return;
   reactor_.metrics().tlsTimedOut.add(1);
-  log::debug("closed a connection from " + remote_ +
-             ": its TLS handshake was not done within limits.header_timeout");
+  log::debug("closed a connection from " + remote_ + ": its TLS handshake was not done within limits.header_timeout");
   close();
 }
 

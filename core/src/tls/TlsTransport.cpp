@@ -94,9 +94,9 @@ long TlsTransport::failure(int result, Want& want, bool reading) {
       // A reset, a broken record, a protocol violation: nothing more may be sent.
       failed_ = true;
       if (log::enabled(log::Level::Debug))
-        log::debug(std::string("TLS connection failed: ") +
-                   (error == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0 ? std::strerror(errno)
-                                                                             : lastReason("protocol error")));
+        log::debug(std::string("TLS connection failed: ") + (error == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0
+                                                                 ? std::strerror(errno)
+                                                                 : lastReason("protocol error")));
       ERR_clear_error();
       return kFailed;
   }

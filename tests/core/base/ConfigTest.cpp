@@ -90,8 +90,15 @@ TEST(ConfigTest, DefaultRoutesYamlLoads) {
 
   EXPECT_EQ(config.file, file);
   EXPECT_EQ(config.folder, root);
-  EXPECT_EQ(config.server.listen.at(0).host, "127.0.0.1");
-  EXPECT_EQ(config.server.listen.at(0).port, 8080);
+  ASSERT_EQ(config.server.listen.size(), 2u);
+  EXPECT_EQ(config.server.listen[0].address(), "127.0.0.1:8080");
+  EXPECT_FALSE(config.server.listen[0].secure());
+  // HTTPS beside it, with the certificate `./microserver.sh run` makes.
+  EXPECT_EQ(config.server.listen[1].address(), "127.0.0.1:8443");
+  ASSERT_TRUE(config.server.listen[1].secure());
+  ASSERT_EQ(config.server.listen[1].tls->certificates.size(), 1u);
+  EXPECT_EQ(config.server.listen[1].tls->certificates[0].certificate, root + "/tls/localhost.crt");
+  EXPECT_EQ(config.server.listen[1].tls->certificates[0].key, root + "/tls/localhost.key");
   EXPECT_EQ(config.server.reactors, 0u);
   EXPECT_EQ(config.server.www, root + "/www");
   EXPECT_EQ(config.server.plugins, "");

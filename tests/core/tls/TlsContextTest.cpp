@@ -39,9 +39,10 @@ class TempDir {
 // <name>.crt and <name>.key in `dir`: self-signed P-256 for `cn`, with `altNames` if given.
 void makeCertificate(const TempDir& dir, const std::string& name, const std::string& cn,
                      const std::string& altNames = "") {
-  std::string command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=" +
-                        cn + (altNames.empty() ? "" : " -addext subjectAltName=" + altNames) + " -keyout " +
-                        dir.path() + "/" + name + ".key -out " + dir.path() + "/" + name + ".crt >/dev/null 2>&1";
+  std::string command =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=" + cn +
+      (altNames.empty() ? "" : " -addext subjectAltName=" + altNames) + " -keyout " + dir.path() + "/" + name +
+      ".key -out " + dir.path() + "/" + name + ".crt >/dev/null 2>&1";
   if (std::system(command.c_str()) != 0) throw std::runtime_error("openssl failed: " + command);
 }
 
@@ -49,6 +50,9 @@ void makeCertificate(const TempDir& dir, const std::string& name, const std::str
 TlsContexts loadTls(const TempDir& dir, const std::string& yaml) {
   return TlsContexts::load(loadConfigText(yaml, "routes.yaml", dir.path()));
 }
+
+const std::string kHint =
+    " (to try TLS out, `./microserver.sh cert` makes a self-signed certificate for localhost; see README, TLS)";
 
 std::string tlsErrorOf(const TempDir& dir, const std::string& yaml) {
   try {
@@ -95,13 +99,14 @@ TEST(TlsContextTest, SniSelectsByNameExactBeforeWildcardElseTheFirst) {
           - { certificate: exact.crt, key: exact.key }
 )");
   const TlsContext& context = *tls.listeners[0];
-  EXPECT_EQ(context.names(), (std::vector<std::vector<std::string>>{{"default.test"}, {"*.b.test"}, {"a.test", "x.b.test"}}));
+  EXPECT_EQ(context.names(),
+            (std::vector<std::vector<std::string>>{{"default.test"}, {"*.b.test"}, {"a.test", "x.b.test"}}));
   EXPECT_EQ(context.select("default.test"), 0u);
   EXPECT_EQ(context.select("A.TEST."), 2u);
-  EXPECT_EQ(context.select("x.b.test"), 2u);   // exact wins over the wildcard listed earlier
+  EXPECT_EQ(context.select("x.b.test"), 2u);  // exact wins over the wildcard listed earlier
   EXPECT_EQ(context.select("y.b.test"), 1u);
-  EXPECT_EQ(context.select("b.test"), 0u);     // a wildcard needs one label more
-  EXPECT_EQ(context.select("z.y.b.test"), 0u); // and exactly one
+  EXPECT_EQ(context.select("b.test"), 0u);      // a wildcard needs one label more
+  EXPECT_EQ(context.select("z.y.b.test"), 0u);  // and exactly one
   EXPECT_EQ(context.select("unknown.test"), 0u);
   EXPECT_EQ(context.select(""), 0u);
 }
@@ -117,26 +122,30 @@ TEST(TlsContextTest, CertificateProblemsAreErrorsWithTheirPlace) {
     return text + "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n";
   }());
   ASSERT_EQ(std::system(("openssl pkey -in " + dir.path() + "/a.key -aes256 -passout pass:secret -out " + dir.path() +
-                         "/encrypted.key 2>/dev/null").c_str()),
+                         "/encrypted.key 2>/dev/null")
+                            .c_str()),
             0);
   const std::string d = dir.path();
 
-  EXPECT_EQ(tlsErrorOf(dir, "server:\n  listen:\n    - { address: ':1', tls: { certificate: none.crt, key: a.key } }\n"),
-            "routes.yaml:3:44: server.listen[0].tls.certificate: cannot read " + d +
-                "/none.crt: No such file or directory");
-  EXPECT_EQ(tlsErrorOf(dir, "server:\n  listen:\n    - { address: ':1', tls: { certificate: a.crt, key: none.key } }\n"),
-            "routes.yaml:3:56: server.listen[0].tls.key: cannot read " + d + "/none.key: No such file or directory");
+  EXPECT_EQ(
+      tlsErrorOf(dir, "server:\n  listen:\n    - { address: ':1', tls: { certificate: none.crt, key: a.key } }\n"),
+      "routes.yaml:3:44: server.listen[0].tls.certificate: cannot read " + d + "/none.crt: No such file or directory" +
+          kHint);
+  EXPECT_EQ(
+      tlsErrorOf(dir, "server:\n  listen:\n    - { address: ':1', tls: { certificate: a.crt, key: none.key } }\n"),
+      "routes.yaml:3:56: server.listen[0].tls.key: cannot read " + d + "/none.key: No such file or directory" + kHint);
   EXPECT_EQ(tlsErrorOf(dir, "server:\n  listen:\n    - { address: ':1', tls: { certificate: ., key: a.key } }\n"),
             "routes.yaml:3:44: server.listen[0].tls.certificate: cannot read " + d + ": Is a directory");
-  EXPECT_EQ(tlsErrorOf(dir, "server:\n  listen:\n    - { address: ':1', tls: { certificate: garbage.crt, key: a.key } }\n"),
-            "routes.yaml:3:44: server.listen[0].tls.certificate: no PEM certificate in " + d +
-                "/garbage.crt (expected a block starting with -----BEGIN CERTIFICATE-----)");
+  EXPECT_EQ(
+      tlsErrorOf(dir, "server:\n  listen:\n    - { address: ':1', tls: { certificate: garbage.crt, key: a.key } }\n"),
+      "routes.yaml:3:44: server.listen[0].tls.certificate: no PEM certificate in " + d +
+          "/garbage.crt (expected a block starting with -----BEGIN CERTIFICATE-----)");
   EXPECT_EQ(tlsErrorOf(dir, "server:\n  listen:\n    - { address: ':1', tls: { certificate: a.crt, key: a.crt } }\n"),
             "routes.yaml:3:56: server.listen[0].tls.key: no PEM private key in " + d +
                 "/a.crt (expected a block starting with -----BEGIN PRIVATE KEY-----)");
   EXPECT_EQ(tlsErrorOf(dir, "server:\n  listen:\n    - { address: ':1', tls: { certificate: a.crt, key: b.key } }\n"),
-            "routes.yaml:3:56: server.listen[0].tls.key: the key in " + d + "/b.key does not match the certificate in " +
-                d + "/a.crt");
+            "routes.yaml:3:56: server.listen[0].tls.key: the key in " + d +
+                "/b.key does not match the certificate in " + d + "/a.crt");
   EXPECT_EQ(
       tlsErrorOf(dir, "server:\n  listen:\n    - { address: ':1', tls: { certificate: a.crt, key: encrypted.key } }\n"),
       "routes.yaml:3:56: server.listen[0].tls.key: the key in " + d +
@@ -163,7 +172,7 @@ services:
             "routes.yaml:7:40: server.listen[0].tls.certificates[1].key: the key in " + d +
                 "/a.key does not match the certificate in " + d +
                 "/b.crt\nroutes.yaml:9:66: services[0].listen.tls.certificate: cannot read " + d +
-                "/x.crt: No such file or directory");
+                "/x.crt: No such file or directory" + kHint);
 }
 
 }  // namespace

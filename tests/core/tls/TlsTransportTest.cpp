@@ -34,8 +34,10 @@ class TlsTransportTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
     folder_ = new std::string(tempFolder());
-    std::string command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-                          "-subj /CN=localhost -keyout " + *folder_ + "/k.pem -out " + *folder_ + "/c.pem >/dev/null 2>&1";
+    std::string command =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+        "-subj /CN=localhost -keyout " +
+        *folder_ + "/k.pem -out " + *folder_ + "/c.pem >/dev/null 2>&1";
     ASSERT_EQ(std::system(command.c_str()), 0);
     Config config = loadConfigText("server:\n  listen: [{ address: ':1', tls: { certificate: c.pem, key: k.pem } }]\n",
                                    "routes.yaml", *folder_);
@@ -82,8 +84,10 @@ class TlsTransportTest : public testing::Test {
       }
       if (!clientDone) {
         int result = SSL_do_handshake(client_);
-        if (result == 1) clientDone = true;
-        else ASSERT_TRUE(wouldBlock(result)) << "client handshake error " << SSL_get_error(client_, result);
+        if (result == 1)
+          clientDone = true;
+        else
+          ASSERT_TRUE(wouldBlock(result)) << "client handshake error " << SSL_get_error(client_, result);
       }
     }
     ASSERT_TRUE(serverDone && clientDone);
