@@ -254,9 +254,10 @@ TEST(TlsTest, SessionsResume) {
     std::string file = site.dir.path() + "/session" + version;
     // A request answered with a close: s_client reads until then (-ign_eof), so it has
     // the TLS 1.3 tickets, which come after the handshake.
-    std::string connect = "sh -c \"printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | "
-                          "openssl s_client -ign_eof -connect 127.0.0.1:" +
-                          std::to_string(port) + " " + version;
+    std::string connect =
+        "sh -c \"printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | "
+        "openssl s_client -ign_eof -connect 127.0.0.1:" +
+        std::to_string(port) + " " + version;
     CommandResult first = run(connect + " -sess_out " + quote(file) + "\"");
     EXPECT_NE(first.output.find("New, TLSv1."), std::string::npos) << first.output;
     EXPECT_NE(first.output.find("hello over tls"), std::string::npos) << first.output;
@@ -418,6 +419,43 @@ TEST(TlsTest, ChatServiceOverTls) {
   EXPECT_NE(s.output.find(" joined"), std::string::npos) << s.output;
   EXPECT_NE(b.readLine().find(" joined"), std::string::npos);
   EXPECT_NE(b.readLine().find(" from s_client"), std::string::npos);
+}
+
+// The chat page over HTTPS joins with wss:// (www/chat.js): a WebSocket on the TLS
+// connection, in the same room as a plain TCP member.
+TEST(TlsTest, WebSocketOverTlsJoinsTheChat) {
+  TlsSite site;
+  auto server = site.start(
+      "server:\n  listen: [127.0.0.1:0, { address: 127.0.0.1:0, tls: { certificate: " + site.server.certificate +
+      ", key: " + site.server.key + " } }]\n  www: " + site.www +
+      "\n  access_log: 'off'\nroutes:\n  - { path: '^/chat/(?P<action>ws|history|messages|members)$', handler: chat, "
+      "config: { room: lobby } }\nservices:\n  - { plugin: chat, listen: '127.0.0.1:0', config: { room: lobby } }\n");
+  std::optional<std::string> line = server->waitForLine("service chat on 127.0.0.1:", 5s);
+  ASSERT_TRUE(line) << server->output();
+  Connection member(std::stoi(line->substr(line->rfind(':') + 1)));
+  EXPECT_NE(member.readLine().find(" joined"), std::string::npos);
+
+  TlsClient browser(tlsPort(*server), "localhost");
+  browser.sendAll(
+      "GET /chat/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  HttpResponse upgrade = browser.readResponse();
+  ASSERT_EQ(upgrade.status, 101);
+  EXPECT_EQ(upgrade.header("Sec-WebSocket-Accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  EXPECT_NE(member.readLine().find(" joined"), std::string::npos);  // the browser joined
+  // A masked text frame, as browsers send them.
+  const std::string text = "hello from wss";
+  const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+  std::string frame = {static_cast<char>(0x81), static_cast<char>(0x80 | text.size())};
+  for (unsigned char m : mask) frame.push_back(static_cast<char>(m));
+  for (std::size_t i = 0; i < text.size(); ++i) frame.push_back(static_cast<char>(text[i] ^ mask[i % 4]));
+  browser.sendAll(frame);
+  std::string heard = member.readLine();
+  EXPECT_NE(heard.find(" hello from wss"), std::string::npos) << heard;
+  // The room's lines reach the browser as text frames.
+  member.sendAll("hello from tcp\n");
+  std::string frames;
+  while (frames.find("hello from tcp") == std::string::npos) frames += browser.readSome();
 }
 
 // ---------------------------------------------------------------------------------------
