@@ -7,6 +7,8 @@
 #   ./microserver.sh test asan|tsan    the suite under AddressSanitizer+UBSan / ThreadSanitizer
 #   ./microserver.sh test fuzz         only the fuzzers
 #   ./microserver.sh build [PRESET]    just build (presets: default, release, dev, ci, asan, tsan)
+#   ./microserver.sh cert              make tls/localhost.crt and .key (self-signed, for the https
+#                                      listener of the default routes.yaml) if they are missing
 #
 # Installing uses apt-get (through sudo when not root) and is a no-op when every package
 # listed in scripts/packages-*.txt is already installed.
@@ -44,13 +46,27 @@ build() {
   cmake --build --preset "$preset" -j "$(nproc)"
 }
 
+# A self-signed certificate for localhost in tls/, for the https://127.0.0.1:8443/ listener
+# of the default routes.yaml; made once, kept until deleted. Browsers warn about it: it is
+# for trying HTTPS out, not for production (see README, "Running in production").
+make_certificate() {
+  [[ -f tls/localhost.crt && -f tls/localhost.key ]] && return 0
+  command -v openssl >/dev/null || install_packages scripts/packages-build.txt
+  log "making a self-signed certificate for localhost: tls/localhost.crt, tls/localhost.key"
+  mkdir -p tls
+  (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \
+    -keyout tls/localhost.key -out tls/localhost.crt 2>/dev/null)
+}
+
 cmd=${1:-help}
 shift || true
 case "$cmd" in
   run)
     install_packages scripts/packages-build.txt
     build default
-    log "starting: build/default/microserver --config routes.yaml $*"
+    make_certificate
+    log "starting: build/default/microserver --config routes.yaml $* (http://127.0.0.1:8080/, https://127.0.0.1:8443/)"
     exec build/default/microserver --config routes.yaml "$@"
     ;;
   test)
@@ -73,8 +89,11 @@ case "$cmd" in
     install_packages scripts/packages-build.txt scripts/packages-test.txt
     build "${1:-default}"
     ;;
+  cert)
+    make_certificate
+    ;;
   *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     [[ "$cmd" == help || "$cmd" == -h || "$cmd" == --help ]] || exit 2
     ;;
 esac

@@ -5,6 +5,7 @@ Opens COUNT keep-alive connections to HOST:PORT, makes one request on each (GET 
 HTTP/1.1, reads the whole response) and then holds them all open, idle, until the file
 RELEASE exists (or --hold seconds pass). Prints `ready ok=N failed=M` once every
 connection has its answer, so the caller can read the server's RSS while they are held.
+With --tls each connection is HTTPS (TLS handshake first, the certificate not verified).
 
   idle_client.py --port P --path /hello --count 10000 --release /tmp/x/release
 
@@ -15,6 +16,7 @@ import argparse
 import os
 import selectors
 import socket
+import ssl
 import sys
 import time
 
@@ -29,7 +31,13 @@ def main():
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--hold", type=float, default=120)
     ap.add_argument("--release", required=True)
+    ap.add_argument("--tls", action="store_true")
     a = ap.parse_args()
+    tls = None
+    if a.tls:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
 
     request = f"GET {a.path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
     sel = selectors.DefaultSelector()
@@ -43,8 +51,21 @@ def main():
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
         s.connect_ex((a.host, a.port))
-        state[s.fileno()] = [s, b""]
+        state[s.fileno()] = [s, b"", "connect"]
         sel.register(s, selectors.EVENT_WRITE)
+
+    # TLS: drives the handshake; True once it is done (the socket then sends the request).
+    def handshake(s, entry):
+        try:
+            s.do_handshake()
+        except ssl.SSLWantReadError:
+            sel.modify(s, selectors.EVENT_READ)
+            return False
+        except ssl.SSLWantWriteError:
+            sel.modify(s, selectors.EVENT_WRITE)
+            return False
+        entry[2] = "request"
+        return True
 
     def complete(buf):
         head_end = buf.find(b"\r\n\r\n")
@@ -68,14 +89,28 @@ def main():
             s = key.fileobj
             entry = state[s.fileno()]
             try:
-                if events & selectors.EVENT_WRITE:
+                if entry[2] == "connect":
                     err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                     if err:
                         raise OSError(err, os.strerror(err))
+                    entry[2] = "request"
+                    if tls:
+                        sel.unregister(s)
+                        s = tls.wrap_socket(s, server_hostname="localhost", do_handshake_on_connect=False)
+                        entry[0] = s
+                        sel.register(s, selectors.EVENT_WRITE)
+                        entry[2] = "handshake"
+                if entry[2] == "handshake" and not handshake(s, entry):
+                    continue
+                if entry[2] == "request":
                     s.send(request)
+                    entry[2] = "response"
                     sel.modify(s, selectors.EVENT_READ)
                     continue
-                data = s.recv(65536)
+                try:
+                    data = s.recv(65536)
+                except ssl.SSLWantReadError:
+                    continue
                 if not data:
                     raise OSError("closed by the server")
                 entry[1] += data
@@ -101,9 +136,13 @@ def main():
     closed = 0
     for s in held:
         try:
-            if s.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b"":
+            if tls:
+                s.setblocking(False)
+                if s.recv(1) == b"":
+                    closed += 1
+            elif s.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b"":
                 closed += 1
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError):
             pass
         except OSError:
             closed += 1

@@ -11,6 +11,8 @@
 #   bench/run.sh routes       microserver with 1,000 routes vs with 10 (the match is the last route)
 #   bench/run.sh allcores     reactors: auto vs worker_processes auto, nothing pinned, wrk -t2 -c100
 #   bench/run.sh idle         RSS per idle keep-alive connection (10,000 of them) vs nginx
+#   bench/run.sh hellotls     hello over HTTPS (keep-alive, TLS 1.3) vs nginx `listen ... ssl`
+#   bench/run.sh idletls      RSS per idle HTTPS keep-alive connection vs nginx with ssl
 #   bench/run.sh chat         chat fan-out to 10/100/1000/10000 TCP members vs Redis pub/sub
 #   bench/run.sh chatfleet    one chat room across instances via Redis (local1, redis1, redis2)
 #   bench/run.sh all          every row above, one after the other
@@ -70,6 +72,14 @@ row_hello() {
   summarize hello microserver nginx "$HTTP_KEYS"
 }
 
+# hellotls: hello over TLS (BENCH_TLS=1: both servers listen with the same certificate).
+row_hellotls() {
+  start_pair 1 1 "$SERVER_CPU"
+  ab_rows hellotls microserver "$MS_PID" "https://127.0.0.1:$MS_PORT/hello/bench" nginx "$NX_PID" \
+    "https://127.0.0.1:$NX_PORT/hello" "$CLIENT_CPU" 1 "$CONNECTIONS"
+  summarize hellotls microserver nginx "$HTTP_KEYS"
+}
+
 # row_static ROW FILE [wrk args...]
 row_static() {
   local row=$1 file=$2
@@ -121,15 +131,16 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 idle_one() {
   local round=$1 label=$2 pid=$3 port=$4 path=$5 dir=$BENCH_TMP/idle-$1-$2
   mkdir -p "$dir"
-  check_200 "http://127.0.0.1:$port$path"
+  check_200 "$SCHEME://127.0.0.1:$port$path"
   sleep 0.3
-  local before after client deadline
+  local before after client deadline tls=()
+  [[ $BENCH_TLS == 1 ]] && tls=(--tls)
   before=$(rss_kib "$pid")
   taskset -c "$CLIENT_CPU" python3 "$BENCH_DIR/idle_client.py" --port "$port" --path "$path" --count "$IDLE_CONNS" \
-    --release "$dir/release" --timeout 60 --hold 90 >"$dir/client.out" 2>"$dir/client.err" &
+    --release "$dir/release" --timeout 120 --hold 150 "${tls[@]}" >"$dir/client.out" 2>"$dir/client.err" &
   client=$!
   BENCH_PIDS+=("$client")
-  deadline=$((SECONDS + 70))
+  deadline=$((SECONDS + 130))
   while ! grep -q '^ready' "$dir/client.out" 2>/dev/null; do
     if ! kill -0 "$client" 2>/dev/null || ((SECONDS >= deadline)); then
       cat "$dir/client.err" >&2
@@ -151,18 +162,20 @@ idle_one() {
   failed=$(grep -o 'failed=[0-9]*' <<<"$ready" | cut -d= -f2)
   closed=${released##*=}
   per=$(awk -v a="$after" -v b="$before" -v n="$ok" 'BEGIN { printf "%.0f", n ? (a - b) * 1024 / n : 0 }')
-  echo "idle $round $label rss_before_kib=$before rss_after_kib=$after bytes_per_conn=$per errors=$((failed + ${closed/\?/0}))" >>"$RESULTS"
+  echo "$IDLE_ROW $round $label rss_before_kib=$before rss_after_kib=$after bytes_per_conn=$per errors=$((failed + ${closed/\?/0}))" >>"$RESULTS"
   printf '  round %-2s %-12s RSS %7s KiB -> %7s KiB for %s connections (%s failed, %s closed by server): %6s bytes/connection\n' \
     "$round" "$label" "$before" "$after" "$ok" "$failed" "$closed" "$per"
 }
 
+IDLE_ROW=idle
 row_idle() {
+  IDLE_ROW=${1:-idle}
   local need=$((IDLE_CONNS + 200))
   (($(ulimit -n) >= need)) || die "ulimit -n is $(ulimit -n) (hard $(ulimit -Hn)); the idle row needs $need: raise the hard limit"
   make_www
   make_plugin_dir hello
-  printf 'idle: %s keep-alive connections, one request each, held open (client: taskset -c %s python3 bench/idle_client.py)\n' \
-    "$IDLE_CONNS" "$CLIENT_CPU"
+  printf '%s: %s %s keep-alive connections, one request each, held open (client: taskset -c %s python3 bench/idle_client.py)\n' \
+    "$IDLE_ROW" "$IDLE_CONNS" "$SCHEME" "$CLIENT_CPU"
   local r ms_port nx_port
   for ((r = 1; r <= ROUNDS; r++)); do
     ms_port=$(port)
@@ -175,7 +188,7 @@ row_idle() {
     idle_one "$r" nginx "$LAST_PID" "$nx_port" /hello
     stop_pid "$LAST_PID"
   done
-  summarize idle microserver nginx "bytes_per_conn:RSS_per_connection errors:failed_or_closed"
+  summarize "$IDLE_ROW" microserver nginx "bytes_per_conn:RSS_per_connection errors:failed_or_closed"
 }
 
 # chat: microserver's chat service vs redis pub/sub, same fan-out, same load tool.
@@ -393,14 +406,14 @@ row_chatfleet() {
 }
 
 usage() {
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
 main() {
   local row=${1:-}
   case "$row" in
-    hello | static1k | static100k | css20k | close | routes | allcores | idle | chat | chatfleet | all) ;;
+    hello | static1k | static100k | css20k | close | routes | allcores | idle | hellotls | idletls | chat | chatfleet | all) ;;
     *) usage ;;
   esac
   bench_prepare
@@ -414,12 +427,17 @@ main() {
     routes) row_routes ;;
     allcores) row_allcores ;;
     idle) row_idle ;;
+    hellotls | idletls)
+      BENCH_TLS=1
+      SCHEME=https
+      if [[ $row == hellotls ]]; then row_hellotls; else row_idle idletls; fi
+      ;;
     chat) row_chat ;;
     chatfleet) row_chatfleet ;;
     all)
       local r
       export BENCH_NO_BUILD=1  # built once above
-      for r in hello static1k static100k css20k close routes allcores idle chat chatfleet; do
+      for r in hello static1k static100k css20k close routes allcores idle hellotls idletls chat chatfleet; do
         "$0" "$r" || warn "row $r failed"
       done
       return 0

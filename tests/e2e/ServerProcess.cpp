@@ -98,9 +98,10 @@ void moveFd(int from, int to) {
 }
 
 const std::regex& readyLinePattern() {
-  // "microserver listening on http://127.0.0.1:40123 (4 reactors)"; HOST may be [v6].
+  // "microserver listening on http://127.0.0.1:40123 (4 reactors)" (https:// when the first
+  // listener is a TLS one); HOST may be [v6].
   static const std::regex re(
-      R"(^microserver listening on http://(\[[^\]]+\]|[^\s:/]+):([0-9]{1,5}) \(([0-9]+) reactors?\)$)");
+      R"(^microserver listening on https?://(\[[^\]]+\]|[^\s:/]+):([0-9]{1,5}) \(([0-9]+) reactors?\)$)");
   return re;
 }
 

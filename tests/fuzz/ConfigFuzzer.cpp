@@ -34,6 +34,20 @@ const std::string kFile = "fuzz/routes.yaml";
 
 bool startsWith(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
+void checkListener(const ListenConfig& l, bool server) {
+  FUZZ_CHECK(!l.host.empty() && !l.path.empty());
+  if (l.tls) {
+    FUZZ_CHECK(!l.tls->certificates.empty());
+    for (const TlsCertificateConfig& cert : l.tls->certificates)
+      FUZZ_CHECK(!cert.certificate.empty() && cert.certificate[0] == '/' && !cert.key.empty() && cert.key[0] == '/');
+    FUZZ_CHECK(l.redirectPort == 0 && l.redirectUrl.empty());
+  } else {
+    FUZZ_CHECK(!l.hsts);
+  }
+  if (!server) FUZZ_CHECK(l.redirectPort == 0 && l.redirectUrl.empty() && !l.hsts);
+  FUZZ_CHECK(l.redirectUrl.empty() || startsWith(l.redirectUrl, "https://"));
+}
+
 void checkLoaded(const Config& c) {
   FUZZ_CHECK(c.file == kFile && c.folder == "/srv/fuzz");
   const ServerConfig& s = c.server;
@@ -58,7 +72,12 @@ void checkLoaded(const Config& c) {
     for (const std::string& m : r.methods) FUZZ_CHECK(!m.empty());
     specs.push_back({r.path, r.methods, r.hosts});
   }
-  for (const ServiceConfig& svc : c.services) FUZZ_CHECK(!svc.plugin.empty() && !svc.listenHost.empty());
+  FUZZ_CHECK(!s.listen.empty());
+  for (const ListenConfig& l : s.listen) checkListener(l, true);
+  for (const ServiceConfig& svc : c.services) {
+    FUZZ_CHECK(!svc.plugin.empty());
+    checkListener(svc.listen, false);
+  }
 
   try {
     const Router router(specs);

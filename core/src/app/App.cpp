@@ -111,7 +111,12 @@ void warnAboutRestartOnlySettings(const Config& running, const Config& next) {
   auto differs = [&](bool changed, const char* key) {
     if (changed) log::warning(std::string("server.") + key + " changed: it takes effect when the server restarts");
   };
-  differs(a.listenHost != b.listenHost || a.listenPort != b.listenPort, "listen");
+  bool listenChanged = a.listen.size() != b.listen.size();
+  for (std::size_t i = 0; !listenChanged && i < a.listen.size(); ++i)
+    listenChanged = a.listen[i].address() != b.listen[i].address() || a.listen[i].secure() != b.listen[i].secure() ||
+                    a.listen[i].redirectPort != b.listen[i].redirectPort ||
+                    a.listen[i].redirectUrl != b.listen[i].redirectUrl || a.listen[i].hsts != b.listen[i].hsts;
+  differs(listenChanged, "listen (addresses, tls on or off, redirect_to_https, hsts; certificates reload)");
   differs(a.reactors != b.reactors, "reactors");
   differs(a.workers != b.workers, "workers");
   differs(a.accessLog != b.accessLog, "access_log");
@@ -119,6 +124,21 @@ void warnAboutRestartOnlySettings(const Config& running, const Config& next) {
   differs(a.user != b.user, "user");
   differs(a.limits.maxConnections != b.limits.maxConnections, "limits.max_connections");
   differs(a.limits.workerQueue != b.limits.workerQueue, "limits.worker_queue");
+}
+
+// The certificate and key files of every TLS listener, for the file watch.
+std::vector<std::string> certificateFiles(const Config& config) {
+  std::vector<std::string> files;
+  auto add = [&files](const ListenConfig& listener) {
+    if (!listener.tls) return;
+    for (const TlsCertificateConfig& certificate : listener.tls->certificates) {
+      files.push_back(certificate.certificate);
+      files.push_back(certificate.key);
+    }
+  };
+  for (const ListenConfig& listener : config.server.listen) add(listener);
+  for (const ServiceConfig& service : config.services) add(service.listen);
+  return files;
 }
 
 void printErrors(const std::vector<std::string>& errors) {
@@ -136,7 +156,9 @@ Config App::loadConfig() {
   // Command-line paths are relative to where the user stands, unlike the file's own.
   if (listen_) {
     std::string why;
-    if (!parseListenAddress(*listen_, config.server.listenHost, config.server.listenPort, why))
+    // It replaces the first listener's address; its tls (if any) and the others stay.
+    ListenConfig& first = config.server.listen.front();
+    if (!parseListenAddress(*listen_, first.host, first.port, why))
       throw ConfigLoadError({"--listen " + *listen_ + ": " + why});
   }
   if (www_) {
@@ -155,7 +177,7 @@ std::string App::statusText() const {
   std::string out;
   auto site = server_->context().site();
   const Config& config = site->config();
-  out += "listening   " + server_->url() + "\n";
+  for (const std::string& url : server_->urls()) out += "listening   " + url + "\n";
   for (const std::string& service : server_->serviceDescriptions()) out += "service     " + service + "\n";
   out += "reactors    " + std::to_string(server_->reactorCount()) + ", workers " +
          std::to_string(config.server.workers) + "\n";
@@ -171,8 +193,9 @@ std::string App::statusText() const {
   return out;
 }
 
-std::shared_ptr<const Site> App::loadSite(const Site* previous) {
+std::shared_ptr<const Site> App::loadSite(const Site* previous, TlsContexts& tls) {
   Config config = loadConfig();
+  tls = TlsContexts::load(config);  // certificates are read (and checked) at every load
   log::Level level = log::Level::Info;
   log::parseLevel(config.server.logLevel, level);
   log::setLevel(level);
@@ -248,9 +271,10 @@ int App::main(const std::vector<std::string>&) {
   Poco::ErrorHandler::set(&errorHandler);
 
   std::shared_ptr<const Site> site;
+  TlsContexts tls;
   try {
     loader_ = std::make_unique<PluginLoader>();
-    site = loadSite(nullptr);
+    site = loadSite(nullptr, tls);
   } catch (const ConfigLoadError& e) {
     printErrors(e.errors());
     return kExitBadConfig;
@@ -276,9 +300,10 @@ int App::main(const std::vector<std::string>&) {
   // Watching starts before the server is announced ready: a change made by someone who
   // waited for the ready line must not be missed.
   ChangeWatcher watcher(absolute(configFile_), site->config().server.plugins);
+  watcher.watchFiles(certificateFiles(site->config()));  // a renewed certificate reloads too
   try {
     server_ = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog));
-    server_->start();
+    server_->start(std::move(tls));
   } catch (const ConfigLoadError& e) {
     server_.reset();
     printErrors(e.errors());
@@ -304,6 +329,9 @@ int App::main(const std::vector<std::string>&) {
   // it, the plugin libraries it alone uses).
   site.reset();
   for (const std::string& service : server->serviceDescriptions()) std::cout << "service " << service << std::endl;
+  // Every listener but the first, before the ready line (which names the first).
+  std::vector<std::string> urls = server->urls();
+  for (std::size_t i = 1; i < urls.size(); ++i) std::cout << "microserver also listening on " << urls[i] << std::endl;
   const std::string serving = "serving " + server->url() + " (" + std::to_string(server->reactorCount()) +
                               (server->reactorCount() == 1 ? " reactor)" : " reactors)");
   std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
@@ -329,10 +357,12 @@ int App::main(const std::vector<std::string>&) {
     if (received == SIGHUP) {
       systemd::notifyReloading();
       try {
-        std::shared_ptr<const Site> next = loadSite(server->context().site().get());
+        TlsContexts nextTls;
+        std::shared_ptr<const Site> next = loadSite(server->context().site().get(), nextTls);
         for (const std::string& w : next->warnings()) log::warning(w);
         warnAboutRestartOnlySettings(server->context().site()->config(), next->config());
-        server->reload(next);
+        server->reload(next, std::move(nextTls));
+        watcher.watchFiles(certificateFiles(next->config()));
         Metrics::instance().countReload(true);
         log::info("reloaded " + configFile_ + " (" + std::to_string(next->config().routes.size()) + " routes, " +
                   std::to_string(next->plugins().size()) + " plugins)");

@@ -14,6 +14,7 @@
 #include "base/Config.h"
 #include "plugin/PluginLoader.h"
 #include "app/Server.h"
+#include "tls/TlsContext.h"
 #include "site/Site.h"
 
 namespace microserver::core {
@@ -38,7 +39,8 @@ class App : public Poco::Util::ServerApplication {
   // Reads the configuration (with the command line's overrides) and the plugin folder,
   // and builds a snapshot; `previous` lends unchanged plugin libraries. Throws
   // ConfigLoadError with every problem found.
-  std::shared_ptr<const Site> loadSite(const Site* previous);
+  // `tls` gets the certificates of the TLS listeners (ConfigLoadError on a bad one).
+  std::shared_ptr<const Site> loadSite(const Site* previous, TlsContexts& tls);
   Config loadConfig();
   // The console's `status`.
   std::string statusText() const;

@@ -35,9 +35,9 @@ Poco::Net::ServerSocket bindListener(const std::string& host, std::uint16_t port
     socket.listen(kListenBacklog);
     return socket;
   } catch (const Poco::Exception& e) {
+    const bool first = key == "server.listen" || key == "server.listen[0]";
     std::string hint = e.code() == EADDRINUSE ? " (another process uses this port: stop it, or pick another in " + key +
-                                                    " in " + file + (key == "server.listen" ? " or with --listen" : "") +
-                                                    ")"
+                                                    " in " + file + (first ? " or with --listen" : "") + ")"
                        : e.code() == EACCES ? " (ports below 1024 need privileges: use a port above 1024)"
                                             : " (check " + key + " in " + file + ")";
     throw std::runtime_error("cannot listen on " + where + ": " + e.displayText() + hint);
@@ -62,22 +62,54 @@ Server::~Server() {
   if (reactors_) stop(std::chrono::milliseconds(0));
 }
 
-void Server::start() {
+Listener::Starter Server::starter(std::shared_ptr<TlsSlot> tls, TlsHandshake::Next next) {
+  if (!tls)
+    return [next = std::move(next)](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
+      next(socket, reactor, remote, nullptr);
+    };
+  auto shared = std::make_shared<const TlsHandshake::Next>(std::move(next));
+  return [tls = std::move(tls), shared](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
+    TlsHandshake::start(socket, reactor, remote, tls->get(), shared);
+  };
+}
+
+void Server::start(TlsContexts tls) {
   ::signal(SIGPIPE, SIG_IGN);  // sendfile(2) has no MSG_NOSIGNAL: a vanished peer must not kill us
   std::shared_ptr<const Site> site = context_->site();
   const ServerConfig& server = site->config().server;
-  socket_ = bindListener(server.listenHost, server.listenPort, "server.listen", site->config().file);
+  for (std::size_t i = 0; i < server.listen.size(); ++i) {
+    const ListenConfig& config = server.listen[i];
+    RunningListener running;
+    running.socket = bindListener(config.host, config.port, config.path, site->config().file);
+    if (config.secure()) {
+      std::shared_ptr<const TlsContext> context = i < tls.listeners.size() ? tls.listeners[i] : nullptr;
+      if (!context) throw std::runtime_error("the certificates of " + config.path + " were not loaded");
+      running.tls = std::make_shared<TlsSlot>(std::move(context));
+    }
+    running.options = std::make_unique<HttpListenerOptions>();
+    if (config.hsts) running.options->hsts = "max-age=" + std::to_string(config.hsts->count() / 1000);
+    running.options->redirectPort = config.redirectPort;
+    running.options->redirectUrl = config.redirectUrl;
+    running.url = std::string(config.secure() ? "https://" : "http://") + hostForUrl(running.socket.address()) + ":" +
+                  std::to_string(running.socket.address().port());
+    listeners_.push_back(std::move(running));
+  }
   reactorCount_ = resolveReactorCount(server.reactors);
-  reactors_ = std::make_unique<ReactorPool>(socket_, reactorCount_, *context_);
+  reactors_ = std::make_unique<ReactorPool>(listeners_.front().socket, reactorCount_, *context_);
   std::string busy;
   writeErrorResponse(503, "too many connections, try again later", false, busy);
-  listener_ = std::make_unique<Listener>(socket_, reactors_->all(), *context_, server.limits.maxConnections, busy,
-                                         [](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
-                                           new HttpConnection(socket, reactor, remote);  // owns itself
-                                         });
-  startServices();
-  listener_->startAccepting();
-  url_ = "http://" + hostForUrl(socket_.address()) + ":" + std::to_string(socket_.address().port());
+  for (RunningListener& running : listeners_) {
+    const HttpListenerOptions* options = running.options.get();
+    // A TLS client beyond max_connections is closed: a plain-text 503 would be garbage to it.
+    running.listener = std::make_unique<Listener>(
+        running.socket, reactors_->all(), *context_, server.limits.maxConnections, running.tls ? "" : busy,
+        starter(running.tls, [options](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote,
+                                       std::unique_ptr<Transport> transport) {
+          new HttpConnection(socket, reactor, remote, std::move(transport), options);  // owns itself
+        }));
+  }
+  startServices(tls);
+  for (RunningListener& running : listeners_) running.listener->startAccepting();
 }
 
 std::shared_ptr<PluginService> createService(const Config& config, std::size_t index, const PluginSet& plugins,
@@ -110,7 +142,7 @@ std::vector<std::string> checkServices(const Site& site) {
   return errors;
 }
 
-void Server::startServices() {
+void Server::startServices(const TlsContexts& tls) {
   std::shared_ptr<const Site> site = context_->site();
   const Config& config = site->config();
   std::vector<std::string> errors;
@@ -123,15 +155,21 @@ void Server::startServices() {
     std::shared_ptr<PluginService> service = createService(config, i, site->plugins(), errors);
     if (!service) continue;
     running.slot->exchange(std::move(service));
-    Poco::Net::ServerSocket socket =
-        bindListener(sc.listenHost, sc.listenPort, "services[" + std::to_string(i) + "].listen", config.file);
+    Poco::Net::ServerSocket socket = bindListener(sc.listen.host, sc.listen.port, sc.listen.path, config.file);
     running.where = hostForUrl(socket.address()) + ":" + std::to_string(socket.address().port());
+    if (sc.listen.secure()) {
+      std::shared_ptr<const TlsContext> context = i < tls.services.size() ? tls.services[i] : nullptr;
+      if (!context) throw std::runtime_error("the certificates of " + sc.listen.path + " were not loaded");
+      running.tls = std::make_shared<TlsSlot>(std::move(context));
+      running.where += " (tls)";
+    }
     std::shared_ptr<ServiceSlot> slot = running.slot;
     running.listener = std::make_unique<Listener>(
         socket, reactors_->all(), *context_, config.server.limits.maxConnections, std::string(),
-        [slot](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote) {
-          ServicePeer::startTcp(s, reactor, nullptr, slot->get(), remote);
-        });
+        starter(running.tls, [slot](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote,
+                                    std::unique_ptr<Transport> transport) {
+          ServicePeer::startTcp(s, reactor, std::move(transport), slot->get(), remote);
+        }));
     services_.push_back(std::move(running));
   }
   if (!errors.empty()) throw ConfigLoadError(errors);
@@ -176,7 +214,13 @@ void Server::retire(const std::shared_ptr<LoadedPlugin>& plugin) {
     reactor->post([reactor, plugin] { reactor->retireAll(plugin.get()); });
 }
 
-std::string Server::url() const { return url_; }
+std::string Server::url() const { return listeners_.empty() ? std::string() : listeners_.front().url; }
+
+std::vector<std::string> Server::urls() const {
+  std::vector<std::string> out;
+  for (const RunningListener& running : listeners_) out.push_back(running.url);
+  return out;
+}
 
 std::vector<std::string> Server::serviceDescriptions() const {
   std::vector<std::string> out;
@@ -184,7 +228,14 @@ std::vector<std::string> Server::serviceDescriptions() const {
   return out;
 }
 
-void Server::reload(std::shared_ptr<const Site> site) {
+void Server::reload(std::shared_ptr<const Site> site, TlsContexts tls) {
+  // New handshakes take the new certificates (a listener whose shape changed needs a
+  // restart, as the reload warns; its certificates still follow by position).
+  for (std::size_t i = 0; i < listeners_.size() && i < tls.listeners.size(); ++i)
+    if (listeners_[i].tls && tls.listeners[i]) listeners_[i].tls->set(tls.listeners[i]);
+  for (RunningService& running : services_)
+    if (running.tls && running.index < tls.services.size() && tls.services[running.index])
+      running.tls->set(tls.services[running.index]);
   std::shared_ptr<const Site> previous = context_->site();
   replaceServices(*site);
   context_->setSite(site);
@@ -198,11 +249,11 @@ void Server::reload(std::shared_ptr<const Site> site) {
 
 void Server::stop(std::chrono::milliseconds grace) {
   if (!reactors_) return;
-  listener_->stopAccepting();
+  for (RunningListener& running : listeners_) running.listener->stopAccepting();
   for (RunningService& s : services_) s.listener->stopAccepting();
   // Closed now, not at the end: a client connecting during the drain is refused at once
   // instead of waiting in the kernel's queue for a server that will never answer.
-  socket_.close();
+  for (RunningListener& running : listeners_) running.socket.close();
   for (RunningService& s : services_) s.listener->socket().close();
   context_->draining = true;
   // Services first: they may still want to tell their clients (a chat says goodbye).
@@ -229,7 +280,7 @@ void Server::stop(std::chrono::milliseconds grace) {
   for (Reactor* reactor : reactors_->all()) reactor->stopNow();
   // Every loop must have ended (and closed what was left) before listeners and services go.
   for (Reactor* reactor : reactors_->all()) reactor->waitUntilStopped();
-  listener_.reset();
+  listeners_.clear();
   services_.clear();
   reactors_.reset();  // joins the reactor threads
 }

@@ -27,6 +27,8 @@
 #include "plugin/PluginService.h"
 #include "site/Site.h"
 #include "site/WorkerPool.h"
+#include "tls/TlsContext.h"
+#include "tls/TlsHandshake.h"
 
 namespace microserver::core {
 
@@ -35,19 +37,23 @@ class Server {
   Server(std::shared_ptr<const Site> site, std::unique_ptr<AccessLog> accessLog);
   ~Server();
 
-  // Binds server.listen and every service's listen, creates the services and starts the
-  // reactors. Throws ConfigLoadError (a service refused its config) or std::runtime_error
-  // (a socket could not be bound).
-  void start();
-  // "http://127.0.0.1:8080" with the port actually bound (listen on port 0 picks one).
+  // Binds every listener of server.listen and every service's listen, creates the
+  // services and starts the reactors. `tls`: the contexts of the TLS listeners (see
+  // TlsContexts::load). Throws ConfigLoadError (a service refused its config) or
+  // std::runtime_error (a socket could not be bound).
+  void start(TlsContexts tls = {});
+  // "http://127.0.0.1:8080" with the port actually bound (listen on port 0 picks one): the
+  // first listener's; urls() has every listener's ("https://..." for TLS ones).
   std::string url() const;
+  std::vector<std::string> urls() const;
   unsigned reactorCount() const { return reactorCount_; }
   // "chat on 127.0.0.1:9999" per running service.
   std::vector<std::string> serviceDescriptions() const;
 
   // Serves `site` from now on; requests in flight finish on the old one. Services whose
-  // plugin's library was replaced restart on the new copy (see above).
-  void reload(std::shared_ptr<const Site> site);
+  // plugin's library was replaced restart on the new copy (see above). TLS listeners take
+  // `tls`'s certificates for new handshakes; connections established keep theirs.
+  void reload(std::shared_ptr<const Site> site, TlsContexts tls = {});
   // Opens the access log file again (SIGUSR1, after logrotate moved it). Throws
   // std::runtime_error naming the file if it cannot.
   void reopenLogs() {
@@ -76,14 +82,41 @@ class Server {
     mutable std::mutex mutex_;
     std::shared_ptr<PluginService> current_;
   };
+  // A TLS listener's certificates for its next handshakes; read by the accepting reactor.
+  class TlsSlot {
+   public:
+    explicit TlsSlot(std::shared_ptr<const TlsContext> context) : current_(std::move(context)) {}
+    std::shared_ptr<const TlsContext> get() const {
+      std::lock_guard<std::mutex> lock(mutex_);
+      return current_;
+    }
+    void set(std::shared_ptr<const TlsContext> next) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      current_.swap(next);
+    }
+
+   private:
+    mutable std::mutex mutex_;
+    std::shared_ptr<const TlsContext> current_;
+  };
+  struct RunningListener {
+    Poco::Net::ServerSocket socket;
+    std::shared_ptr<TlsSlot> tls;  // null: plain
+    std::unique_ptr<HttpListenerOptions> options;
+    std::unique_ptr<Listener> listener;
+    std::string url;
+  };
   struct RunningService {
     std::string name;
     std::size_t index;  // in config.services
     std::string where;
     std::shared_ptr<ServiceSlot> slot;
+    std::shared_ptr<TlsSlot> tls;  // null: plain TCP
     std::unique_ptr<Listener> listener;
   };
-  void startServices();
+  // The starter of a listener's connections: plain, or a TLS handshake first.
+  static Listener::Starter starter(std::shared_ptr<TlsSlot> tls, TlsHandshake::Next next);
+  void startServices(const TlsContexts& tls);
   // Restarts services whose plugin library changed in `site`.
   void replaceServices(const Site& site);
   // Closes what clients of `plugin` (an old copy) still have open, on every reactor.
@@ -93,12 +126,10 @@ class Server {
   std::unique_ptr<WorkerPool> workers_;
   std::unique_ptr<WorkerPool> fileThreads_;  // static files' disk work (server.file_threads)
   std::unique_ptr<ServerContext> context_;
-  Poco::Net::ServerSocket socket_;
   std::unique_ptr<ReactorPool> reactors_;
-  std::unique_ptr<Listener> listener_;
+  std::vector<RunningListener> listeners_;  // server.listen, in order
   std::vector<RunningService> services_;
   unsigned reactorCount_ = 0;
-  std::string url_;
 };
 
 // Creates (and destroys) every service of the snapshot's configuration without starting

@@ -185,6 +185,10 @@ const std::initializer_list<std::string_view> kRouteKeys = {
 const std::initializer_list<std::string_view> kHandlerOnlyKeys = {"config", "blocking", "body", "body_bytes", "timeout"};
 const std::initializer_list<std::string_view> kStaticOnlyKeys = {"precompressed", "listing", "cache"};
 const std::initializer_list<std::string_view> kServiceKeys = {"plugin", "listen", "config"};
+const std::initializer_list<std::string_view> kListenKeys = {"address", "tls", "redirect_to_https", "hsts"};
+const std::initializer_list<std::string_view> kServiceListenKeys = {"address", "tls"};
+const std::initializer_list<std::string_view> kTlsKeys = {"certificate", "key", "certificates"};
+const std::initializer_list<std::string_view> kCertificateKeys = {"certificate", "key"};
 const std::initializer_list<std::string_view> kMethods = {"GET",   "HEAD",    "POST",    "PUT",  "DELETE",
                                                           "PATCH", "OPTIONS", "CONNECT", "TRACE"};
 const std::initializer_list<std::string_view> kLogLevels = {"error", "warning", "info", "debug"};
@@ -341,19 +345,192 @@ class Reader {
     if (nonEmptyScalar(f, "a folder path", text)) out = resolvePath(folder_, text);
   }
 
-  void readListen(const Field& f, std::string& host, std::uint16_t& port) {
-    std::string text;
+  // `server.listen`: one listener (HOST:PORT or a map), or a list of them.
+  void readServerListen(const Field& f, std::vector<ListenConfig>& listeners) {
+    listeners.clear();
+    if (!f.value.IsSequence() && !f.value.IsScalar() && !f.value.IsMap()) {
+      error(f.mark(), f.path,
+            "expected HOST:PORT, a map with keys " + joinNames(kListenKeys, ", ") + ", or a list of them, got " +
+                describe(f.value));
+      return;
+    }
+    if (!f.value.IsSequence()) {
+      ListenConfig listener;
+      if (readListener(f.value, f.mark(), f.path, kListenKeys, listener)) listeners.push_back(std::move(listener));
+      return;
+    }
+    if (f.value.size() == 0) {
+      error(f.mark(), f.path, "an empty list listens nowhere; give at least one HOST:PORT");
+      return;
+    }
+    std::size_t index = 0;
+    for (const YAML::Node& node : f.value) {
+      ListenConfig listener;
+      const std::string path = item(f.path, index++);
+      if (!readListener(node, node.Mark(), path, kListenKeys, listener)) continue;
+      for (const ListenConfig& other : listeners)
+        if (other.port != 0 && other.port == listener.port && other.host == listener.host) {
+          error(node.Mark(), path, listener.address() + " is listed twice (first as " + other.path + ")");
+          break;
+        }
+      listeners.push_back(std::move(listener));
+    }
+  }
+
+  // One listener: "HOST:PORT", or a map with `address` and what `allowed` permits (tls,
+  // redirect_to_https, hsts). False when it is not usable (the error is reported).
+  bool readListener(const YAML::Node& node, const YAML::Mark& mark, const std::string& path,
+                    std::initializer_list<std::string_view> allowed, ListenConfig& out) {
+    out.path = path;
+    out.mark = toSourceMark(mark);
+    if (node.IsScalar()) return readAddress(node.Scalar(), mark, path, out);
+    if (!node.IsMap()) {
+      error(mark, path, "expected HOST:PORT or a map with keys " + joinNames(allowed, ", ") + ", got " + describe(node));
+      return false;
+    }
+    const std::vector<Field> fields = fieldsOf(node, path, allowed);
+    bool ok = true;
+    for (const Field& f : fields) {
+      if (f.key == "address") {
+        std::string text;
+        ok = scalar(f, "HOST:PORT", text) && readAddress(text, f.mark(), f.path, out) && ok;
+      } else if (f.key == "tls") {
+        ok = readTls(f, out.tls) && ok;
+      } else if (f.key == "redirect_to_https") {
+        ok = readRedirect(f, out) && ok;
+      } else {
+        Duration age{-1};
+        readDuration(f, age, true);
+        if (age.count() >= 0) out.hsts = age;
+        else ok = false;
+      }
+    }
+    if (!find(fields, "address")) {
+      error(mark, path, "missing required key 'address' (HOST:PORT, e.g. 127.0.0.1:8443)");
+      return false;
+    }
+    const Field* redirect = find(fields, "redirect_to_https");
+    const Field* hsts = find(fields, "hsts");
+    if (redirect && out.secure()) {
+      error(redirect->keyNode.Mark(), redirect->path, "only allowed on a plain listener (this one has tls)");
+      ok = false;
+    }
+    if (hsts && !out.secure()) {
+      error(hsts->keyNode.Mark(), hsts->path,
+            "only allowed on a TLS listener (browsers ignore Strict-Transport-Security over plain HTTP)");
+      ok = false;
+    }
+    return ok;
+  }
+
+  bool readAddress(const std::string& text, const YAML::Mark& mark, const std::string& path, ListenConfig& out) {
     std::string why;
-    if (!scalar(f, "HOST:PORT", text)) return;
-    if (!parseListenAddress(text, host, port, why))
-      error(f.mark(), f.path, "invalid address '" + text + "': " + why + " " + kListenHelp);
+    if (parseListenAddress(text, out.host, out.port, why)) return true;
+    error(mark, path, "invalid address '" + text + "': " + why + " " + kListenHelp);
+    return false;
+  }
+
+  // `redirect_to_https: 8443` (the request's host, this port) or `https://example.com`.
+  bool readRedirect(const Field& f, ListenConfig& out) {
+    const std::string expected = "a port (e.g. 443) or a URL starting with https:// (e.g. https://example.com)";
+    std::string text;
+    if (!nonEmptyScalar(f, expected, text)) return false;
+    std::uint64_t port = 0;
+    if (parseDigits(text, 65535, port) && port > 0) {
+      out.redirectPort = static_cast<std::uint16_t>(port);
+      return true;
+    }
+    constexpr std::string_view kScheme = "https://";
+    const bool url = text.compare(0, kScheme.size(), kScheme) == 0 && text.size() > kScheme.size() &&
+                     text.find_first_of(" \t\r\n?#", 0) == std::string::npos && text[kScheme.size()] != '/';
+    if (!url) {
+      error(f.mark(), f.path, "expected " + expected + ", got '" + text + "'");
+      return false;
+    }
+    while (text.back() == '/') text.pop_back();  // the request target brings its own '/'
+    out.redirectUrl = text;
+    return true;
+  }
+
+  bool readTls(const Field& f, std::optional<TlsConfig>& out) {
+    const std::string expected =
+        "a map with keys certificate and key (PEM files), or certificates (a list of such maps, chosen by SNI)";
+    if (!f.value.IsMap()) {
+      error(f.mark(), f.path, "expected " + expected + ", got " + describe(f.value));
+      return false;
+    }
+    TlsConfig tls;
+    tls.mark = toSourceMark(f.mark());
+    const std::vector<Field> fields = fieldsOf(f.value, f.path, kTlsKeys);
+    const Field* list = find(fields, "certificates");
+    bool ok = true;
+    if (list && (find(fields, "certificate") || find(fields, "key"))) {
+      error(list->keyNode.Mark(), list->path,
+            "give either certificate and key (one certificate) or certificates (a list), not both");
+      return false;
+    }
+    if (list) {
+      if (!list->value.IsSequence() || list->value.size() == 0) {
+        error(list->mark(), list->path,
+              "expected a list of maps with keys certificate and key, got " +
+                  (list->value.IsSequence() ? std::string("an empty list") : describe(list->value)));
+        return false;
+      }
+      std::size_t index = 0;
+      for (const YAML::Node& node : list->value) {
+        const std::string path = item(list->path, index++);
+        if (!node.IsMap()) {
+          error(node.Mark(), path, "expected a map with keys certificate and key, got " + describe(node));
+          ok = false;
+          continue;
+        }
+        TlsCertificateConfig certificate;
+        ok = readCertificate(fieldsOf(node, path, kCertificateKeys), node.Mark(), path, certificate) && ok;
+        tls.certificates.push_back(std::move(certificate));
+      }
+    } else {
+      TlsCertificateConfig certificate;
+      ok = readCertificate(fields, f.mark(), f.path, certificate);
+      tls.certificates.push_back(std::move(certificate));
+    }
+    if (ok) out = std::move(tls);
+    return ok;
+  }
+
+  // `certificate` and `key` of one map (paths are checked when the certificates are loaded).
+  bool readCertificate(const std::vector<Field>& fields, const YAML::Mark& mark, const std::string& path,
+                       TlsCertificateConfig& out) {
+    out.path = path;
+    const Field* certificate = find(fields, "certificate");
+    const Field* key = find(fields, "key");
+    bool ok = true;
+    std::string text;
+    if (!certificate) {
+      error(mark, path, "missing required key 'certificate' (a PEM file: the certificate, then its chain)");
+      ok = false;
+    } else if (nonEmptyScalar(*certificate, "a PEM file path", text)) {
+      out.certificate = resolvePath(folder_, text);
+      out.certificateMark = toSourceMark(certificate->mark());
+    } else {
+      ok = false;
+    }
+    if (!key) {
+      error(mark, path, "missing required key 'key' (a PEM file: the certificate's private key)");
+      ok = false;
+    } else if (nonEmptyScalar(*key, "a PEM file path", text)) {
+      out.key = resolvePath(folder_, text);
+      out.keyMark = toSourceMark(key->mark());
+    } else {
+      ok = false;
+    }
+    return ok;
   }
 
   void readServer(const Field& section, ServerConfig& server) {
     server.mark = toSourceMark(section.mark());
     if (!sectionMap(section, "a map with keys " + joinNames(kServerKeys, ", "))) return;
     for (const Field& f : fieldsOf(section.value, section.path, kServerKeys)) {
-      if (f.key == "listen") readListen(f, server.listenHost, server.listenPort);
+      if (f.key == "listen") readServerListen(f, server.listen);
       else if (f.key == "reactors") readReactors(f, server.reactors);
       else if (f.key == "workers") readThreads(f, "worker", server.workers);
       else if (f.key == "file_threads") readThreads(f, "file", server.fileThreads);
@@ -723,7 +900,7 @@ class Reader {
     const std::vector<Field> fields = fieldsOf(node, path, kServiceKeys);
     for (const Field& f : fields) {
       if (f.key == "plugin") readPluginName(f, service.plugin, service.pluginMark);
-      else if (f.key == "listen") readListen(f, service.listenHost, service.listenPort);
+      else if (f.key == "listen") readListener(f.value, f.mark(), f.path, kServiceListenKeys, service.listen);
       else service.config = toConfigNode(f);
     }
     if (!find(fields, "plugin")) error(node.Mark(), path, "missing required key 'plugin' (the plugin's name)");
@@ -900,6 +1077,18 @@ Config loadConfigFile(const std::string& path) {
 
 Config loadConfigText(const std::string& text, const std::string& fileName, const std::string& folder) {
   return loadFromText(text, fileName, folder);
+}
+
+ListenConfig defaultListen() {
+  ListenConfig listener;
+  listener.port = 8080;
+  listener.path = "server.listen";
+  return listener;
+}
+
+std::string ListenConfig::address() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 bool parseListenAddress(const std::string& text, std::string& host, std::uint16_t& port, std::string& why) {

@@ -41,9 +41,45 @@ struct Limits {
   std::size_t workerQueue = 1024;        // blocking requests waiting for a worker (503 beyond)
 };
 
+// One certificate (PEM: the certificate, then its chain) and its private key (PEM).
+struct TlsCertificateConfig {
+  std::string certificate;               // absolute after loading
+  std::string key;                       // absolute after loading
+  SourceMark certificateMark;            // where each value is written
+  SourceMark keyMark;
+  std::string path;                      // the key path of the map holding both ("server.listen[1].tls")
+};
+
+// A TLS listener's settings (TLS 1.2 and 1.3 only, no renegotiation: not configurable).
+struct TlsConfig {
+  // The first is the default (a client that sends no SNI, or a name no certificate has);
+  // the others are chosen by the name the client asks for (SNI).
+  std::vector<TlsCertificateConfig> certificates;
+  SourceMark mark;
+};
+
+// One listening socket: `server.listen` (a list of them) or a service's `listen`.
+struct ListenConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::optional<TlsConfig> tls;          // set: connections speak TLS
+  // A plain listener may answer every request with 301 to https: to this port of the
+  // request's host (redirectPort), or to this URL followed by the request target.
+  std::uint16_t redirectPort = 0;
+  std::string redirectUrl;
+  std::optional<Duration> hsts;          // a TLS listener's Strict-Transport-Security max-age
+  SourceMark mark;
+  std::string path;                      // "server.listen[1]", for messages
+  bool secure() const { return tls.has_value(); }
+  // "127.0.0.1:8080", "[::1]:8443"
+  std::string address() const;
+};
+
+ListenConfig defaultListen();
+
 struct ServerConfig {
-  std::string listenHost = "127.0.0.1";
-  std::uint16_t listenPort = 8080;
+  // At least one; the first is the one `--listen` replaces and the ready line names.
+  std::vector<ListenConfig> listen{defaultListen()};
   unsigned reactors = 0;                 // 0 = auto: one per core
   unsigned workers = 8;                  // threads for `blocking: true` routes
   unsigned fileThreads = 4;              // threads that open and read files off the event loop
@@ -84,8 +120,7 @@ struct RouteConfig {
 
 struct ServiceConfig {
   std::string plugin;
-  std::string listenHost = "127.0.0.1";
-  std::uint16_t listenPort = 0;
+  ListenConfig listen;                   // a service's listener: address and optional tls only
   ConfigTree config;
   SourceMark mark;
   SourceMark pluginMark;

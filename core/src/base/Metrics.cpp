@@ -135,6 +135,7 @@ std::string Metrics::render(std::uint64_t openConnections) const {
   std::map<std::pair<std::uint32_t, int>, std::uint64_t> requests;
   std::array<std::uint64_t, kLatencyBuckets.size() + 1> latency{};
   std::uint64_t count = 0, nanos = 0, bytesIn = 0, bytesOut = 0;
+  std::uint64_t tlsFull = 0, tlsResumed = 0, tlsFailed = 0, tlsTimedOut = 0;
   std::vector<std::string> labels;
   std::map<std::string, std::uint64_t> pluginErrors;
   {
@@ -152,6 +153,10 @@ std::string Metrics::render(std::uint64_t openConnections) const {
       nanos += r->latencyNanos_.get();
       bytesIn += r->bytesIn.get();
       bytesOut += r->bytesOut.get();
+      tlsFull += r->tlsHandshakes.get() - r->tlsResumed.get();
+      tlsResumed += r->tlsResumed.get();
+      tlsFailed += r->tlsFailed.get();
+      tlsTimedOut += r->tlsTimedOut.get();
     }
   }
   out += "# HELP microserver_requests_total HTTP requests answered, by route pattern and status.\n";
@@ -188,6 +193,12 @@ std::string Metrics::render(std::uint64_t openConnections) const {
   out += "\n# HELP microserver_sent_bytes_total Bytes of HTTP responses (head and body).\n";
   out += "# TYPE microserver_sent_bytes_total counter\nmicroserver_sent_bytes_total ";
   appendNumber(out, bytesOut);
+  out += "\n# HELP microserver_tls_handshakes_total TLS handshakes, by result (full, resumed, failed, timeout).\n";
+  out += "# TYPE microserver_tls_handshakes_total counter\n";
+  out += "microserver_tls_handshakes_total{result=\"full\"} " + std::to_string(tlsFull) + "\n";
+  out += "microserver_tls_handshakes_total{result=\"resumed\"} " + std::to_string(tlsResumed) + "\n";
+  out += "microserver_tls_handshakes_total{result=\"failed\"} " + std::to_string(tlsFailed) + "\n";
+  out += "microserver_tls_handshakes_total{result=\"timeout\"} " + std::to_string(tlsTimedOut);
   out += "\n# HELP microserver_reloads_total Configuration reloads, by result.\n";
   out += "# TYPE microserver_reloads_total counter\n";
   out += "microserver_reloads_total{result=\"ok\"} " + std::to_string(reloadsOk_.load()) + "\n";

@@ -43,6 +43,8 @@ class ReactorMetrics {
  public:
   void countRequest(std::uint32_t routeId, int status, std::uint64_t nanos);
   RelaxedCounter bytesIn, bytesOut;
+  // TLS handshakes on this reactor: completed (of which resumed), failed, timed out.
+  RelaxedCounter tlsHandshakes, tlsResumed, tlsFailed, tlsTimedOut;
 
  private:
   friend class Metrics;

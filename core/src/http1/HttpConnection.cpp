@@ -3,6 +3,7 @@
 
 #include <Poco/Net/NetException.h>
 #include <Poco/Observer.h>
+#include <arpa/inet.h>
 #include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -56,10 +57,11 @@ HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::Socke
     : HttpConnection(socket, static_cast<Reactor&>(reactor), socket.peerAddress().toString()) {}
 
 HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor, std::string remote,
-                               std::unique_ptr<Transport> transport)
+                               std::unique_ptr<Transport> transport, const HttpListenerOptions* options)
     : socket_(socket),
       reactor_(reactor),
       transport_(transport ? std::move(transport) : std::make_unique<PlainTransport>(socket.impl()->sockfd())),
+      options_(options),
       watch_(reactor, socket_.impl()->sockfd(), *this),
       remote_(std::move(remote)) {
   // No fcntl(2) and no setsockopt(2) here: accept4 made the socket non-blocking, and
@@ -85,6 +87,10 @@ HttpConnection::~HttpConnection() = default;
 int HttpConnection::fd() const { return socket_.impl()->sockfd(); }
 
 void HttpConnection::onReadable() {
+  // What to do depends on what the connection is doing, not on which readiness came: a
+  // TLS transport may wait for writability in order to read, or the reverse (see
+  // Transport::interest). On plain TCP the two always agree.
+  if (writing_) return onWritable();
   try {
     handleReadable();
   } catch (const std::exception& e) {
@@ -98,6 +104,7 @@ void HttpConnection::onReadable() {
 }
 
 void HttpConnection::onWritable() {
+  if (!writing_) return onReadable();
   try {
     handleWritable();
   } catch (const std::exception& e) {
@@ -406,6 +413,11 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body, boo
                          head.versionMinor, head.keepAlive, Metrics::kBuiltin, requestStartNs_},
                         response);
   }
+  if (options_ && options_->redirects()) {
+    Request request(parts);
+    return redirectToHttps(head, {head.method, head.target, request.header("Referer"), request.header("User-Agent"),
+                                  head.versionMinor, head.keepAlive, Metrics::kBuiltin, requestStartNs_});
+  }
   Routed routed;
   try {
     routed = site.route(parts, response, scratch.route, reactor_.mailbox());
@@ -496,6 +508,8 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   ConnectionHeader connection = !keepAlive                    ? ConnectionHeader::Close
                                 : request.versionMinor == 0 ? ConnectionHeader::KeepAlive
                                                             : ConnectionHeader::None;
+  if (options_ && !options_->hsts.empty() && response.header("Strict-Transport-Security").empty())
+    response.addHeader("Strict-Transport-Security", options_->hsts);
   std::size_t headStart = scratch.output.size();
   writeResponse(response, connection, scratch.output);
 
@@ -804,6 +818,47 @@ void HttpConnection::answerTimedOutHandler() {
   serve();
 }
 
+void HttpConnection::redirectToHttps(const RequestHead& head, const ResponseContext& context) {
+  std::string location;
+  if (!options_->redirectUrl.empty()) {
+    location = options_->redirectUrl;
+  } else {
+    // The host the client asked for, without its port; else the address it reached.
+    std::string_view host = head.authority;
+    std::size_t colon = host.rfind(':');
+    if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) host = host.substr(0, colon);
+    location = "https://";
+    if (!host.empty()) {
+      location.append(host.data(), host.size());
+    } else {
+      struct sockaddr_storage local {};
+      socklen_t length = sizeof local;
+      char text[INET6_ADDRSTRLEN] = "localhost";
+      bool v6 = false;
+      if (::getsockname(fd(), reinterpret_cast<struct sockaddr*>(&local), &length) == 0) {
+        v6 = local.ss_family == AF_INET6;
+        if (local.ss_family == AF_INET)
+          ::inet_ntop(AF_INET, &reinterpret_cast<struct sockaddr_in*>(&local)->sin_addr, text, sizeof text);
+        else if (v6)
+          ::inet_ntop(AF_INET6, &reinterpret_cast<struct sockaddr_in6*>(&local)->sin6_addr, text, sizeof text);
+      }
+      location += v6 ? "[" + std::string(text) + "]" : std::string(text);
+    }
+    if (options_->redirectPort != 443) location += ":" + std::to_string(options_->redirectPort);
+  }
+  location.append(head.path.data(), head.path.size());
+  if (!head.query.empty()) location.append("?").append(head.query.data(), head.query.size());
+  // 301 as nginx's `return 301`; 308 for the other methods, which must keep their method.
+  int status = head.method == "GET" || head.method == "HEAD" ? 301 : 308;
+  Response& response = reactor_.scratch().response;
+  response.reset();
+  response.setStatus(status);
+  response.addHeader("Location", location);
+  response.setContentType("text/plain; charset=utf-8");
+  response.setBody(std::to_string(status) + " " + std::string(reasonPhrase(status)) + ": " + location + "\n");
+  sendResponse(context, response);
+}
+
 void HttpConnection::refuse(int status, const char* reason) {
   ReactorScratch& scratch = reactor_.scratch();
   std::size_t headStart = scratch.output.size();
@@ -1030,6 +1085,7 @@ void HttpConnection::destroy() {
   // The reactor's scratch serves the next connection: leave nothing of ours in it.
   reactor_.scratch().output.clear();
   reactor_.scratch().response.reset();
+  if (!peerGone_) transport_->beforeClose();  // TLS: close_notify
   try {
     socket_.close();
   } catch (...) {

@@ -43,13 +43,26 @@
 
 namespace microserver::core {
 
+// What one HTTP listener (routes.yaml server.listen[i]) does to every request on it.
+// Owned by the server, fixed while it runs; connections point at it.
+struct HttpListenerOptions {
+  // A TLS listener with `hsts`: "max-age=N", the Strict-Transport-Security value.
+  std::string hsts;
+  // A plain listener with `redirect_to_https`: every request but the built-in endpoints
+  // is answered 301 to https://HOST:redirectPort/target, or to redirectUrl + target.
+  std::uint16_t redirectPort = 0;
+  std::string redirectUrl;
+  bool redirects() const { return redirectPort != 0 || !redirectUrl.empty(); }
+};
+
 class HttpConnection : public ReactorClient, public Responder::Sink {
  public:
   // Built on the reactor's own thread from an accepted, already non-blocking socket;
   // registers its observer last. `remote` is the peer's "ip:port". `transport` moves its
-  // bytes (TLS, after the handshake); plain TCP when null.
+  // bytes (TLS, after the handshake); plain TCP when null. `options`: its listener's
+  // (none when null).
   HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor, std::string remote,
-                 std::unique_ptr<Transport> transport = nullptr);
+                 std::unique_ptr<Transport> transport = nullptr, const HttpListenerOptions* options = nullptr);
   // The form Poco's ParallelSocketAcceptor instantiates (it never calls it: see ReactorPool).
   HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::SocketReactor& reactor);
   ~HttpConnection() override;
@@ -128,6 +141,8 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   // handshake, to a ServicePeer, and deletes this connection (not the socket).
   void completeUpgrade(std::string_view input);
   void refuse(int status, const char* reason);
+  // A plain listener with redirect_to_https: 301 (308 but for GET and HEAD) to https.
+  void redirectToHttps(const RequestHead& head, const ResponseContext& context);
   bool flushOutput();
   void startReading();
   void startWriting();
@@ -145,6 +160,7 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   Poco::Net::StreamSocket socket_;
   Reactor& reactor_;
   std::unique_ptr<Transport> transport_;
+  const HttpListenerOptions* options_;  // null: nothing to add
   SocketWatch<HttpConnection, &HttpConnection::onReadable, &HttpConnection::onWritable> watch_;
   std::string remote_;             // "ip:port"
   std::size_t remoteIpLength_ = 0;

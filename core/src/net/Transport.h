@@ -46,6 +46,9 @@ class Transport {
 
   // No more bytes from us (TLS: close_notify first); reading goes on.
   virtual void shutdownWrite() = 0;
+  // The session is about to close the socket: a last word if the protocol has one (TLS:
+  // close_notify, once, never blocking). Nothing may touch the descriptor afterwards.
+  virtual void beforeClose() {}
   virtual int fd() const = 0;
   // The application protocol agreed during the handshake ("h2", "http/1.1"), or "".
   virtual std::string_view protocol() const { return {}; }

@@ -55,10 +55,23 @@ ChangeWatcher::~ChangeWatcher() {
   if (stopFd_ >= 0) ::close(stopFd_);
 }
 
+void ChangeWatcher::watchFiles(const std::vector<std::string>& files) {
+  if (inotify_ < 0) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const std::string& file : files) {
+    // (Adding a watch for a folder already watched returns its descriptor again.)
+    int watch = ::inotify_add_watch(inotify_, folderOf(file).c_str(), kEvents);
+    if (watch >= 0) files_[watch].insert(file.substr(file.rfind('/') + 1));
+  }
+}
+
 bool ChangeWatcher::relevant(int watch, const char* name) const {
   bool config = watch == configWatch_ && configName_ == name;
   bool plugin = (watch == pluginWatch_ || (pluginWatch_ == -2 && watch == configWatch_)) && isPluginFile(name);
-  return config || plugin;
+  if (config || plugin) return true;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = files_.find(watch);
+  return found != files_.end() && found->second.count(name) > 0;
 }
 
 void ChangeWatcher::run() {
@@ -73,7 +86,7 @@ void ChangeWatcher::run() {
     if (ready == 0) {
       // Quiet since the last change: now reload, once for the whole burst.
       pending = false;
-      log::info("a configuration or plugin file changed: reloading");
+      log::info("a configuration, plugin or certificate file changed: reloading");
       ::kill(::getpid(), SIGHUP);
       continue;
     }

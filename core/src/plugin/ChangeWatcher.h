@@ -1,5 +1,6 @@
-// ChangeWatcher: notices when routes.yaml or a plugin library changes on disk and asks for
-// a reload, so editing the file or dropping a new lib*.so in takes effect without a restart.
+// ChangeWatcher: notices when routes.yaml, a plugin library or a file the configuration
+// names (a TLS certificate or key) changes on disk and asks for a reload, so editing the
+// file, dropping a new lib*.so in or renewing a certificate takes effect without a restart.
 //
 // It watches folders, not files, with inotify: editors and `cp`/`mv` replace files, and
 // a watch on the old file would go quiet. Events are debounced (a build writing a .so
@@ -9,6 +10,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +26,8 @@ class ChangeWatcher {
   ChangeWatcher(const std::string& configFile, const std::string& pluginFolder,
                 std::chrono::milliseconds quietPeriod = std::chrono::milliseconds(300));
   ~ChangeWatcher();
+  // Also watches these files (certificates and keys) from now on. Any thread.
+  void watchFiles(const std::vector<std::string>& files);
   ChangeWatcher(const ChangeWatcher&) = delete;
   ChangeWatcher& operator=(const ChangeWatcher&) = delete;
 
@@ -29,6 +35,8 @@ class ChangeWatcher {
   void run();
   bool relevant(int watch, const char* name) const;
 
+  mutable std::mutex mutex_;
+  std::map<int, std::set<std::string>> files_;  // watch (a folder) -> names in it; guarded by mutex_
   int inotify_ = -1;
   int stopFd_ = -1;   // an eventfd that ends the thread
   int configWatch_ = -1;

@@ -195,6 +195,9 @@ ServicePeer::~ServicePeer() = default;
 int ServicePeer::fd() const { return socket_.impl()->sockfd(); }
 
 void ServicePeer::onReadable() {
+  // What to do depends on what the peer is doing, not on which readiness came (a TLS
+  // transport may need the other one; see Transport::interest).
+  if (writing_) return onWritable();
   if (deferRead()) return;
   try {
     handleReadable();
@@ -208,6 +211,7 @@ void ServicePeer::onReadable() {
 }
 
 void ServicePeer::onWritable() {
+  if (!writing_) return onReadable();
   try {
     write();
   } catch (const std::exception& e) {
@@ -392,6 +396,7 @@ void ServicePeer::finish(int reason) {
   watch_.stop();
   reactor_.detach(this);
   reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
+  if (reason != MS_CLOSE_ERROR) transport_->beforeClose();  // TLS: close_notify
   try {
     socket_.close();
   } catch (...) {

@@ -90,8 +90,15 @@ TEST(ConfigTest, DefaultRoutesYamlLoads) {
 
   EXPECT_EQ(config.file, file);
   EXPECT_EQ(config.folder, root);
-  EXPECT_EQ(config.server.listenHost, "127.0.0.1");
-  EXPECT_EQ(config.server.listenPort, 8080);
+  ASSERT_EQ(config.server.listen.size(), 2u);
+  EXPECT_EQ(config.server.listen[0].address(), "127.0.0.1:8080");
+  EXPECT_FALSE(config.server.listen[0].secure());
+  // HTTPS beside it, with the certificate `./microserver.sh run` makes.
+  EXPECT_EQ(config.server.listen[1].address(), "127.0.0.1:8443");
+  ASSERT_TRUE(config.server.listen[1].secure());
+  ASSERT_EQ(config.server.listen[1].tls->certificates.size(), 1u);
+  EXPECT_EQ(config.server.listen[1].tls->certificates[0].certificate, root + "/tls/localhost.crt");
+  EXPECT_EQ(config.server.listen[1].tls->certificates[0].key, root + "/tls/localhost.key");
   EXPECT_EQ(config.server.reactors, 0u);
   EXPECT_EQ(config.server.www, root + "/www");
   EXPECT_EQ(config.server.plugins, "");
@@ -132,8 +139,8 @@ TEST(ConfigTest, DefaultRoutesYamlLoads) {
   // The chat room on its own port, its room shared with the chat route.
   ASSERT_EQ(config.services.size(), 1u);
   EXPECT_EQ(config.services[0].plugin, "chat");
-  EXPECT_EQ(config.services[0].listenHost, "127.0.0.1");
-  EXPECT_EQ(config.services[0].listenPort, 9999);
+  EXPECT_EQ(config.services[0].listen.host, "127.0.0.1");
+  EXPECT_EQ(config.services[0].listen.port, 9999);
   ASSERT_NE(config.services[0].config.find("room"), nullptr);
   EXPECT_EQ(config.services[0].config.find("room")->scalar(), "lobby");
 }
@@ -152,7 +159,7 @@ TEST(ConfigTest, DefaultRoutesYamlExamplesAreValidWhenUncommented) {
   EXPECT_GE(config.routes.size(), 10u);
   ASSERT_EQ(config.services.size(), 1u);
   EXPECT_EQ(config.services[0].plugin, "chat");
-  EXPECT_EQ(config.services[0].listenPort, 9999);
+  EXPECT_EQ(config.services[0].listen.port, 9999);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -187,8 +194,8 @@ services:
   - { plugin: chat, listen: ':9999', config: { history: 10 } }
 )");
   const ServerConfig& server = config.server;
-  EXPECT_EQ(server.listenHost, "::1");
-  EXPECT_EQ(server.listenPort, 9090);
+  EXPECT_EQ(server.listen.at(0).host, "::1");
+  EXPECT_EQ(server.listen.at(0).port, 9090);
   EXPECT_EQ(server.reactors, 4u);
   EXPECT_EQ(server.www, "/srv/site/public");
   EXPECT_EQ(server.plugins, "/opt/microserver/plugins");
@@ -225,13 +232,83 @@ services:
   ASSERT_EQ(config.services.size(), 1u);
   const ServiceConfig& service = config.services[0];
   EXPECT_EQ(service.plugin, "chat");
-  EXPECT_EQ(service.listenHost, "0.0.0.0");
-  EXPECT_EQ(service.listenPort, 9999);
+  EXPECT_EQ(service.listen.host, "0.0.0.0");
+  EXPECT_EQ(service.listen.port, 9999);
   EXPECT_EQ(service.config.getInt("history", 0), 10);
   EXPECT_EQ(service.mark.line, 26);
   EXPECT_EQ(service.mark.column, 5);
   EXPECT_EQ(service.pluginMark.line, 26);
   EXPECT_EQ(service.pluginMark.column, 15);
+}
+
+TEST(ConfigTest, ListenListIsRead) {
+  const Config config = load(R"(server:
+  listen:
+    - 127.0.0.1:8080
+    - { address: '[::1]:8443', tls: { certificate: tls/cert.pem, key: /etc/tls/key.pem }, hsts: 1h }
+    - address: :443
+      tls:
+        certificates:
+          - { certificate: a.pem, key: a.key }
+          - { certificate: b.pem, key: b.key }
+    - { address: ':80', redirect_to_https: 443 }
+    - { address: ':81', redirect_to_https: 'https://example.com/' }
+services:
+  - { plugin: chat, listen: { address: ':9999', tls: { certificate: c.pem, key: c.key } } }
+  - { plugin: other, listen: { address: ':9998' } }
+)");
+  const std::vector<ListenConfig>& listen = config.server.listen;
+  ASSERT_EQ(listen.size(), 5u);
+  EXPECT_EQ(listen[0].address(), "127.0.0.1:8080");
+  EXPECT_FALSE(listen[0].secure());
+  EXPECT_EQ(listen[0].path, "server.listen[0]");
+  EXPECT_EQ(listen[0].mark.line, 3);
+  EXPECT_EQ(listen[0].mark.column, 7);
+
+  EXPECT_EQ(listen[1].address(), "[::1]:8443");
+  ASSERT_TRUE(listen[1].secure());
+  ASSERT_EQ(listen[1].tls->certificates.size(), 1u);
+  const TlsCertificateConfig& one = listen[1].tls->certificates[0];
+  EXPECT_EQ(one.certificate, "/srv/site/tls/cert.pem");
+  EXPECT_EQ(one.key, "/etc/tls/key.pem");
+  EXPECT_EQ(one.path, "server.listen[1].tls");
+  EXPECT_EQ(one.certificateMark.line, 4);
+  EXPECT_EQ(one.certificateMark.column, 52);
+  EXPECT_EQ(one.keyMark.column, 71);
+  EXPECT_EQ(listen[1].hsts, std::optional<Duration>(Duration(3'600'000)));
+
+  EXPECT_EQ(listen[2].address(), "0.0.0.0:443");
+  ASSERT_TRUE(listen[2].secure());
+  ASSERT_EQ(listen[2].tls->certificates.size(), 2u);
+  EXPECT_EQ(listen[2].tls->certificates[1].certificate, "/srv/site/b.pem");
+  EXPECT_EQ(listen[2].tls->certificates[1].key, "/srv/site/b.key");
+  EXPECT_EQ(listen[2].tls->certificates[1].path, "server.listen[2].tls.certificates[1]");
+  EXPECT_EQ(listen[2].tls->certificates[1].keyMark.line, 9);
+  EXPECT_FALSE(listen[2].hsts);
+
+  EXPECT_EQ(listen[3].redirectPort, 443);
+  EXPECT_EQ(listen[3].redirectUrl, "");
+  EXPECT_EQ(listen[4].redirectPort, 0);
+  EXPECT_EQ(listen[4].redirectUrl, "https://example.com");
+
+  ASSERT_EQ(config.services.size(), 2u);
+  EXPECT_EQ(config.services[0].listen.address(), "0.0.0.0:9999");
+  ASSERT_TRUE(config.services[0].listen.secure());
+  EXPECT_EQ(config.services[0].listen.tls->certificates[0].certificate, "/srv/site/c.pem");
+  EXPECT_EQ(config.services[0].listen.path, "services[0].listen");
+  EXPECT_FALSE(config.services[1].listen.secure());
+}
+
+TEST(ConfigTest, ScalarListenIsOnePlainListener) {
+  const std::vector<ListenConfig> listen = load("server: { listen: ':9000' }\n").server.listen;
+  ASSERT_EQ(listen.size(), 1u);
+  EXPECT_EQ(listen[0].address(), "0.0.0.0:9000");
+  EXPECT_FALSE(listen[0].secure());
+  EXPECT_EQ(listen[0].path, "server.listen");
+  // Left out: one plain listener on 127.0.0.1:8080.
+  const std::vector<ListenConfig> defaults = load("routes: []\n").server.listen;
+  ASSERT_EQ(defaults.size(), 1u);
+  EXPECT_EQ(defaults[0].address(), "127.0.0.1:8080");
 }
 
 TEST(ConfigTest, SiteKeysAreRead) {
@@ -273,8 +350,8 @@ routes:
 TEST(ConfigTest, EmptySectionsMeanDefaults) {
   // `key:` with every entry below it commented out is an empty section, not an error.
   const Config config = load("server:\nroutes:\nservices:\n");
-  EXPECT_EQ(config.server.listenHost, "127.0.0.1");
-  EXPECT_EQ(config.server.listenPort, 8080);
+  EXPECT_EQ(config.server.listen.at(0).host, "127.0.0.1");
+  EXPECT_EQ(config.server.listen.at(0).port, 8080);
   EXPECT_EQ(config.server.www, "/srv/site/www");
   EXPECT_EQ(config.server.limits.headerBytes, Limits{}.headerBytes);
   EXPECT_TRUE(config.routes.empty());
@@ -472,7 +549,8 @@ const ErrorCase kErrorCases[] = {
     {"HostEmptyList", "routes:\n  - { path: '^/', static: www, host: [] }\n",
      "routes.yaml:2:38: routes[0].host: an empty list serves no host; leave 'host' out to serve every host"},
     {"UnknownRouteKey", "routes:\n  - { path: '^/', static: www, methds: [GET] }\n",
-     "routes.yaml:2:32: routes[0].methds: unknown key 'methds' (expected one of: path, host, methods, handler, static, "
+     "routes.yaml:2:32: routes[0].methds: unknown key 'methds' (expected one of: path, host, methods, handler, "
+     "static, "
      "config, blocking, body, body_bytes, timeout, compress, precompressed, listing, cache)"},
     {"ListingOnAPluginRoute", "routes:\n  - { path: '^/x', handler: hello, listing: true }\n",
      "routes.yaml:2:36: routes[0].listing: only allowed with 'static' (this route calls a plugin)"},
@@ -511,7 +589,67 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:2:11: server.limits: expected a map with keys header_bytes, uri_bytes, header_count, body_bytes, "
      "header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, max_connections, handler_timeout, "
      "worker_queue, got '16k'"},
-    {"ListenIsAList", "server:\n  listen: [a, b]\n", "routes.yaml:2:11: server.listen: expected HOST:PORT, got a list"},
+    {"ListenListOfBadAddresses", "server:\n  listen: [a, b]\n",
+     "routes.yaml:2:12: server.listen[0]: invalid address 'a': missing ':PORT' (expected HOST:PORT, e.g. "
+     "127.0.0.1:8080, \"[::1]:8080\" or :8080)\nroutes.yaml:2:15: server.listen[1]: invalid address 'b': missing "
+     "':PORT' (expected HOST:PORT, e.g. 127.0.0.1:8080, \"[::1]:8080\" or :8080)"},
+    {"ListenEmptyList", "server:\n  listen: []\n",
+     "routes.yaml:2:11: server.listen: an empty list listens nowhere; give at least one HOST:PORT"},
+    {"ListenIsEmpty", "server:\n  listen:\n",
+     "routes.yaml:2:3: server.listen: expected HOST:PORT, a map with keys address, tls, redirect_to_https, hsts, "
+     "or a list of them, got nothing"},
+    {"ListenUnknownKey", "server:\n  listen: [{ address: ':1', tsl: {} }]\n",
+     "routes.yaml:2:29: server.listen[0].tsl: unknown key 'tsl' (expected one of: address, tls, "
+     "redirect_to_https, hsts)"},
+    {"ListenMissingAddress", "server:\n  listen:\n    - { tls: { certificate: c.pem, key: k.pem } }\n",
+     "routes.yaml:3:7: server.listen[0]: missing required key 'address' (HOST:PORT, e.g. 127.0.0.1:8443)"},
+    {"ListenTwice", "server:\n  listen: [':8080', { address: ':8080', tls: { certificate: c, key: k } }]\n",
+     "routes.yaml:2:21: server.listen[1]: 0.0.0.0:8080 is listed twice (first as server.listen[0])"},
+    {"TlsMissingKey", "server:\n  listen:\n    - { address: ':1', tls: { certificate: c.pem } }\n",
+     "routes.yaml:3:29: server.listen[0].tls: missing required key 'key' (a PEM file: the certificate's private "
+     "key)"},
+    {"TlsMissingBoth", "server:\n  listen:\n    - { address: ':1', tls: {} }\n",
+     "routes.yaml:3:29: server.listen[0].tls: missing required key 'certificate' (a PEM file: the certificate, "
+     "then its chain)\nroutes.yaml:3:29: server.listen[0].tls: missing required key 'key' (a PEM file: the "
+     "certificate's private key)"},
+    {"TlsIsAScalar", "server:\n  listen:\n    - { address: ':1', tls: on }\n",
+     "routes.yaml:3:29: server.listen[0].tls: expected a map with keys certificate and key (PEM files), or "
+     "certificates (a list of such maps, chosen by SNI), got 'on'"},
+    {"TlsCertificateAndCertificates",
+     "server:\n  listen:\n    - address: ':1'\n      tls:\n        certificate: c.pem\n        key: k.pem\n"
+     "        certificates: [{ certificate: a.pem, key: a.key }]\n",
+     "routes.yaml:7:9: server.listen[0].tls.certificates: give either certificate and key (one certificate) or "
+     "certificates (a list), not both"},
+    {"TlsCertificatesEmpty", "server:\n  listen:\n    - { address: ':1', tls: { certificates: [] } }\n",
+     "routes.yaml:3:45: server.listen[0].tls.certificates: expected a list of maps with keys certificate and key, "
+     "got an empty list"},
+    {"TlsCertificatesItemMissingKey",
+     "server:\n  listen:\n    - address: ':1'\n      tls:\n        certificates:\n"
+     "          - { certificate: a.pem, key: a.key }\n          - { certificate: b.pem }\n",
+     "routes.yaml:7:13: server.listen[0].tls.certificates[1]: missing required key 'key' (a PEM file: the "
+     "certificate's private key)"},
+    {"TlsUnknownKey", "server:\n  listen:\n    - { address: ':1', tls: { cert: c.pem, key: k.pem } }\n",
+     "routes.yaml:3:31: server.listen[0].tls.cert: unknown key 'cert' (expected one of: certificate, key, "
+     "certificates)\nroutes.yaml:3:29: server.listen[0].tls: missing required key 'certificate' (a PEM file: the "
+     "certificate, then its chain)"},
+    {"TlsEmptyPath", "server:\n  listen:\n    - { address: ':1', tls: { certificate: '', key: k.pem } }\n",
+     "routes.yaml:3:44: server.listen[0].tls.certificate: expected a PEM file path, got an empty string"},
+    {"HstsOnPlainListener", "server:\n  listen:\n    - { address: ':1', hsts: 1h }\n",
+     "routes.yaml:3:24: server.listen[0].hsts: only allowed on a TLS listener (browsers ignore "
+     "Strict-Transport-Security over plain HTTP)"},
+    {"HstsBadDuration",
+     "server:\n  listen:\n    - { address: ':1', tls: { certificate: c, key: k }, hsts: 1y }\n",
+     "routes.yaml:3:63: server.listen[0].hsts: invalid duration '1y' (expected a number with a unit ms, s, m or "
+     "h, e.g. 250ms, 1.5s or 2m; a bare number means seconds)"},
+    {"RedirectOnTlsListener",
+     "server:\n  listen:\n    - { address: ':1', tls: { certificate: c, key: k }, redirect_to_https: 443 }\n",
+     "routes.yaml:3:57: server.listen[0].redirect_to_https: only allowed on a plain listener (this one has tls)"},
+    {"RedirectNotAPortOrUrl", "server:\n  listen:\n    - { address: ':1', redirect_to_https: 'http://x' }\n",
+     "routes.yaml:3:43: server.listen[0].redirect_to_https: expected a port (e.g. 443) or a URL starting with "
+     "https:// (e.g. https://example.com), got 'http://x'"},
+    {"RedirectPortZero", "server:\n  listen:\n    - { address: ':1', redirect_to_https: 0 }\n",
+     "routes.yaml:3:43: server.listen[0].redirect_to_https: expected a port (e.g. 443) or a URL starting with "
+     "https:// (e.g. https://example.com), got '0'"},
     {"WwwIsEmpty", "server:\n  www:\n", "routes.yaml:2:3: server.www: expected a folder path, got nothing"},
     {"WwwIsEmptyString", "server:\n  www: ''\n",
      "routes.yaml:2:8: server.www: expected a folder path, got an empty string"},
@@ -556,7 +694,8 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:3:17: server.limits.body_bytes: invalid size '-1' (expected a whole number of bytes, optionally "
      "with a suffix k, KiB, m, MiB, g or GiB, e.g. 16KiB)"},
     {"BadDuration", "server:\n  limits:\n    idle_timeout: 10x\n",
-     "routes.yaml:3:19: server.limits.idle_timeout: invalid duration '10x' (expected a number with a unit ms, s, m or "
+     "routes.yaml:3:19: server.limits.idle_timeout: invalid duration '10x' (expected a number with a unit ms, s, "
+     "m or "
      "h, e.g. 250ms, 1.5s or 2m; a bare number means seconds)"},
     {"SubMillisecondDuration", "server:\n  limits:\n    send_timeout: 0.5ms\n",
      "routes.yaml:3:19: server.limits.send_timeout: invalid duration '0.5ms' (expected a number with a unit ms, s, m "
@@ -592,7 +731,8 @@ const ErrorCase kErrorCases[] = {
     {"Lookbehind", "routes:\n  - { path: '(?<=a)b', static: www }\n",
      "routes.yaml:2:13: routes[0].path: invalid regular expression '(?<=a)b': invalid perl operator: (?<"},
     {"DuplicateGroupName", "routes:\n  - { path: '(?<id>a)/(?<id>b)', handler: h }\n",
-     "routes.yaml:2:13: routes[0].path: invalid regular expression '(?<id>a)/(?<id>b)': group name 'id' is used twice"},
+     "routes.yaml:2:13: routes[0].path: invalid regular expression '(?<id>a)/(?<id>b)': group name 'id' is used "
+     "twice"},
     {"UnknownMethod",
      // Laid out so the message is the one the design documents quote, to the column.
      "server:\n  listen: 127.0.0.1:8080\n  reactors: 2\nroutes:\n"
@@ -610,9 +750,11 @@ const ErrorCase kErrorCases[] = {
     {"MethodsNotAList", "routes:\n  - { path: x, handler: h, methods: GET }\n",
      "routes.yaml:2:37: routes[0].methods: expected a list of methods such as [GET, HEAD], got 'GET'"},
     {"MethodsEmpty", "routes:\n  - { path: x, handler: h, methods: [] }\n",
-     "routes.yaml:2:37: routes[0].methods: an empty list allows no method; leave 'methods' out to allow every method"},
+     "routes.yaml:2:37: routes[0].methods: an empty list allows no method; leave 'methods' out to allow every "
+     "method"},
     {"HandlerAndStatic", "routes:\n  - { path: x, handler: h, static: www }\n",
-     "routes.yaml:2:5: routes[0]: expected exactly one of 'handler' (a plugin name) or 'static' (a folder), got both"},
+     "routes.yaml:2:5: routes[0]: expected exactly one of 'handler' (a plugin name) or 'static' (a folder), got "
+     "both"},
     {"NeitherHandlerNorStatic", "routes:\n  - { path: x, methods: [GET] }\n",
      "routes.yaml:2:5: routes[0]: expected exactly one of 'handler' (a plugin name) or 'static' (a folder), got "
      "neither"},
@@ -635,6 +777,14 @@ const ErrorCase kErrorCases[] = {
     {"ServiceBadListen", "services:\n  - { plugin: chat, listen: localhost }\n",
      "routes.yaml:2:29: services[0].listen: invalid address 'localhost': missing ':PORT' (expected HOST:PORT, e.g. "
      "127.0.0.1:8080, \"[::1]:8080\" or :8080)"},
+    {"ServiceListenRedirect", "services:\n  - { plugin: chat, listen: { address: ':1', redirect_to_https: 443 } }\n",
+     "routes.yaml:2:46: services[0].listen.redirect_to_https: unknown key 'redirect_to_https' (expected one of: "
+     "address, tls)"},
+    {"ServiceListenList", "services:\n  - { plugin: chat, listen: [':1'] }\n",
+     "routes.yaml:2:29: services[0].listen: expected HOST:PORT or a map with keys address, tls, got a list"},
+    {"ServiceTlsMissingCertificate", "services:\n  - { plugin: chat, listen: { address: ':1', tls: { key: k } } }\n",
+     "routes.yaml:2:51: services[0].listen.tls: missing required key 'certificate' (a PEM file: the certificate, "
+     "then its chain)"},
     {"ServiceBadPluginName", "services:\n  - { plugin: 'chat room', listen: ':1' }\n",
      "routes.yaml:2:15: services[0].plugin: invalid plugin name 'chat room' (expected letters, digits, '_' and '-')"},
 };
