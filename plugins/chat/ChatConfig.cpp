@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -149,9 +150,11 @@ double readNumber(const microserver::ConfigNode& node, std::string_view key, dou
   ok = ok && dots <= 1 && text.front() != '.' && text.back() != '.';
   const double value = ok ? std::strtod(text.c_str(), nullptr) : 0;
   if (!ok) n->fail("expected a number such as 20 or 0.5, got '" + text + "'");
-  if (value < min || value > max)
-    n->fail("value " + text + " is out of range [" + std::to_string(static_cast<long long>(min)) + ", " +
-            std::to_string(static_cast<long long>(max)) + "]");
+  if (value < min || value > max) {
+    char range[64];
+    std::snprintf(range, sizeof range, "[%g, %g]", min, max);
+    n->fail("value " + text + " is out of range " + range);
+  }
   return value;
 }
 

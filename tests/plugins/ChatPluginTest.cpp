@@ -1072,6 +1072,8 @@ TEST(ChatConfig, QueueAndFloodMistakesAreErrorsWithTheirPlace) {
   EXPECT_EQ(serviceConfigError("{ flood_http: { lines_per_second: -1 } }"),
             "routes.yaml:4:47: routes[0].config.flood_http.lines_per_second: expected a number such as 20 or 0.5, got "
             "'-1'");
+  EXPECT_EQ(serviceConfigError("{ flood_http: { lines_per_second: 0 } }"),
+            "routes.yaml:4:47: routes[0].config.flood_http.lines_per_second: value 0 is out of range [0.001, 1e+09]");
   EXPECT_EQ(serviceConfigError("{ flood_members: { burst_bytes: 1000 } }"),
             "routes.yaml:4:45: routes[0].config.flood_members.burst_bytes: flood_members: burst_bytes (1000) must be at "
             "least max_line_bytes (4096), or a line that long could never pass");
