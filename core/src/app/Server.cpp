@@ -86,10 +86,11 @@ void Server::start(TlsContexts tls) {
       if (!context) throw std::runtime_error("the certificates of " + config.path + " were not loaded");
       running.tls = std::make_shared<TlsSlot>(std::move(context));
     }
-    running.options = std::make_unique<HttpListenerOptions>();
-    if (config.hsts) running.options->hsts = "max-age=" + std::to_string(config.hsts->count() / 1000);
-    running.options->redirectPort = config.redirectPort;
-    running.options->redirectUrl = config.redirectUrl;
+    HttpListenerOptions options;
+    if (config.hsts) options.hsts = "max-age=" + std::to_string(config.hsts->count() / 1000);
+    options.redirectPort = config.redirectPort;
+    options.redirectUrl = config.redirectUrl;
+    context_->httpListeners.push_back(std::move(options));
     running.url = std::string(config.secure() ? "https://" : "http://") + hostForUrl(running.socket.address()) + ":" +
                   std::to_string(running.socket.address().port());
     listeners_.push_back(std::move(running));
@@ -98,14 +99,15 @@ void Server::start(TlsContexts tls) {
   reactors_ = std::make_unique<ReactorPool>(listeners_.front().socket, reactorCount_, *context_);
   std::string busy;
   writeErrorResponse(503, "too many connections, try again later", false, busy);
-  for (RunningListener& running : listeners_) {
-    const HttpListenerOptions* options = running.options.get();
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    RunningListener& running = listeners_[i];
+    auto index = static_cast<std::uint8_t>(i);  // (at most kMaxListeners: fits)
     // A TLS client beyond max_connections is closed: a plain-text 503 would be garbage to it.
     running.listener = std::make_unique<Listener>(
         running.socket, reactors_->all(), *context_, server.limits.maxConnections, running.tls ? "" : busy,
-        starter(running.tls, [options](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote,
-                                       std::unique_ptr<Transport> transport) {
-          new HttpConnection(socket, reactor, remote, std::move(transport), options);  // owns itself
+        starter(running.tls, [index](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote,
+                                     std::unique_ptr<Transport> transport) {
+          new HttpConnection(socket, reactor, remote, std::move(transport), index);  // owns itself
         }));
   }
   startServices(tls);

@@ -102,7 +102,6 @@ class Server {
   struct RunningListener {
     Poco::Net::ServerSocket socket;
     std::shared_ptr<TlsSlot> tls;  // null: plain
-    std::unique_ptr<HttpListenerOptions> options;
     std::unique_ptr<Listener> listener;
     std::string url;
   };

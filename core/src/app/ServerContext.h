@@ -9,8 +9,10 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "base/AccessLog.h"
+#include "http1/ListenerOptions.h"
 #include "site/Site.h"
 #include "site/WorkerPool.h"
 
@@ -44,6 +46,9 @@ class ServerContext {
   std::atomic<std::size_t> openConnections{0};
   // Set once on SIGTERM/SIGINT: connections finish what is in flight, then close.
   std::atomic<bool> draining{false};
+  // Each HTTP listener's options (server.listen, in order); filled before the first
+  // accept, never changed while connections read it.
+  std::vector<HttpListenerOptions> httpListeners;
 
  private:
   mutable std::mutex siteMutex_;

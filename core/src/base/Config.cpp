@@ -363,6 +363,11 @@ class Reader {
       error(f.mark(), f.path, "an empty list listens nowhere; give at least one HOST:PORT");
       return;
     }
+    if (f.value.size() > kMaxListeners) {
+      error(f.mark(), f.path,
+            std::to_string(f.value.size()) + " listeners; at most " + std::to_string(kMaxListeners) + " are allowed");
+      return;
+    }
     std::size_t index = 0;
     for (const YAML::Node& node : f.value) {
       ListenConfig listener;

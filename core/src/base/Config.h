@@ -76,6 +76,8 @@ struct ListenConfig {
 };
 
 ListenConfig defaultListen();
+// server.listen holds at most this many listeners.
+constexpr std::size_t kMaxListeners = 64;
 
 struct ServerConfig {
   // At least one; the first is the one `--listen` replaces and the ready line names.

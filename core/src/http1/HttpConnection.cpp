@@ -57,13 +57,13 @@ HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::Socke
     : HttpConnection(socket, static_cast<Reactor&>(reactor), socket.peerAddress().toString()) {}
 
 HttpConnection::HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor, std::string remote,
-                               std::unique_ptr<Transport> transport, const HttpListenerOptions* options)
+                               std::unique_ptr<Transport> transport, std::uint8_t listener)
     : socket_(socket),
       reactor_(reactor),
       transport_(transport ? std::move(transport) : std::make_unique<PlainTransport>(socket.impl()->sockfd())),
-      options_(options),
       watch_(reactor, socket_.impl()->sockfd(), *this),
-      remote_(std::move(remote)) {
+      remote_(std::move(remote)),
+      listener_(listener) {
   // No fcntl(2) and no setsockopt(2) here: accept4 made the socket non-blocking, and
   // TCP_NODELAY waits until the connection is kept alive (becomeIdle), as nginx does: a
   // request answered with Connection: close never needs it.
@@ -413,9 +413,10 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body, boo
                          head.versionMinor, head.keepAlive, Metrics::kBuiltin, requestStartNs_},
                         response);
   }
-  if (options_ && options_->redirects()) {
+  const HttpListenerOptions* options = listenerOptions();
+  if (options && options->redirects()) {
     Request request(parts);
-    return redirectToHttps(head, {head.method, head.target, request.header("Referer"), request.header("User-Agent"),
+    return redirectToHttps(*options, head, {head.method, head.target, request.header("Referer"), request.header("User-Agent"),
                                   head.versionMinor, head.keepAlive, Metrics::kBuiltin, requestStartNs_});
   }
   Routed routed;
@@ -508,8 +509,9 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   ConnectionHeader connection = !keepAlive                    ? ConnectionHeader::Close
                                 : request.versionMinor == 0 ? ConnectionHeader::KeepAlive
                                                             : ConnectionHeader::None;
-  if (options_ && !options_->hsts.empty() && response.header("Strict-Transport-Security").empty())
-    response.addHeader("Strict-Transport-Security", options_->hsts);
+  if (const HttpListenerOptions* options = listenerOptions())
+    if (!options->hsts.empty() && response.header("Strict-Transport-Security").empty())
+      response.addHeader("Strict-Transport-Security", options->hsts);
   std::size_t headStart = scratch.output.size();
   writeResponse(response, connection, scratch.output);
 
@@ -818,10 +820,17 @@ void HttpConnection::answerTimedOutHandler() {
   serve();
 }
 
-void HttpConnection::redirectToHttps(const RequestHead& head, const ResponseContext& context) {
+const HttpListenerOptions* HttpConnection::listenerOptions() const {
+  const std::vector<HttpListenerOptions>& all = reactor_.context().httpListeners;
+  if (listener_ >= all.size() || all[listener_].plain()) return nullptr;
+  return &all[listener_];
+}
+
+void HttpConnection::redirectToHttps(const HttpListenerOptions& options, const RequestHead& head,
+                                     const ResponseContext& context) {
   std::string location;
-  if (!options_->redirectUrl.empty()) {
-    location = options_->redirectUrl;
+  if (!options.redirectUrl.empty()) {
+    location = options.redirectUrl;
   } else {
     // The host the client asked for, without its port; else the address it reached.
     std::string_view host = head.authority;
@@ -844,7 +853,7 @@ void HttpConnection::redirectToHttps(const RequestHead& head, const ResponseCont
       }
       location += v6 ? "[" + std::string(text) + "]" : std::string(text);
     }
-    if (options_->redirectPort != 443) location += ":" + std::to_string(options_->redirectPort);
+    if (options.redirectPort != 443) location += ":" + std::to_string(options.redirectPort);
   }
   location.append(head.path.data(), head.path.size());
   if (!head.query.empty()) location.append("?").append(head.query.data(), head.query.size());

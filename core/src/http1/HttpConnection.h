@@ -43,26 +43,15 @@
 
 namespace microserver::core {
 
-// What one HTTP listener (routes.yaml server.listen[i]) does to every request on it.
-// Owned by the server, fixed while it runs; connections point at it.
-struct HttpListenerOptions {
-  // A TLS listener with `hsts`: "max-age=N", the Strict-Transport-Security value.
-  std::string hsts;
-  // A plain listener with `redirect_to_https`: every request but the built-in endpoints
-  // is answered 301 to https://HOST:redirectPort/target, or to redirectUrl + target.
-  std::uint16_t redirectPort = 0;
-  std::string redirectUrl;
-  bool redirects() const { return redirectPort != 0 || !redirectUrl.empty(); }
-};
-
 class HttpConnection : public ReactorClient, public Responder::Sink {
  public:
   // Built on the reactor's own thread from an accepted, already non-blocking socket;
   // registers its observer last. `remote` is the peer's "ip:port". `transport` moves its
-  // bytes (TLS, after the handshake); plain TCP when null. `options`: its listener's
-  // (none when null).
+  // bytes (TLS, after the handshake); plain TCP when null. `listener`: the index of its
+  // listener's options in the server's context (ServerContext::httpListeners), if any.
+  static constexpr std::uint8_t kNoListenerOptions = 255;
   HttpConnection(Poco::Net::StreamSocket& socket, Reactor& reactor, std::string remote,
-                 std::unique_ptr<Transport> transport = nullptr, const HttpListenerOptions* options = nullptr);
+                 std::unique_ptr<Transport> transport = nullptr, std::uint8_t listener = kNoListenerOptions);
   // The form Poco's ParallelSocketAcceptor instantiates (it never calls it: see ReactorPool).
   HttpConnection(Poco::Net::StreamSocket& socket, Poco::Net::SocketReactor& reactor);
   ~HttpConnection() override;
@@ -142,7 +131,9 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   void completeUpgrade(std::string_view input);
   void refuse(int status, const char* reason);
   // A plain listener with redirect_to_https: 301 (308 but for GET and HEAD) to https.
-  void redirectToHttps(const RequestHead& head, const ResponseContext& context);
+  void redirectToHttps(const HttpListenerOptions& options, const RequestHead& head, const ResponseContext& context);
+  // Its listener's options, or nullptr when they add nothing.
+  const HttpListenerOptions* listenerOptions() const;
   bool flushOutput();
   void startReading();
   void startWriting();
@@ -160,7 +151,6 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   Poco::Net::StreamSocket socket_;
   Reactor& reactor_;
   std::unique_ptr<Transport> transport_;
-  const HttpListenerOptions* options_;  // null: nothing to add
   SocketWatch<HttpConnection, &HttpConnection::onReadable, &HttpConnection::onWritable> watch_;
   std::string remote_;             // "ip:port"
   std::size_t remoteIpLength_ = 0;
@@ -202,6 +192,7 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   std::int64_t answerDeadlineMs_ = 0;   // of pending_, until its head is out
   std::uint64_t requestStartNs_ = 0;    // when the current request was complete
   Phase phase_ = Phase::Head;
+  std::uint8_t listener_;          // its listener's options (index), or kNoListenerOptions
   bool writing_ = false;           // output waits in queue_: watch for writability, not input
   bool readingPaused_ = false;     // input is not read for now (see pauseReading)
   bool closeAfterWrite_ = false;   // the last response of this connection is out

@@ -595,6 +595,11 @@ const ErrorCase kErrorCases[] = {
      "':PORT' (expected HOST:PORT, e.g. 127.0.0.1:8080, \"[::1]:8080\" or :8080)"},
     {"ListenEmptyList", "server:\n  listen: []\n",
      "routes.yaml:2:11: server.listen: an empty list listens nowhere; give at least one HOST:PORT"},
+    {"ListenTooMany", "server:\n  listen: [:1, :2, :3, :4, :5, :6, :7, :8, :9, :10, :11, :12, :13, :14, :15, :16, :17, "
+     ":18, :19, :20, :21, :22, :23, :24, :25, :26, :27, :28, :29, :30, :31, :32, :33, :34, :35, :36, :37, :38, :39, :40, "
+     ":41, :42, :43, :44, :45, :46, :47, :48, :49, :50, :51, :52, :53, :54, :55, :56, :57, :58, :59, :60, :61, :62, :63, "
+     ":64, :65]\n",
+     "routes.yaml:2:11: server.listen: 65 listeners; at most 64 are allowed"},
     {"ListenIsEmpty", "server:\n  listen:\n",
      "routes.yaml:2:3: server.listen: expected HOST:PORT, a map with keys address, tls, redirect_to_https, hsts, "
      "or a list of them, got nothing"},
