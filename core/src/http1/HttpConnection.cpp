@@ -416,8 +416,9 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body, boo
   const HttpListenerOptions* options = listenerOptions();
   if (options && options->redirects()) {
     Request request(parts);
-    return redirectToHttps(*options, head, {head.method, head.target, request.header("Referer"), request.header("User-Agent"),
-                                  head.versionMinor, head.keepAlive, Metrics::kBuiltin, requestStartNs_});
+    return redirectToHttps(*options, head,
+                           {head.method, head.target, request.header("Referer"), request.header("User-Agent"),
+                            head.versionMinor, head.keepAlive, Metrics::kBuiltin, requestStartNs_, false, {}});
   }
   Routed routed;
   try {
