@@ -44,6 +44,15 @@ TEST(FaultTest, RunningOutOfDescriptorsNeitherSpinsNorDiesAndRecovers) {
   // check validates each (object, type) pair once with pipe(2) and calls it invalid when
   // that fails with EMFILE; after one answered request every pair used below is known.
   ASSERT_EQ(httpGet(server->port(), "/small.txt").status, 200);
+  // Likewise a cache entry dropped: out of descriptors, a re-check that cannot open a file
+  // drops its entry (the first shared_ptr of that type to reach zero). A file deleted
+  // under the cache does the same now, within the cache's one-second bound.
+  const std::string gone = site.dir.write("www/gone.txt", "soon gone\n");
+  ASSERT_EQ(httpGet(server->port(), "/gone.txt").status, 200);
+  ASSERT_EQ(::unlink(gone.c_str()), 0);
+  const auto dropBy = Clock::now() + 5s;
+  while (httpGet(server->port(), "/gone.txt").status != 404 && Clock::now() < dropBy)
+    std::this_thread::sleep_for(50ms);  // a poll interval: the entry is re-checked after 1 s
 
   // More clients than the server can take: it accepts until EMFILE, the rest wait.
   std::vector<Connection> clients;
