@@ -38,21 +38,7 @@ struct CrowdServer {
   // (", limits: {...}"); `routeConfig`: the chat route's config: map.
   explicit CrowdServer(const std::string& serviceConfig = "{}", const std::string& serverKeys = "",
                        const std::string& routeConfig = "{ room: lobby }") {
-    dir.write("www/index.html", "home\n");
-    ServerOptions options;
-    options.configText = "server: { www: " + dir.path() + "/www" + serverKeys + " }\n" +
-                         "routes:\n"
-                         "  - { path: '^/chat/(?P<action>ws|history|messages|members)$', handler: chat, config: " +
-                         routeConfig +
-                         " }\n"
-                         "services:\n"
-                         "  - { plugin: chat, listen: '127.0.0.1:0', config: " +
-                         serviceConfig + " }\n";
-    options.plugins = MICROSERVER_PLUGIN_DIR;
-    server = ServerProcess::start(options);
-    auto line = server->waitForLine("service chat on 127.0.0.1:", 5s);
-    if (!line) throw std::runtime_error("no service line: " + server->output());
-    servicePort = std::stoi(line->substr(line->rfind(':') + 1));
+    server = startChatServer(dir, serviceConfig, serverKeys, routeConfig, servicePort);
   }
   int httpPort() const { return server->port(); }
   std::map<std::string, double> metrics() const {

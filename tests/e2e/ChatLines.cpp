@@ -29,4 +29,25 @@ std::string untimed(const std::string& line) {
   return line.substr(kChatTimestampLength + 1);
 }
 
+std::unique_ptr<ServerProcess> startChatServer(const TempDir& dir, const std::string& serviceConfig,
+                                               const std::string& serverKeys, const std::string& routeConfig,
+                                               int& servicePort) {
+  dir.write("www/index.html", "home\n");
+  ServerOptions options;
+  options.configText = "server: { www: " + dir.path() + "/www" + serverKeys + " }\n" +
+                       "routes:\n"
+                       "  - { path: '^/chat/(?P<action>ws|history|messages|members)$', handler: chat, config: " +
+                       routeConfig +
+                       " }\n"
+                       "services:\n"
+                       "  - { plugin: chat, listen: '127.0.0.1:0', config: " +
+                       serviceConfig + " }\n";
+  options.plugins = MICROSERVER_PLUGIN_DIR;
+  auto server = ServerProcess::start(options);
+  auto line = server->waitForLine("service chat on 127.0.0.1:", 5s);
+  if (!line) throw std::runtime_error("no service line: " + server->output());
+  servicePort = std::stoi(line->substr(line->rfind(':') + 1));
+  return server;
+}
+
 }  // namespace e2e

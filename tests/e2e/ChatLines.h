@@ -5,6 +5,9 @@
 #include <cstddef>
 #include <string>
 
+#include <memory>
+
+#include "ServerProcess.h"
 #include "TestClient.h"
 
 namespace e2e {
@@ -15,6 +18,13 @@ constexpr std::size_t kChatTimestampLength = 23;
 
 // "127.0.0.1:PORT" of our end of `c`: what the room calls this member.
 std::string localAddress(const Connection& c);
+
+// Starts a server with the chat room: its HTTP route (`routeConfig`: the route's config:
+// map) and its TCP service (`serviceConfig`), the site in dir/www, `serverKeys` more keys
+// of `server:` (", limits: {...}"). Sets `servicePort` from the service's line.
+std::unique_ptr<ServerProcess> startChatServer(const TempDir& dir, const std::string& serviceConfig,
+                                               const std::string& serverKeys, const std::string& routeConfig,
+                                               int& servicePort);
 
 // A line without its timestamp; throws if it does not start with one.
 std::string untimed(const std::string& line);

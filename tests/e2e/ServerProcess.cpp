@@ -629,4 +629,17 @@ std::string TempDir::write(const std::string& relative, std::string_view content
   return full.string();
 }
 
+ExitedRun runToExit(const ServerOptions& options) {
+  // Such runs never print the ready line; catch the "exited before ready" error and keep
+  // its exit status and output.
+  try {
+    auto server = ServerProcess::start(options);
+    return {-1, "the server started: " + server->output()};
+  } catch (const std::runtime_error& e) {
+    std::string what = e.what();
+    std::size_t at = what.find("exited with status ");
+    return {at == std::string::npos ? -1 : std::atoi(what.c_str() + at + 19), what};
+  }
+}
+
 }  // namespace e2e

@@ -160,6 +160,14 @@ class ServerProcess {
   bool readerDone_ = false;               // reaped and pipes drained; guarded by mu_
 };
 
+// For servers expected to refuse to start: the exit status (-1 if it started, or died
+// without one) and everything it printed.
+struct ExitedRun {
+  int status;
+  std::string output;
+};
+ExitedRun runToExit(const ServerOptions& options);
+
 // A temporary folder removed (recursively) on destruction, for tests that need files
 // (a www root, a config) before the server starts.
 class TempDir {

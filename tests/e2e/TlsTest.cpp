@@ -461,22 +461,10 @@ TEST(TlsTest, WebSocketOverTlsJoinsTheChat) {
 // ---------------------------------------------------------------------------------------
 // Configuration errors
 
-struct ExitedRun {
-  int status;
-  std::string output;
-};
-
 ExitedRun runToExit(const std::string& configText) {
   ServerOptions options;
   options.configText = configText;
-  try {
-    auto server = ServerProcess::start(options);
-    return {-1, "the server started: " + server->output()};
-  } catch (const std::runtime_error& e) {
-    std::string what = e.what();
-    std::size_t at = what.find("exited with status ");
-    return {at == std::string::npos ? -1 : std::atoi(what.c_str() + at + 19), what};
-  }
+  return e2e::runToExit(options);
 }
 
 TEST(TlsTest, BadCertificatesAreConfigErrorsWithTheirPlace) {
