@@ -51,11 +51,21 @@ void LoadedHandler::createHandler(const std::string& configYaml) {
                                                                  "routes[0] '^/'", "routes.yaml",
                                                                  "routes.yaml:3:14: routes[0].handler: ");
   } catch (const microserver::core::ConfigError& e) {
+    releaseAndWaitForUnload();
     throw microserver::ConfigError(e.what());
   }
 }
 
-LoadedHandler::~LoadedHandler() = default;
+// A library whose last reference goes is unloaded on the unloader thread: wait for it, so
+// that each test ends with its copies gone and the program never exits (and destroys its
+// statics) while a dlclose is still running.
+void LoadedHandler::releaseAndWaitForUnload() {
+  handler_.reset();
+  plugin_.reset();
+  microserver::core::waitForUnloads();
+}
+
+LoadedHandler::~LoadedHandler() { releaseAndWaitForUnload(); }
 
 Answer LoadedHandler::call(const TestRequest& r, WebSocket* webSocket) {
   using namespace microserver::core;

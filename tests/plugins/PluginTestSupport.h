@@ -60,6 +60,7 @@ class LoadedHandler {
 
  private:
   void createHandler(const std::string& configYaml);
+  void releaseAndWaitForUnload();
 
   microserver::core::PluginLoader loader_;
   std::shared_ptr<microserver::core::LoadedPlugin> plugin_;

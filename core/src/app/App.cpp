@@ -28,6 +28,7 @@
 #include "base/Log.h"
 #include "base/Metrics.h"
 #include "app/Server.h"
+#include "plugin/PluginLoader.h"
 #include "app/SystemdNotify.h"
 #include "site/Site.h"
 
@@ -384,6 +385,10 @@ int App::main(const std::vector<std::string>&) {
   console.reset();  // before the server it reports on goes
   server->stop(server->context().site()->config().server.limits.shutdownGrace);
   server_.reset();
+  // The last configuration's plugins are being unloaded on the unloader thread: let them
+  // finish (their static destructors run in dlclose) before exit() tears the process down
+  // under them.
+  waitForUnloads();
   log::info("stopped");
   return kExitOk;
 }

@@ -99,6 +99,9 @@ class LibraryUnloader {
     static LibraryUnloader unloader;
     return unloader;
   }
+  // ~LoadedPlugin uses the metrics registry: made first, it is destroyed after this one
+  // (statics go in reverse order), so an unload still running at exit never finds it gone.
+  LibraryUnloader() { Metrics::instance(); }
   void unload(LoadedPlugin* plugin) {
     {
       std::lock_guard<std::mutex> lock(mutex_);

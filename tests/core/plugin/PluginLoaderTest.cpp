@@ -30,6 +30,16 @@ std::string fixture(const std::string& folder, const std::string& name) {
   return ::testing::AssertionFailure() << "\"" << part << "\" not in:\n" << text;
 }
 
+// Libraries dropped by a test are unloaded on the unloader thread: each test waits for
+// them at its end, so no dlclose is still running into the next test or into exit().
+class WaitForUnloadsAfterEachTest : public ::testing::EmptyTestEventListener {
+  void OnTestEnd(const ::testing::TestInfo&) override { waitForUnloads(); }
+};
+const bool kListening = [] {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new WaitForUnloadsAfterEachTest);
+  return true;
+}();
+
 // A scratch plugin folder the test fills with copies of fixtures.
 class PluginFolder {
  public:
