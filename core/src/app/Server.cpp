@@ -11,6 +11,7 @@
 #include "base/Log.h"
 #include "base/Metrics.h"
 #include "http1/ResponseWriter.h"
+#include "http2/Http2Session.h"
 #include "ws/ServicePeer.h"
 
 namespace microserver::core {
@@ -107,7 +108,12 @@ void Server::start(TlsContexts tls) {
         running.socket, reactors_->all(), *context_, server.limits.maxConnections, running.tls ? "" : busy,
         starter(running.tls, [index](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote,
                                      std::unique_ptr<Transport> transport) {
-          new HttpConnection(socket, reactor, remote, std::move(transport), index);  // owns itself
+          // The protocol ALPN chose on TLS; HTTP/1.1 otherwise (a plain connection that
+          // begins with the HTTP/2 preface switches itself over: see HttpConnection).
+          if (transport && transport->protocol() == "h2")
+            Http2Session::start(socket, reactor, remote, std::move(transport), index, {});  // owns itself
+          else
+            new HttpConnection(socket, reactor, remote, std::move(transport), index);  // owns itself
         }));
   }
   startServices(tls);

@@ -93,7 +93,7 @@ void AccessLog::record(const AccessRecord& e) {
     appendLogEscaped(out, e.method);
     out.push_back(' ');
     appendLogEscaped(out, e.target);
-    out.append(e.versionMinor == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
+    out.append(e.http2 ? " HTTP/2.0\" " : e.versionMinor == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
   }
   char num[24];
   auto r = std::to_chars(num, num + sizeof num, e.status);

@@ -29,6 +29,7 @@ struct AccessRecord {
   std::uint64_t bodyBytes = 0;
   std::string_view referer;
   std::string_view userAgent;
+  bool http2 = false;  // carried by HTTP/2 (versionMinor is then 1)
 };
 
 class AccessLog {

@@ -16,6 +16,7 @@
 #include "base/HttpStatus.h"
 #include "base/Log.h"
 #include "http1/ResponseWriter.h"
+#include "http2/Http2Session.h"
 #include "net/PlainTransport.h"
 #include "site/Builtins.h"
 #include "site/Compression.h"
@@ -41,12 +42,6 @@ constexpr std::int64_t kNoDeadline = INT64_MAX;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 std::int64_t ms(Duration d) { return static_cast<std::int64_t>(d.count()); }
-
-std::uint64_t monotonicNs() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 void shrink(std::string& buffer, std::size_t keep) {
   if (buffer.capacity() > keep) std::string().swap(buffer);
@@ -140,6 +135,7 @@ void HttpConnection::handleReadable() {
 
   std::size_t length = static_cast<std::size_t>(n);
   reactor_.metrics().bytesIn.add(length);
+  if (!sawRequest_ && beginsHttp2(buffer, length)) return;  // switched over, or waiting for the rest of its preface
   if (answerPending() && !bodyStreaming_) {
     // Pipelined requests behind an answer that comes later wait in our buffer, up to one
     // request's worth; beyond that the client waits too (we stop reading until the answer
@@ -379,10 +375,42 @@ void HttpConnection::failStreamedBody(int status, const char* reason) {
   refuse(status, reason);
 }
 
+bool HttpConnection::beginsHttp2(const char* data, std::size_t length) {
+  // Prior knowledge (RFC 9113 3.3): the client's first bytes are the HTTP/2 preface. Not on
+  // a listener that redirects to HTTPS: it answers HTTP/1.1 only. Mostly one comparison:
+  // an HTTP/1 request's first byte is not 'P' of "PRI".
+  std::string_view preface = Http2Session::kClientPreface;
+  std::size_t known = input_.size();
+  if (known >= preface.size()) return false;
+  std::size_t compare = std::min(known + length, preface.size());
+  for (std::size_t i = known; i < compare; ++i)
+    if (data[i - known] != preface[i]) return false;
+  if (input_.compare(0, known, preface.substr(0, known)) != 0) return false;
+  const HttpListenerOptions* options = listenerOptions();
+  if (options && options->redirects()) return false;
+  input_.append(data, length);
+  if (input_.size() < preface.size()) return true;  // the rest of it must come in the header timeout
+  // Hand the socket, its transport and what was read over to an HTTP/2 session.
+  Poco::Net::StreamSocket socket = socket_;
+  Reactor& reactor = reactor_;
+  std::string remote = std::move(remote_);
+  std::string received = std::move(input_);
+  std::unique_ptr<Transport> transport = std::move(transport_);
+  std::uint8_t listener = listener_;
+  destroyed_ = true;
+  watch_.stop();
+  reactor_.detach(this);
+  reactor_.context().openConnections.fetch_sub(1, std::memory_order_relaxed);
+  delete this;
+  Http2Session::start(socket, reactor, std::move(remote), std::move(transport), listener, received);
+  return true;
+}
+
 void HttpConnection::respond(const RequestHead& head, std::string_view body, bool bodyStreamed) {
   ReactorScratch& scratch = reactor_.scratch();
+  sawRequest_ = true;
   const Site& site = reactor_.site();
-  requestStartNs_ = monotonicNs();
+  requestStartNs_ = Reactor::monotonicNs();
   scratch.route.routeId = Metrics::kNoRoute;
   // The next request starts clean whatever happens below.
   phase_ = Phase::Idle;
@@ -491,7 +519,7 @@ void HttpConnection::writeInterims(std::vector<Response>& interims, int versionM
 }
 
 void HttpConnection::record(const ResponseContext& request, int status, std::uint64_t bodyBytes) {
-  reactor_.metrics().countRequest(request.routeId, status, monotonicNs() - request.startNs);
+  reactor_.metrics().countRequest(request.routeId, status, Reactor::monotonicNs() - request.startNs);
   if (AccessLog* log = reactor_.context().accessLog())
     log->record({std::string_view(remote_).substr(0, remoteIpLength_), request.method, request.target,
                  request.versionMinor, status, bodyBytes, request.referer, request.userAgent});
@@ -756,15 +784,8 @@ void HttpConnection::completeUpgrade(std::string_view input) {
 void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler) {
   auto call = std::make_shared<BlockingCall>(parts, keepAlive, reactor_.siteShared(), &handler,
                                              reactor_.scratch().route.routeId, requestStartNs_, reactor_.mailbox());
-  call->connection = this;
-  bool queued = reactor_.context().workers().submit([call] {
-    if (log::enabled(log::Level::Debug))
-      log::debug("a worker runs " + call->method + " " + call->target + " (plugin " + call->handler->pluginName() + ")");
-    call->run();
-    // The reactor may be gone by now (a handler stuck past the shutdown grace).
-    call->mailbox->post([call] { deliverBlocking(call); });
-  });
-  if (!queued) {
+  call->waiter = this;
+  if (!BlockingCall::start(call, reactor_.context().workers())) {
     log::warning("the worker pool is full (" + std::to_string(reactor_.site().config().server.limits.workerQueue) +
                  " requests waiting): answered 503 to " + call->method + " " + call->target +
                  " (raise server.workers or limits.worker_queue if this is normal load)");
@@ -776,26 +797,18 @@ void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, 
   handlerDeadlineMs_ = reactor_.nowMs() + ms(handler.timeout());
 }
 
-void HttpConnection::deliverBlocking(const std::shared_ptr<BlockingCall>& call) {
-  // On the connection's reactor thread. The connection may have closed, or answered 504,
-  // while the worker ran: then the result has nobody to go to.
-  HttpConnection* connection = call->connection;
-  if (!connection) {
-    // Answered 504 meanwhile (or the client left): an answer it deferred is given up too.
-    if (call->exchange.deferred) call->exchange.deferred->detach(MS_CANCEL_TIMEOUT);
-    return;
-  }
+void HttpConnection::blockingDone(BlockingCall& call) {
   try {
-    connection->finishBlocking(*call);
+    finishBlocking(call);
   } catch (const std::exception& e) {
-    log::error("connection " + call->remoteAddress + ": unexpected error, closing it: " + e.what());
-    connection->destroy();
+    log::error("connection " + call.remoteAddress + ": unexpected error, closing it: " + e.what());
+    destroy();
   }
 }
 
 void HttpConnection::finishBlocking(BlockingCall& call) {
-  blocking_.reset();  // `call` stays alive: deliverBlocking holds it
-  call.connection = nullptr;
+  blocking_.reset();  // `call` stays alive: the task delivering it holds it
+  call.waiter = nullptr;
   phase_ = Phase::Idle;
   deliverExchange(call.exchange, call.request, nullptr, call.responseContext(), call.body);
   if (readingPaused_ && !inputEnded_) resumeReading();
@@ -809,7 +822,7 @@ void HttpConnection::answerTimedOutHandler() {
                blocking_->target + " within its route's timeout (" +
                std::to_string(blocking_->handler->timeout().count()) + " ms): answered 504");
   std::shared_ptr<BlockingCall> call = std::move(blocking_);
-  call->connection = nullptr;
+  call->waiter = nullptr;
   Response& response = reactor_.scratch().response;
   response.reset();
   response.setStatus(504);
@@ -1079,7 +1092,7 @@ void HttpConnection::abandon() { destroy(); }
 void HttpConnection::destroy() {
   if (destroyed_) return;
   destroyed_ = true;
-  if (blocking_) blocking_->connection = nullptr;  // its result will find nobody
+  if (blocking_) blocking_->waiter = nullptr;  // its result will find nobody
   if (pending_) {
     std::shared_ptr<Responder> responder = std::move(pending_);
     responder->detach(reactor_.context().draining.load(std::memory_order_relaxed) ? MS_CANCEL_STOPPING

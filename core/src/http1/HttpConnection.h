@@ -43,7 +43,7 @@
 
 namespace microserver::core {
 
-class HttpConnection : public ReactorClient, public Responder::Sink {
+class HttpConnection : public ReactorClient, public Responder::Sink, public BlockingCall::Waiter {
  public:
   // Built on the reactor's own thread from an accepted, already non-blocking socket;
   // registers its observer last. `remote` is the peer's "ip:port". `transport` moves its
@@ -64,6 +64,7 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   void beginDrain() override;
   void abandon() override;
   void onResponderReady(Responder& responder) override;
+  void blockingDone(BlockingCall& call) override;
 
  private:
   enum class Phase : std::uint8_t {
@@ -106,7 +107,6 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
                        const ResponseContext& context, std::string_view body);
   void writeInterims(std::vector<Response>& interims, int versionMinor);
   void startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler);
-  static void deliverBlocking(const std::shared_ptr<BlockingCall>& call);
   void finishBlocking(BlockingCall& call);
   void answerTimedOutHandler();
   // An answer given later: hold it, and take what is ready already.
@@ -129,6 +129,10 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   // After the 101 is written: hands the socket, with the bytes that followed the
   // handshake, to a ServicePeer, and deletes this connection (not the socket).
   void completeUpgrade(std::string_view input);
+  // Whether the connection's first bytes are HTTP/2's preface (h2c with prior knowledge):
+  // then it has handed itself over to an Http2Session (deleted), or keeps the first part
+  // of the preface until the rest comes.
+  bool beginsHttp2(const char* data, std::size_t length);
   void refuse(int status, const char* reason);
   // A plain listener with redirect_to_https: 301 (308 but for GET and HEAD) to https.
   void redirectToHttps(const HttpListenerOptions& options, const RequestHead& head, const ResponseContext& context);
@@ -204,6 +208,7 @@ class HttpConnection : public ReactorClient, public Responder::Sink {
   bool destroyed_ = false;
   bool noDelay_ = false;           // TCP_NODELAY is set (once the connection is kept alive)
   bool usedQueue_ = false;         // a response waited for writability (we did not read meanwhile)
+  bool sawRequest_ = false;        // an HTTP/1 request came: the connection can no longer become HTTP/2
 };
 
 }  // namespace microserver::core

@@ -65,6 +65,12 @@ std::int64_t Reactor::monotonicMs() {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
+std::uint64_t Reactor::monotonicNs() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 Reactor* Reactor::current() { return tCurrentReactor; }
 
 Reactor::Reactor()

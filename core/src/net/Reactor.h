@@ -148,6 +148,7 @@ class Reactor : public Poco::Net::SocketReactor {
   // Monotonic milliseconds, refreshed once per poll pass.
   std::int64_t nowMs() const { return nowMs_; }
   static std::int64_t monotonicMs();
+  static std::uint64_t monotonicNs();  // for request durations
 
   ReactorScratch& scratch() { return scratch_; }
   ReactorMetrics& metrics() { return metrics_; }

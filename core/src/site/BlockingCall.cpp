@@ -1,6 +1,10 @@
 // BlockingCall: see BlockingCall.h.
 #include "site/BlockingCall.h"
 
+#include "base/Log.h"
+#include "net/Mailbox.h"
+#include "site/WorkerPool.h"
+
 namespace microserver::core {
 
 BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested, std::shared_ptr<const Site> snapshot,
@@ -46,6 +50,22 @@ BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested,
   exchange.mailbox = &mailbox;
   exchange.version = versionMinor == 0 ? 10 : 11;
   exchange.webSocketAllowed = false;  // the connection went on without it
+}
+
+bool BlockingCall::start(const std::shared_ptr<BlockingCall>& call, WorkerPool& workers) {
+  return workers.submit([call] {
+    if (log::enabled(log::Level::Debug))
+      log::debug("a worker runs " + call->method + " " + call->target + " (plugin " + call->handler->pluginName() + ")");
+    call->run();
+    // The reactor may be gone by now (a handler stuck past the shutdown grace).
+    call->mailbox->post([call] {
+      // On the waiter's reactor thread. It may have closed, or answered 504, while the
+      // worker ran: then the result has nobody to go to, and an answer the handler
+      // deferred is given up too.
+      if (call->waiter) return call->waiter->blockingDone(*call);
+      if (call->exchange.deferred) call->exchange.deferred->detach(MS_CANCEL_TIMEOUT);
+    });
+  });
 }
 
 void BlockingCall::run() { handler->run(exchange); }

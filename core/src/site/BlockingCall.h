@@ -24,6 +24,7 @@
 namespace microserver::core {
 
 class ReactorMailbox;
+class WorkerPool;
 
 // What the connection needs to send the response once it is ready.
 struct ResponseContext {
@@ -63,6 +64,18 @@ struct BlockingCall {
   BlockingCall(const BlockingCall&) = delete;
   BlockingCall& operator=(const BlockingCall&) = delete;
 
+  // Who waits for the result, on the reactor thread the call came from (an HTTP/1
+  // connection, an HTTP/2 stream).
+  class Waiter {
+   public:
+    virtual ~Waiter() = default;
+    // The handler returned; `call` holds what it asked for. Reactor thread.
+    virtual void blockingDone(BlockingCall& call) = 0;
+  };
+
+  // Queues the call on `workers`; its result goes to call->waiter on the reactor of
+  // call->mailbox. False if the pool's queue is full (answer 503).
+  static bool start(const std::shared_ptr<BlockingCall>& call, WorkerPool& workers);
   // Runs the handler (on a worker).
   void run();
   ResponseContext responseContext() const;
@@ -84,9 +97,9 @@ struct BlockingCall {
   Exchange exchange;
 
   // Where the result goes: the reactor's mailbox (safe after the reactor is gone), and
-  // the connection, which only its reactor thread reads or clears.
+  // the waiter, which only its reactor thread reads or clears.
   std::shared_ptr<ReactorMailbox> mailbox;
-  class HttpConnection* connection = nullptr;  // nullptr once the connection gave up on the call
+  Waiter* waiter = nullptr;  // nullptr once the waiter gave up on the call
 };
 
 }  // namespace microserver::core

@@ -336,7 +336,7 @@ TlsContexts TlsContexts::load(const Config& config) {
   TlsContexts out;
   std::vector<std::string> errors;
   for (const ListenConfig& listener : config.server.listen)
-    out.listeners.push_back(listener.tls ? TlsContext::create(*listener.tls, config.file, {"http/1.1"}, errors)
+    out.listeners.push_back(listener.tls ? TlsContext::create(*listener.tls, config.file, {"h2", "http/1.1"}, errors)
                                          : nullptr);
   for (const ServiceConfig& service : config.services)
     out.services.push_back(service.listen.tls ? TlsContext::create(*service.listen.tls, config.file, {}, errors)
