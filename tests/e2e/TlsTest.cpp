@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "Certificates.h"
 #include "PrometheusText.h"
 #include "ServerProcess.h"
 #include "TestClient.h"
@@ -46,36 +47,11 @@ CommandResult run(const std::string& command) {
 
 std::string quote(const std::string& text) { return "'" + text + "'"; }
 
-struct Certificate {
-  std::string certificate, key;
-};
-
-// A self-signed P-256 certificate for `commonName` with the given subjectAltName.
-Certificate makeCertificate(const TempDir& dir, const std::string& name, const std::string& commonName,
-                            const std::string& altNames) {
-  Certificate c{dir.path() + "/" + name + ".crt", dir.path() + "/" + name + ".key"};
-  CommandResult r =
-      run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=" + commonName +
-          " -addext subjectAltName=" + altNames + " -keyout " + quote(c.key) + " -out " + quote(c.certificate));
-  if (r.status != 0) throw std::runtime_error("openssl req failed: " + r.output);
-  return c;
-}
-
 std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
-}
-
-// The port of the first "microserver also listening on https://..." line.
-int tlsPort(const ServerProcess& server) {
-  static const std::regex re(R"(^microserver also listening on https://127\.0\.0\.1:([0-9]+)$)");
-  for (const std::string& line : server.lines()) {
-    std::smatch m;
-    if (std::regex_match(line, m, re)) return std::stoi(m[1]);
-  }
-  throw std::runtime_error("no https listener line in:\n" + server.output());
 }
 
 double metric(int port, const std::string& sample) {

@@ -136,6 +136,7 @@ std::string Metrics::render(std::uint64_t openConnections) const {
   std::array<std::uint64_t, kLatencyBuckets.size() + 1> latency{};
   std::uint64_t count = 0, nanos = 0, bytesIn = 0, bytesOut = 0;
   std::uint64_t tlsFull = 0, tlsResumed = 0, tlsFailed = 0, tlsTimedOut = 0;
+  std::uint64_t http2Connections = 0, http2Requests = 0;
   std::vector<std::string> labels;
   std::map<std::string, std::uint64_t> pluginErrors;
   {
@@ -157,6 +158,8 @@ std::string Metrics::render(std::uint64_t openConnections) const {
       tlsResumed += r->tlsResumed.get();
       tlsFailed += r->tlsFailed.get();
       tlsTimedOut += r->tlsTimedOut.get();
+      http2Connections += r->http2Connections.get();
+      http2Requests += r->http2Requests.get();
     }
   }
   out += "# HELP microserver_requests_total HTTP requests answered, by route pattern and status.\n";
@@ -168,6 +171,14 @@ std::string Metrics::render(std::uint64_t openConnections) const {
     appendNumber(out, n);
     out += '\n';
   }
+  out += "# HELP microserver_protocol_requests_total HTTP requests answered, by protocol.\n";
+  out += "# TYPE microserver_protocol_requests_total counter\n";
+  out += "microserver_protocol_requests_total{protocol=\"http/1.x\"} " + std::to_string(count - std::min(count, http2Requests)) + "\n";
+  out += "microserver_protocol_requests_total{protocol=\"h2\"} " + std::to_string(http2Requests) + "\n";
+  out += "# HELP microserver_http2_connections_total HTTP/2 connections opened (ALPN h2 or prior-knowledge h2c).\n";
+  out += "# TYPE microserver_http2_connections_total counter\nmicroserver_http2_connections_total ";
+  appendNumber(out, http2Connections);
+  out += '\n';
   out += "# HELP microserver_request_duration_seconds Time from a complete request to its response.\n";
   out += "# TYPE microserver_request_duration_seconds histogram\n";
   std::uint64_t cumulative = 0;

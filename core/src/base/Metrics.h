@@ -45,6 +45,8 @@ class ReactorMetrics {
   RelaxedCounter bytesIn, bytesOut;
   // TLS handshakes on this reactor: completed (of which resumed), failed, timed out.
   RelaxedCounter tlsHandshakes, tlsResumed, tlsFailed, tlsTimedOut;
+  // HTTP/2 connections opened and requests answered on them (the rest were HTTP/1.x).
+  RelaxedCounter http2Connections, http2Requests;
 
  private:
   friend class Metrics;

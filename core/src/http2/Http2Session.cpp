@@ -113,6 +113,7 @@ Http2Session::Http2Session(Poco::Net::StreamSocket& socket, Reactor& reactor, st
   prefaceDeadlineMs_ = Reactor::monotonicMs() + ms(limits.headerTimeout);
   deadlineMs_ = prefaceDeadlineMs_;
   reactor_.context().openConnections.fetch_add(1, std::memory_order_relaxed);
+  reactor_.metrics().http2Connections.add(1);
   reactor_.attach(this);
 }
 
@@ -905,6 +906,7 @@ void Http2Session::record(Http2Stream& stream) {
   if (stream.recorded) return;
   stream.recorded = true;
   reactor_.metrics().countRequest(stream.record.routeId, stream.status, Reactor::monotonicNs() - stream.startNs);
+  reactor_.metrics().http2Requests.add(1);
   if (AccessLog* log = reactor_.context().accessLog()) {
     AccessRecord entry{std::string_view(remote_).substr(0, remoteIpLength_),
                        stream.method,
