@@ -204,6 +204,11 @@ TEST(PluginServerTest, TwentyReloadsUnderSteadyLoadFailNoRequest) {
   std::vector<std::thread> clients;
   for (int i = 0; i < 4; ++i) clients.emplace_back(client, i % 2 == 0);
   for (int i = 1; i <= 20; ++i) {
+    // Requests between every two reloads, however slow the machine: the load is steady.
+    const int before = ok.load();
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (ok.load() < before + 5 && failed.load() == 0 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(1ms);
     std::size_t mark = server->lineCount();
     setup.writeConfig(helloRoutes("G" + std::to_string(i), setup.www));
     server->sendSignal(SIGHUP);
