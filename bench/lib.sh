@@ -336,7 +336,8 @@ start_nginx() {
   local ssl="" tls_conf=""
   if [[ $BENCH_TLS == 1 ]]; then
     make_certificate
-    ssl=" ssl"
+    # http2: ALPN offers h2, as our TLS listeners do (wrk speaks HTTP/1.1 either way).
+    ssl=" ssl http2"
     # As production runs it: a shared session cache, TLS 1.2 and 1.3.
     tls_conf="ssl_certificate $TLS_CERT; ssl_certificate_key $TLS_KEY; ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache shared:SSL:10m; ssl_session_timeout 1h;"
@@ -551,6 +552,48 @@ run_wrk() {
   echo "$row $round $label requests=$requests rps=$rps cpu_us=$cpu_us p99_us=$p99 errors=$errors other_load=$other" >>"$RESULTS"
   printf '  round %-2s %-12s %9s requests %10s req/s %7s µs CPU/req  p99 %6s µs  errors %s  other load %s%%%s\n' \
     "$round" "$label" "$requests" "$rps" "$cpu_us" "$p99" "$errors" "$other" "$mark"
+}
+
+# run_h2load ROW ROUND LABEL PID URL PIN CONNS STREAMS: one measured h2load run (HTTP/2,
+# STREAMS requests in flight per connection), recorded like run_wrk's. h2load reports no
+# percentiles: mean_us is the mean time per request.
+run_h2load() {
+  local row=$1 round=$2 label=$3 pid=$4 url=$5 pin=$6 conns=$7 streams=$8
+  local out=$BENCH_TMP/h2load-$row-$round-$label.txt pinning=() t0 t1 m0 m1 c0 c1
+  [[ -n $pin ]] && pinning=(taskset -c "$pin")
+  children_ticks
+  c0=$CHILD_TICKS
+  m0=$(machine_ticks)
+  t0=$(cpu_ticks "$pid")
+  timeout $((DURATION + 30)) "${pinning[@]}" h2load -t1 -c"$conns" -m"$streams" -D"$DURATION" "$url" >"$out" 2>&1 ||
+    {
+      cat "$out" >&2
+      server_post_mortem "$pid" "$label"
+      die "h2load failed against $label ($url)"
+    }
+  t1=$(cpu_ticks "$pid")
+  m1=$(machine_ticks)
+  children_ticks
+  c1=$CHILD_TICKS
+  local other mark=""
+  other=$(other_load "$m0" "$m1" $((t1 - t0)) $((c1 - c0)))
+  LAST_OTHER=$other
+  contaminated "$other" && mark="  <- other load ${other}%"
+  # "requests: 100 total, 100 started, 100 done, 98 succeeded, 2 failed, 0 errored, 0 timeout"
+  local requests rps mean errors
+  requests=$(awk '/^requests:/ { print $8 }' "$out")
+  errors=$(awk '/^requests:/ { print $10 + $12 + $14 }' "$out")
+  rps=$(awk '/^finished in/ { print $4 }' "$out")
+  mean=$(to_us "$(awk '/^time for request:/ { print $6 }' "$out")")
+  [[ -n $requests && -n $rps && $requests -gt 0 ]] || {
+    cat "$out" >&2
+    die "could not read h2load's output"
+  }
+  local cpu_us
+  cpu_us=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.3f", n ? t * 1e6 / hz / n : 0 }')
+  echo "$row $round $label requests=$requests rps=$rps cpu_us=$cpu_us mean_us=$mean errors=$errors other_load=$other" >>"$RESULTS"
+  printf '  round %-2s %-12s %9s requests %10s req/s %7s µs CPU/req  mean %6s µs  errors %s  other load %s%%%s\n' \
+    "$round" "$label" "$requests" "$rps" "$cpu_us" "$mean" "$errors" "$other" "$mark"
 }
 
 # A short unmeasured run, so both servers start the rounds warm.

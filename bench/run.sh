@@ -13,6 +13,8 @@
 #   bench/run.sh idle         RSS per idle keep-alive connection (10,000 of them) vs nginx
 #   bench/run.sh hellotls     hello over HTTPS (keep-alive, TLS 1.3) vs nginx `listen ... ssl`
 #   bench/run.sh idletls      RSS per idle HTTPS keep-alive connection vs nginx with ssl
+#   bench/run.sh h2hello      hello over HTTP/2 on TLS (h2load -m 10) vs nginx `listen ... ssl http2`
+#   bench/run.sh h2static1k   a 1 KiB file over HTTP/2 on TLS (h2load -m 10) vs nginx
 #   bench/run.sh chat         chat fan-out to 10/100/1000/10000 TCP members vs Redis pub/sub
 #   bench/run.sh chatfleet    one chat room across instances via Redis (local1, redis1, redis2)
 #   bench/run.sh all          every row above, one after the other
@@ -78,6 +80,34 @@ row_hellotls() {
   ab_rows hellotls microserver "$MS_PID" "https://127.0.0.1:$MS_PORT/hello/bench" nginx "$NX_PID" \
     "https://127.0.0.1:$NX_PORT/hello" "$CLIENT_CPU" 1 "$CONNECTIONS"
   summarize hellotls microserver nginx "$HTTP_KEYS"
+}
+
+# h2_rows ROW URL_PATH_A URL_PATH_B: both servers over TLS, HTTP/2 by ALPN, h2load with
+# H2_STREAMS (10) requests in flight on each of CONNECTIONS connections.
+h2_rows() {
+  local row=$1 path_a=$2 path_b=$3 streams=${H2_STREAMS:-10}
+  start_pair 1 1 "$SERVER_CPU"
+  local ua="https://127.0.0.1:$MS_PORT$path_a" ub="https://127.0.0.1:$NX_PORT$path_b"
+  check_200 "$ua"
+  check_200 "$ub"
+  printf '%s: taskset -c %s h2load -t1 -c%s -m%s -D%s URL   (A = microserver %s, B = nginx %s)\n' "$row" "$CLIENT_CPU" \
+    "$CONNECTIONS" "$streams" "$DURATION" "$ua" "$ub"
+  local url
+  for url in "$ua" "$ub"; do
+    timeout 30 taskset -c "$CLIENT_CPU" h2load -t1 -c"$CONNECTIONS" -m"$streams" -D1 "$url" >/dev/null 2>&1 ||
+      die "warm-up against $url failed"
+  done
+  local r attempt oa
+  for ((r = 1; r <= ROUNDS; r++)); do
+    attempt=0
+    while :; do
+      run_h2load "$row" "$r" microserver "$MS_PID" "$ua" "$CLIENT_CPU" "$CONNECTIONS" "$streams"
+      oa=$LAST_OTHER
+      run_h2load "$row" "$r" nginx "$NX_PID" "$ub" "$CLIENT_CPU" "$CONNECTIONS" "$streams"
+      retry_round "$row" "$r" $((attempt++)) "$oa" "$LAST_OTHER" || break
+    done
+  done
+  summarize "$row" microserver nginx "rps:req/s cpu_us:server_CPU_per_request mean_us:mean_time_per_request errors:errors"
 }
 
 # row_static ROW FILE [wrk args...]
@@ -413,7 +443,8 @@ usage() {
 main() {
   local row=${1:-}
   case "$row" in
-    hello | static1k | static100k | css20k | close | routes | allcores | idle | hellotls | idletls | chat | chatfleet | all) ;;
+    hello | static1k | static100k | css20k | close | routes | allcores | idle | hellotls | idletls | h2hello | h2static1k | \
+      chat | chatfleet | all) ;;
     *) usage ;;
   esac
   bench_prepare
@@ -432,12 +463,17 @@ main() {
       SCHEME=https
       if [[ $row == hellotls ]]; then row_hellotls; else row_idle idletls; fi
       ;;
+    h2hello | h2static1k)
+      BENCH_TLS=1
+      SCHEME=https
+      if [[ $row == h2hello ]]; then h2_rows h2hello /hello/bench /hello; else h2_rows h2static1k /1k.bin /1k.bin; fi
+      ;;
     chat) row_chat ;;
     chatfleet) row_chatfleet ;;
     all)
       local r
       export BENCH_NO_BUILD=1  # built once above
-      for r in hello static1k static100k css20k close routes allcores idle hellotls idletls chat chatfleet; do
+      for r in hello static1k static100k css20k close routes allcores idle hellotls idletls h2hello h2static1k chat chatfleet; do
         "$0" "$r" || warn "row $r failed"
       done
       return 0

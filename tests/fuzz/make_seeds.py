@@ -348,4 +348,33 @@ write_split("LineFramerFuzzer", "limit-8", b"12345678\n123456789\n1234567\r\n123
 write_split("LineFramerFuzzer", "limit-8-open", b"12345678\n123456789\nrest", flavour=13)
 write_split("LineFramerFuzzer", "limit-0", b"a\n\nb", flavour=1)
 
+# --- Http2RequestFuzzer ------------------------------------------------------------------
+# Frames after the preface (the fuzzer sends the preface itself). HPACK by hand: indexed
+# fields from the static table and literals without indexing (RFC 7541 6.1, 6.2.2).
+def h2frame(kind, flags, stream, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+
+def lit(name, value):
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+SETTINGS = h2frame(0x4, 0, 0, b"")
+GET = b"\x82\x86\x84" + lit(b":authority", b"example.com")  # GET, http, /
+H2 = {
+    "get": SETTINGS + h2frame(0x1, 0x5, 1, GET),
+    "cookies": SETTINGS + h2frame(0x1, 0x5, 1, GET + lit(b"cookie", b"a=1") + lit(b"user-agent", b"t") + lit(b"cookie", b"b=2")),
+    "host-only": SETTINGS + h2frame(0x1, 0x5, 1, b"\x82\x86" + lit(b":path", b"/x?y") + lit(b"host", b"h.example")),
+    "post-body": SETTINGS + h2frame(0x1, 0x4, 1, b"\x83\x86\x84" + lit(b":authority", b"e") + lit(b"content-length", b"5"))
+                 + h2frame(0x0, 0x1, 1, b"hello"),
+    "continuation": SETTINGS + h2frame(0x1, 0x1, 1, GET) + h2frame(0x9, 0, 1, lit(b"x-a", b"1")) + h2frame(0x9, 0x4, 1, lit(b"x-b", b"2")),
+    "two-streams-reset": SETTINGS + h2frame(0x1, 0x5, 1, GET) + h2frame(0x1, 0x4, 3, GET) + h2frame(0x3, 0, 3, b"\x00\x00\x00\x08"),
+    "big-header": SETTINGS + h2frame(0x1, 0x5, 1, GET + lit(b"x-big", b"v" * 120) + lit(b"x-more", b"w" * 100)),
+    "trailers": SETTINGS + h2frame(0x1, 0x4, 1, b"\x83\x86\x84" + lit(b":authority", b"e")) + h2frame(0x0, 0, 1, b"abc")
+                + h2frame(0x1, 0x5, 1, lit(b"x-trailer", b"t")),
+}
+for name, payload in H2.items():
+    write_split("Http2RequestFuzzer", name, payload)
+    write_split("Http2RequestFuzzer", name + "-small-limits", payload, flavour=1, splits=SPLITS[:1])
+
 print("seeds written under", CORPUS, file=sys.stderr)

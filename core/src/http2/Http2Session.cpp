@@ -313,16 +313,16 @@ void Http2Session::checkDeadline(std::int64_t nowMs) {
       Http2Stream* stream = find(id);
       if (!stream) continue;
       if (stream->blocking && nowMs >= stream->handlerDeadlineMs) {
-        log::warning("plugin " + stream->blocking->handler->pluginName() + " did not answer " + stream->method + " " +
-                     stream->target + " within its route's timeout (" +
+        log::warning("plugin " + stream->blocking->handler->pluginName() + " did not answer " + stream->record.method + " " +
+                     stream->record.target + " within its route's timeout (" +
                      std::to_string(stream->blocking->handler->timeout().count()) + " ms): answered 504");
         stream->blocking->waiter = nullptr;
         stream->blocking.reset();
         answerError(*stream, 504, "504 Gateway Timeout: the handler did not answer in time\n");
       } else if (stream->pending && !stream->responded && nowMs >= stream->answerDeadlineMs &&
                  (!stream->bodyStreamed || stream->requestComplete || stream->bodyPaused)) {
-        log::warning("plugin " + stream->pending->pluginName() + " did not answer " + stream->method + " " +
-                     stream->target + " within its route's timeout (" + std::to_string(stream->timeout.count()) +
+        log::warning("plugin " + stream->pending->pluginName() + " did not answer " + stream->record.method + " " +
+                     stream->record.target + " within its route's timeout (" + std::to_string(stream->timeout.count()) +
                      " ms): answered 504");
         std::shared_ptr<Responder> responder = std::move(stream->pending);
         responder->detach(MS_CANCEL_TIMEOUT);
@@ -376,30 +376,11 @@ int Http2Session::onHeader(nghttp2_session*, const nghttp2_frame* frame, const s
   auto* self = static_cast<Http2Session*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers: ignored
   Http2Stream* stream = self->find(frame->hd.stream_id);
-  if (!stream || stream->headersTooLarge) return 0;
+  if (!stream) return 0;
   std::string_view name(reinterpret_cast<const char*>(nameBytes), nameLength);
   std::string_view value(reinterpret_cast<const char*>(valueBytes), valueLength);
-  const ParserLimits& limits = self->reactor_.site().parserLimits();
-  stream->headerBytes += name.size() + value.size() + 32;
-  if (stream->headerBytes > limits.headerBytes || stream->headerText.size() >= limits.headerCount ||
-      (name == ":path" && value.size() > limits.uriBytes)) {
-    stream->headersTooLarge = true;  // answered 431 once the block is complete
-    return 0;
-  }
   try {
-    if (!name.empty() && name[0] == ':') {
-      // nghttp2 has checked them (RFC 9113 8.3): known, once each, before the others.
-      if (name == ":method") stream->method = value;
-      else if (name == ":path") stream->target = value;
-      else if (name == ":authority") stream->authority = value;
-      else if (name == ":scheme") stream->scheme = value;
-    } else if (name == "cookie") {
-      if (!stream->cookie.empty()) stream->cookie += "; ";
-      stream->cookie += value;
-    } else {
-      if (name == "host") stream->host = value;
-      stream->headerText.emplace_back(name, value);
-    }
+    stream->request.add(name, value, self->reactor_.site().parserLimits());
     return 0;
   } catch (...) {
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -516,38 +497,32 @@ Http2Stream* Http2Session::find(std::int32_t streamId) const {
 
 void Http2Session::headersComplete(Http2Stream& stream) {
   stream.startNs = Reactor::monotonicNs();
-  for (const auto& [name, value] : stream.headerText) stream.headers.push_back({name, value});
-  if (!stream.cookie.empty()) stream.headers.push_back({"cookie", stream.cookie});
-  if (stream.authority.empty()) stream.authority = stream.host;
-  stream.record.method = stream.method;
-  stream.record.target = stream.target;
-  for (const Header& h : stream.headers) {
+  RequestFields& request = stream.request;
+  request.finish();
+  stream.record.method = request.method;
+  stream.record.target = request.target;
+  for (const Header& h : request.headers) {
     if (h.name == "referer") stream.record.referer = std::string(h.value);
     if (h.name == "user-agent") stream.record.userAgent = std::string(h.value);
   }
   stream.record.startNs = stream.startNs;
   stream.record.routeId = Metrics::kNoRoute;
-  if (stream.headersTooLarge)
-    return answerError(stream, 431, "431 Request Header Fields Too Large\n");
-  if (stream.method == "CONNECT")
+  if (request.tooLarge) return answerError(stream, 431, "431 Request Header Fields Too Large\n");
+  if (request.method == "CONNECT")
     return answerError(stream, 405, "405 Method Not Allowed: CONNECT is not supported\n");
-  if (stream.target.empty() || (stream.target[0] != '/' && stream.target != "*"))
+  if (request.target.empty() || (request.target[0] != '/' && request.target != "*"))
     return answerError(stream, 400, "400 Bad Request: the path must start with /\n");
   if (stream.requestComplete) return dispatch(stream);
   // A body follows: its route says how much may come, and whether its handler takes it
   // piece by piece (then it runs now).
   ReactorScratch& scratch = reactor_.scratch();
-  std::string_view path = std::string_view(stream.target).substr(0, stream.target.find('?'));
+  std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
   if (!percentDecode(path, scratch.decodedPath) || scratch.decodedPath.find('\0') != std::string::npos)
     return answerError(stream, 400, "400 Bad Request: malformed percent-encoding in path\n");
-  BodyPolicy policy = reactor_.site().bodyPolicy(stream.method, stream.authority, scratch.decodedPath, scratch.route);
+  BodyPolicy policy = reactor_.site().bodyPolicy(request.method, request.authority, scratch.decodedPath, scratch.route);
   stream.bodyLimit = policy.limit;
-  for (const Header& h : stream.headers)
-    if (h.name == "content-length") {
-      std::uint64_t length = 0;
-      for (char c : h.value) length = length > UINT64_MAX / 10 ? UINT64_MAX : length * 10 + static_cast<unsigned>(c - '0');
-      if (length > stream.bodyLimit) return answerError(stream, 413, "413 Content Too Large: request body too large for this route\n");
-    }
+  if (request.contentLength().value_or(0) > stream.bodyLimit)
+    return answerError(stream, 413, "413 Content Too Large: request body too large for this route\n");
   stream.deadlineMs = reactor_.nowMs() + ms(reactor_.site().config().server.limits.bodyTimeout);
   if (policy.handler && policy.handler->streamsBody()) {
     stream.bodyStreamed = true;
@@ -604,21 +579,22 @@ void Http2Session::dispatch(Http2Stream& stream) {
   ReactorScratch& scratch = reactor_.scratch();
   const Site& site = reactor_.site();
   scratch.route.routeId = Metrics::kNoRoute;
-  std::string_view target = stream.target;
+  const RequestFields& request = stream.request;
+  std::string_view target = request.target;
   std::size_t question = target.find('?');
   std::string_view path = target.substr(0, question);
   if (!percentDecode(path, scratch.decodedPath) || scratch.decodedPath.find('\0') != std::string::npos)
     return answerError(stream, 400, "400 Bad Request: malformed percent-encoding in path\n");
   Request::Parts parts;
-  parts.method = stream.method;
+  parts.method = request.method;
   parts.target = target;
   parts.path = scratch.decodedPath;
   parts.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   parts.body = stream.bodyStreamed ? std::string_view{} : std::string_view(stream.body);
   parts.remoteAddress = remote_;
-  parts.authority = stream.authority;
+  parts.authority = request.authority;
   parts.versionMinor = 1;
-  parts.headers = Span<Header>(stream.headers.data(), stream.headers.size());
+  parts.headers = Span<Header>(request.headers.data(), request.headers.size());
 
   Response& response = scratch.response;
   response.reset();
@@ -633,7 +609,7 @@ void Http2Session::dispatch(Http2Stream& stream) {
   try {
     routed = site.route(parts, response, scratch.route, reactor_.mailbox());
   } catch (const std::exception& e) {
-    log::error("request " + stream.method + " " + stream.target + " from " + remote_ + " failed: " + e.what() +
+    log::error("request " + request.method + " " + request.target + " from " + remote_ + " failed: " + e.what() +
                " (answered 500)");
     response.reset();
     response.setStatus(500);
@@ -649,7 +625,7 @@ void Http2Session::dispatch(Http2Stream& stream) {
     call->exchange.version = 20;
     call->waiter = &stream;
     if (!BlockingCall::start(call, reactor_.context().workers())) {
-      log::warning("the worker pool is full: answered 503 to " + stream.method + " " + stream.target +
+      log::warning("the worker pool is full: answered 503 to " + stream.record.method + " " + stream.record.target +
                    " (raise server.workers or limits.worker_queue if this is normal load)");
       return answerBusy(stream, context);
     }
@@ -659,7 +635,7 @@ void Http2Session::dispatch(Http2Stream& stream) {
   }
   if (routed.fileWork) {
     if (!reactor_.context().fileThreads().submit(std::move(routed.fileWork))) {
-      log::warning("the file threads are busy: answered 503 to " + stream.method + " " + stream.target +
+      log::warning("the file threads are busy: answered 503 to " + stream.record.method + " " + stream.record.target +
                    " (raise server.file_threads if the disk is slow but sound)");
       return answerBusy(stream, context);
     }
@@ -668,14 +644,13 @@ void Http2Session::dispatch(Http2Stream& stream) {
   if (!handler) return sendResponse(stream, context, response);
   if (handler->compresses()) {
     stream.record.compress = true;
-    Request request(parts);
-    stream.record.acceptEncoding = std::string(request.header("accept-encoding"));
+    stream.record.acceptEncoding = std::string(Request(parts).header("accept-encoding"));
     context = stream.record.context();
     context.versionMinor = 1;
   }
-  Request request(parts);
+  Request view(parts);
   Exchange exchange;
-  exchange.request = &request;
+  exchange.request = &view;
   exchange.response = &response;
   exchange.mailbox = &reactor_.mailbox();
   exchange.version = 20;
@@ -778,7 +753,7 @@ void Http2Session::takeAnswer(Http2Stream& stream) {
     }
   }
   if (taken.abandoned) {
-    log::error("plugin " + stream.pending->pluginName() + " let go of " + stream.method + " " + stream.target +
+    log::error("plugin " + stream.pending->pluginName() + " let go of " + stream.record.method + " " + stream.record.target +
                " without " + (stream.responded ? "ending its stream; the stream was reset" : "answering it; answered 500"));
     Metrics::instance().countPluginError(stream.pending->pluginName());
     std::shared_ptr<Responder> responder = std::move(stream.pending);
@@ -909,8 +884,8 @@ void Http2Session::record(Http2Stream& stream) {
   reactor_.metrics().http2Requests.add(1);
   if (AccessLog* log = reactor_.context().accessLog()) {
     AccessRecord entry{std::string_view(remote_).substr(0, remoteIpLength_),
-                       stream.method,
-                       stream.target,
+                       stream.record.method,
+                       stream.record.target,
                        1,
                        stream.status,
                        stream.bodyBytesSent,

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/OpenFile.h"
+#include "http2/RequestFields.h"
 #include "site/BlockingCall.h"
 #include "site/Request.h"
 #include "site/Responder.h"
@@ -31,12 +32,7 @@ struct Http2Stream final : BlockingCall::Waiter {
   const std::int32_t id;
 
   // ---- The request.
-  std::string method, target, authority, scheme, host;
-  std::vector<std::pair<std::string, std::string>> headerText;  // regular headers, names lowercase
-  std::vector<Header> headers;  // views into headerText, built once the header block is complete
-  std::string cookie;           // the cookie fields, joined with "; " (RFC 9113 8.2.3)
-  std::size_t headerBytes = 0;  // RFC 9113's size: name + value + 32 per field
-  bool headersTooLarge = false;
+  RequestFields request;         // its header block
   bool requestComplete = false;  // END_STREAM seen
   std::string body;              // a buffered body so far
   std::uint64_t bodyLimit = 0;   // its route's
