@@ -6,15 +6,19 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "Certificates.h"
 #include "PrometheusText.h"
@@ -514,6 +518,61 @@ TEST(TlsTest, ReloadTakesNewCertificatesForNewHandshakesOnly) {
   ASSERT_TRUE(server->waitForLine("reload failed", 10s, mark)) << server->output();
   EXPECT_TRUE(server->waitForLine("tls.certificate: no PEM certificate in " + live + ".crt", 1s, mark));
   EXPECT_EQ(TlsClient(port).peerCommonName(), "second.test");
+}
+
+TEST(TlsTest, ReloadingCertificatesUnderLoadFailsNoRequest) {
+  TlsSite site;
+  Certificate first = makeCertificate(site.dir, "first", "first.test", "DNS:first.test");
+  Certificate second = makeCertificate(site.dir, "second", "second.test", "DNS:second.test");
+  std::string live = site.dir.path() + "/live";
+  auto install = [&](const Certificate& c) {
+    run("cp " + quote(c.certificate) + " " + quote(live + ".crt") + " && cp " + quote(c.key) + " " + quote(live + ".key"));
+  };
+  install(first);
+  auto server = site.start(site.config("{ certificate: " + live + ".crt, key: " + live + ".key }"));
+  const int port = tlsPort(*server);
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::mutex seenMutex;
+  std::set<std::string> seen;  // the certificates new handshakes got
+  std::string firstFailure;
+  auto client = [&](bool keepAlive) {
+    std::unique_ptr<TlsClient> c;
+    while (!stop) {
+      try {
+        if (!c || !keepAlive) {
+          c = std::make_unique<TlsClient>(port);
+          std::lock_guard<std::mutex> lock(seenMutex);
+          seen.insert(c->peerCommonName());
+        }
+        c->sendAll("GET /hello/Load HTTP/1.1\r\nHost: x\r\n\r\n");
+        HttpResponse r = c->readResponse();
+        (r.status == 200 && r.body == "Hello, Load!\n" ? ok : failed)++;
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(seenMutex);
+        if (failed++ == 0) firstFailure = e.what();
+        c.reset();
+      }
+    }
+  };
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) clients.emplace_back(client, i == 0);
+  for (int i = 1; i <= 10; ++i) {
+    // Requests between every two reloads, however slow the machine.
+    const int before = ok.load();
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (ok.load() < before + 5 && failed.load() == 0 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(1ms);
+    install(i % 2 == 1 ? second : first);
+    std::size_t mark = server->lineCount();
+    server->sendSignal(SIGHUP);
+    ASSERT_TRUE(server->waitForLine("reloaded ", 10s, mark)) << server->output();
+  }
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0) << firstFailure;
+  EXPECT_GE(ok.load(), 50);
+  EXPECT_EQ(seen, (std::set<std::string>{"first.test", "second.test"}));
 }
 
 TEST(TlsTest, ChangedCertificateFilesReloadThemselves) {
