@@ -116,8 +116,10 @@ void warnAboutRestartOnlySettings(const Config& running, const Config& next) {
   for (std::size_t i = 0; !listenChanged && i < a.listen.size(); ++i)
     listenChanged = a.listen[i].address() != b.listen[i].address() || a.listen[i].secure() != b.listen[i].secure() ||
                     a.listen[i].redirectPort != b.listen[i].redirectPort ||
-                    a.listen[i].redirectUrl != b.listen[i].redirectUrl || a.listen[i].hsts != b.listen[i].hsts;
-  differs(listenChanged, "listen (addresses, tls on or off, redirect_to_https, hsts; certificates reload)");
+                    a.listen[i].redirectUrl != b.listen[i].redirectUrl || a.listen[i].hsts != b.listen[i].hsts ||
+                    a.listen[i].proxyProtocol != b.listen[i].proxyProtocol;
+  differs(listenChanged,
+          "listen (addresses, tls on or off, redirect_to_https, hsts, proxy_protocol; certificates reload)");
   differs(a.reactors != b.reactors, "reactors");
   differs(a.workers != b.workers, "workers");
   differs(a.accessLog != b.accessLog, "access_log");

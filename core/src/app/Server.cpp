@@ -11,6 +11,7 @@
 #include "base/Log.h"
 #include "base/Metrics.h"
 #include "http1/ResponseWriter.h"
+#include "net/ProxyHeaderReader.h"
 #include "ws/ServicePeer.h"
 
 namespace microserver::core {
@@ -62,14 +63,23 @@ Server::~Server() {
   if (reactors_) stop(std::chrono::milliseconds(0));
 }
 
-Listener::Starter Server::starter(std::shared_ptr<TlsSlot> tls, TlsHandshake::Next next) {
-  if (!tls)
-    return [next = std::move(next)](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
+Listener::Starter Server::starter(const ListenConfig& listen, std::shared_ptr<TlsSlot> tls, TlsHandshake::Next next) {
+  Listener::Starter start;
+  if (!tls) {
+    start = [next = std::move(next)](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
       next(socket, reactor, remote, nullptr);
     };
-  auto shared = std::make_shared<const TlsHandshake::Next>(std::move(next));
-  return [tls = std::move(tls), shared](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
-    TlsHandshake::start(socket, reactor, remote, tls->get(), shared);
+  } else {
+    auto shared = std::make_shared<const TlsHandshake::Next>(std::move(next));
+    start = [tls = std::move(tls), shared](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
+      TlsHandshake::start(socket, reactor, remote, tls->get(), shared);
+    };
+  }
+  if (!listen.proxyProtocol) return start;
+  // The PROXY header comes first, before TLS: the balancer sends it, not the client.
+  auto afterHeader = std::make_shared<const ProxyHeaderReader::Next>(std::move(start));
+  return [afterHeader](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
+    ProxyHeaderReader::start(socket, reactor, remote, afterHeader);
   };
 }
 
@@ -105,7 +115,8 @@ void Server::start(TlsContexts tls) {
     // A TLS client beyond max_connections is closed: a plain-text 503 would be garbage to it.
     running.listener = std::make_unique<Listener>(
         running.socket, reactors_->all(), *context_, server.limits.maxConnections, running.tls ? "" : busy,
-        starter(running.tls, [index](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote,
+        starter(server.listen[i], running.tls,
+                [index](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote,
                                      std::unique_ptr<Transport> transport) {
           new HttpConnection(socket, reactor, remote, std::move(transport), index);  // owns itself
         }));
@@ -168,7 +179,7 @@ void Server::startServices(const TlsContexts& tls) {
     std::shared_ptr<ServiceSlot> slot = running.slot;
     running.listener = std::make_unique<Listener>(
         socket, reactors_->all(), *context_, config.server.limits.maxConnections, std::string(),
-        starter(running.tls, [slot](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote,
+        starter(sc.listen, running.tls, [slot](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote,
                                     std::unique_ptr<Transport> transport) {
           ServicePeer::startTcp(s, reactor, std::move(transport), slot->get(), remote);
         }));

@@ -113,8 +113,9 @@ class Server {
     std::shared_ptr<TlsSlot> tls;  // null: plain TCP
     std::unique_ptr<Listener> listener;
   };
-  // The starter of a listener's connections: plain, or a TLS handshake first.
-  static Listener::Starter starter(std::shared_ptr<TlsSlot> tls, TlsHandshake::Next next);
+  // The starter of a listener's connections: plain, or a TLS handshake first; on a
+  // proxy_protocol listener, the PROXY header before either.
+  static Listener::Starter starter(const ListenConfig& listen, std::shared_ptr<TlsSlot> tls, TlsHandshake::Next next);
   void startServices(const TlsContexts& tls);
   // Restarts services whose plugin library changed in `site`.
   void replaceServices(const Site& site);

@@ -185,8 +185,9 @@ const std::initializer_list<std::string_view> kRouteKeys = {
 const std::initializer_list<std::string_view> kHandlerOnlyKeys = {"config", "blocking", "body", "body_bytes", "timeout"};
 const std::initializer_list<std::string_view> kStaticOnlyKeys = {"precompressed", "listing", "cache"};
 const std::initializer_list<std::string_view> kServiceKeys = {"plugin", "listen", "config"};
-const std::initializer_list<std::string_view> kListenKeys = {"address", "tls", "redirect_to_https", "hsts"};
-const std::initializer_list<std::string_view> kServiceListenKeys = {"address", "tls"};
+const std::initializer_list<std::string_view> kListenKeys = {"address", "tls", "redirect_to_https", "hsts",
+                                                            "proxy_protocol"};
+const std::initializer_list<std::string_view> kServiceListenKeys = {"address", "tls", "proxy_protocol"};
 const std::initializer_list<std::string_view> kTlsKeys = {"certificate", "key", "certificates"};
 const std::initializer_list<std::string_view> kCertificateKeys = {"certificate", "key"};
 const std::initializer_list<std::string_view> kMethods = {"GET",   "HEAD",    "POST",    "PUT",  "DELETE",
@@ -383,7 +384,7 @@ class Reader {
   }
 
   // One listener: "HOST:PORT", or a map with `address` and what `allowed` permits (tls,
-  // redirect_to_https, hsts). False when it is not usable (the error is reported).
+  // redirect_to_https, hsts, proxy_protocol). False when it is not usable (the error is reported).
   bool readListener(const YAML::Node& node, const YAML::Mark& mark, const std::string& path,
                     std::initializer_list<std::string_view> allowed, ListenConfig& out) {
     out.path = path;
@@ -403,6 +404,8 @@ class Reader {
         ok = readTls(f, out.tls) && ok;
       } else if (f.key == "redirect_to_https") {
         ok = readRedirect(f, out) && ok;
+      } else if (f.key == "proxy_protocol") {
+        ok = readBool(f, out.proxyProtocol) && ok;
       } else {
         Duration age{-1};
         readDuration(f, age, true);
