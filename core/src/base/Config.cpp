@@ -172,7 +172,8 @@ std::string duplicateGroupName(const RE2& re) {
 const std::initializer_list<std::string_view> kTopKeys = {"server", "routes", "services"};
 const std::initializer_list<std::string_view> kServerKeys = {
     "listen",    "reactors",    "workers",    "file_threads", "file_cache",   "www",    "plugins",
-    "access_log", "log_level",  "user",       "health_path", "ready_path",  "metrics_path", "limits"};
+    "access_log", "log_level",  "user",       "health_path", "ready_path",  "metrics_path", "limits",
+    "trusted_proxies"};
 const std::initializer_list<std::string_view> kFileCacheKeys = {"max_files", "max_bytes"};
 const std::initializer_list<std::string_view> kCacheKeys = {"max_age", "immutable"};
 const std::initializer_list<std::string_view> kLimitKeys = {
@@ -551,6 +552,7 @@ class Reader {
       else if (f.key == "health_path") readEndpoint(f, server.healthPath);
       else if (f.key == "ready_path") readEndpoint(f, server.readyPath);
       else if (f.key == "metrics_path") readEndpoint(f, server.metricsPath);
+      else if (f.key == "trusted_proxies") readTrustedProxies(f, server.trustedProxies);
       else readLimits(f, server.limits);
     }
   }
@@ -618,6 +620,28 @@ class Reader {
       error(f.mark(), f.path, "no user '" + text + "' on this machine (create it, e.g. adduser --system " + text +
                                   ", or leave server.user out)");
     else user = text;
+  }
+
+  // A list of CIDR ranges (or single addresses), IPv4 and IPv6; empty or absent: nobody.
+  void readTrustedProxies(const Field& f, std::vector<IpRange>& ranges) {
+    const std::string expected = "a list of addresses or CIDR ranges (e.g. [127.0.0.1, 10.0.0.0/8, \"::1\"])";
+    if (f.value.IsNull()) return;
+    if (!f.value.IsSequence()) {
+      error(f.mark(), f.path, "expected " + expected + ", got " + describe(f.value));
+      return;
+    }
+    for (std::size_t i = 0; i < f.value.size(); ++i) {
+      const YAML::Node node = f.value[i];
+      const std::string path = item(f.path, i);
+      if (!node.IsScalar() || node.Scalar().empty()) {
+        error(node.Mark(), path, "expected an address or CIDR range such as 10.0.0.0/8, got " + describe(node));
+        continue;
+      }
+      IpRange range;
+      std::string why;
+      if (IpRange::parse(node.Scalar(), range, why)) ranges.push_back(std::move(range));
+      else error(node.Mark(), path, "invalid address range '" + node.Scalar() + "': " + why);
+    }
   }
 
   void readLogLevel(const Field& f, std::string& level) {

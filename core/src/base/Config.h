@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/ConfigTree.h"
+#include "base/IpRange.h"
 
 namespace microserver::core {
 
@@ -98,6 +99,9 @@ struct ServerConfig {
   std::string healthPath = "/healthz";   // built-in endpoints; "off" disables one
   std::string readyPath = "/readyz";
   std::string metricsPath = "/metrics";
+  // Peers (after the PROXY protocol) whose X-Forwarded-For, X-Forwarded-Proto and
+  // Forwarded headers are believed; empty: nobody's.
+  std::vector<IpRange> trustedProxies;
   Limits limits;
   SourceMark mark;
 };

@@ -11,7 +11,7 @@
 #include <future>
 
 #include "base/Log.h"
-#include "net/AddressText.h"
+#include "base/AddressText.h"
 
 namespace microserver::core {
 

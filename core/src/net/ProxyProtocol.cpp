@@ -1,14 +1,13 @@
 // ProxyProtocol: see ProxyProtocol.h.
 #include "net/ProxyProtocol.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
-#include "net/AddressText.h"
+#include "base/AddressText.h"
 
 namespace microserver::core {
 
@@ -41,35 +40,9 @@ bool couldStartWith(std::string_view bytes, std::string_view prefix) {
   return bytes.substr(0, n) == prefix.substr(0, n);
 }
 
-// "0" .. "65535", no sign, no leading zero (the specification's form).
-bool parsePort(std::string_view text, std::uint16_t& port) {
-  if (text.empty() || text.size() > 5 || (text.size() > 1 && text[0] == '0')) return false;
-  unsigned value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (value > 65535) return false;
-  port = static_cast<std::uint16_t>(value);
-  return true;
-}
-
-// One address of `family` in its text form into `out` (sin_addr / sin6_addr).
-bool parseIp(int family, std::string_view text, struct sockaddr_storage& out) {
-  char buffer[INET6_ADDRSTRLEN + 1];
-  if (text.empty() || text.size() >= sizeof buffer) return false;
-  std::memcpy(buffer, text.data(), text.size());
-  buffer[text.size()] = '\0';
-  out = {};
-  out.ss_family = static_cast<sa_family_t>(family);
-  void* target = family == AF_INET ? static_cast<void*>(&reinterpret_cast<struct sockaddr_in*>(&out)->sin_addr)
-                                   : static_cast<void*>(&reinterpret_cast<struct sockaddr_in6*>(&out)->sin6_addr);
-  return ::inet_pton(family, buffer, target) == 1;
-}
-
-void setPort(struct sockaddr_storage& address, std::uint16_t port) {
-  if (address.ss_family == AF_INET) reinterpret_cast<struct sockaddr_in*>(&address)->sin_port = htons(port);
-  else reinterpret_cast<struct sockaddr_in6*>(&address)->sin6_port = htons(port);
+// One address of a v1 line: TCP4 takes dotted IPv4 only, TCP6 IPv6 text only.
+bool parseV1Address(bool ipv6, std::string_view text, IpAddress& out) {
+  return IpAddress::parse(text, out) && (text.find(':') != std::string_view::npos) == ipv6;
 }
 
 // "PROXY TCP4 192.0.2.1 192.0.2.2 56324 443\r\n", "PROXY UNKNOWN ...\r\n".
@@ -101,17 +74,18 @@ ProxyHeader parseV1(std::string_view bytes) {
   if (count == 0) return invalid("a PROXY v1 line without a protocol");
   // UNKNOWN: whatever follows is to be ignored; the connection keeps its own address.
   if (fields[0] == "UNKNOWN") return done(1, length, {});
-  int family = fields[0] == "TCP4" ? AF_INET : fields[0] == "TCP6" ? AF_INET6 : 0;
-  if (family == 0) return invalid("unknown PROXY v1 protocol '" + std::string(fields[0]) + "'");
+  if (fields[0] != "TCP4" && fields[0] != "TCP6")
+    return invalid("unknown PROXY v1 protocol '" + std::string(fields[0]) + "'");
+  const bool ipv6 = fields[0] == "TCP6";
   if (count != 5) return invalid("a PROXY v1 line needs 2 addresses and 2 ports");
-  struct sockaddr_storage source {}, destination {};
+  IpAddress source, destination;
   std::uint16_t sourcePort = 0, destinationPort = 0;
-  if (!parseIp(family, fields[1], source) || !parseIp(family, fields[2], destination))
+  if (!parseV1Address(ipv6, fields[1], source) || !parseV1Address(ipv6, fields[2], destination))
     return invalid("an invalid address in a PROXY v1 line");
+  // (The specification writes ports without leading zeros; refusing "0443" buys nothing.)
   if (!parsePort(fields[3], sourcePort) || !parsePort(fields[4], destinationPort))
     return invalid("an invalid port in a PROXY v1 line");
-  setPort(source, sourcePort);
-  return done(1, length, formatAddress(source));
+  return done(1, length, formatAddress(source, sourcePort));
 }
 
 std::uint16_t readU16(const char* p) {
@@ -139,22 +113,15 @@ ProxyHeader parseV2(std::string_view bytes) {
   // UNSPEC, UNIX: no IP to show; the specification lets a receiver keep its own then.
   if (command == 0 || family == 0 || family == 3) return done(2, length, {});
   if (transport == 2) return invalid("a PROXY v2 header for a datagram connection");
+  // Source address, destination address, source port, destination port.
+  const std::size_t addressBytes = family == 1 ? 4 : 16;
+  if (payload < 2 * addressBytes + 4)
+    return invalid(std::string("a PROXY v2 ") + (family == 1 ? "IPv4" : "IPv6") + " header too short for its addresses");
   const char* p = bytes.data() + 16;
-  struct sockaddr_storage source {};
-  if (family == 1) {
-    if (payload < 12) return invalid("a PROXY v2 IPv4 header too short for its addresses");
-    auto* in = reinterpret_cast<struct sockaddr_in*>(&source);
-    in->sin_family = AF_INET;
-    std::memcpy(&in->sin_addr, p, 4);
-    std::memcpy(&in->sin_port, p + 8, 2);  // both in network order already
-  } else {
-    if (payload < 36) return invalid("a PROXY v2 IPv6 header too short for its addresses");
-    auto* in6 = reinterpret_cast<struct sockaddr_in6*>(&source);
-    in6->sin6_family = AF_INET6;
-    std::memcpy(&in6->sin6_addr, p, 16);
-    std::memcpy(&in6->sin6_port, p + 32, 2);
-  }
-  return done(2, length, formatAddress(source));
+  IpAddress source;
+  source.family = family == 1 ? AF_INET : AF_INET6;
+  std::memcpy(source.bytes.data(), p, addressBytes);
+  return done(2, length, formatAddress(source, readU16(p + 2 * addressBytes)));
 }
 
 }  // namespace

@@ -90,7 +90,6 @@ TEST(ProxyProtocol, V1Malformed) {
   expectInvalid("PROXY TCP6 192.0.2.1 2001:db8::2 56324 443\r\n");       // IPv4 in TCP6
   expectInvalid("PROXY TCP4 192.0.2.256 198.51.100.2 56324 443\r\n");    // not an address
   expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 65536 443\r\n");      // port out of range
-  expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 056324 443\r\n");     // leading zero
   expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 -1 443\r\n");         // a sign
   expectInvalid("PROXY UDP4 192.0.2.1 198.51.100.2 56324 443\r\n");      // unknown protocol
   expectInvalid("PROXY \r\n");                                          // no protocol
