@@ -261,6 +261,14 @@ void App::handleCheck(const std::string&, const std::string&) { checkOnly_ = tru
 
 int App::main(const std::vector<std::string>&) {
   if (exitEarly_) return kExitOk;
+  // First, before a plugin can start a child that would inherit them.
+  InheritedSockets inherited;
+  try {
+    inherited = InheritedSockets::fromEnvironment();
+  } catch (const std::exception& e) {
+    std::cerr << "microserver: " << e.what() << std::endl;
+    return kExitFailed;
+  }
 
   // Block the signals we wait for before any thread exists, so every thread inherits the
   // mask and only sigwait() below ever sees them.
@@ -306,7 +314,7 @@ int App::main(const std::vector<std::string>&) {
   watcher.watchFiles(certificateFiles(site->config()));  // a renewed certificate reloads too
   try {
     server_ = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog));
-    server_->start(std::move(tls));
+    server_->start(std::move(tls), std::move(inherited));
   } catch (const ConfigLoadError& e) {
     server_.reset();
     printErrors(e.errors());

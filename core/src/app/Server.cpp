@@ -83,14 +83,26 @@ Listener::Starter Server::starter(const ListenConfig& listen, std::shared_ptr<Tl
   };
 }
 
-void Server::start(TlsContexts tls) {
+Poco::Net::ServerSocket Server::openListener(const ListenConfig& listen, const std::string& file) {
+  std::string how;
+  if (std::optional<Poco::Net::ServerSocket> socket = inherited_.take(listen.host, listen.port, how)) {
+    log::info(listen.path + " " + listen.address() + ": using the socket the service manager passed, " + how);
+    return *socket;
+  }
+  if (activated_) log::info(listen.path + " " + listen.address() + ": no inherited socket has this address; opened it");
+  return bindListener(listen.host, listen.port, listen.path, file);
+}
+
+void Server::start(TlsContexts tls, InheritedSockets inherited) {
+  inherited_ = std::move(inherited);
+  activated_ = !inherited_.empty();
   ::signal(SIGPIPE, SIG_IGN);  // sendfile(2) has no MSG_NOSIGNAL: a vanished peer must not kill us
   std::shared_ptr<const Site> site = context_->site();
   const ServerConfig& server = site->config().server;
   for (std::size_t i = 0; i < server.listen.size(); ++i) {
     const ListenConfig& config = server.listen[i];
     RunningListener running;
-    running.socket = bindListener(config.host, config.port, config.path, site->config().file);
+    running.socket = openListener(config, site->config().file);
     if (config.secure()) {
       std::shared_ptr<const TlsContext> context = i < tls.listeners.size() ? tls.listeners[i] : nullptr;
       if (!context) throw std::runtime_error("the certificates of " + config.path + " were not loaded");
@@ -168,7 +180,7 @@ void Server::startServices(const TlsContexts& tls) {
     std::shared_ptr<PluginService> service = createService(config, i, site->plugins(), errors);
     if (!service) continue;
     running.slot->exchange(std::move(service));
-    Poco::Net::ServerSocket socket = bindListener(sc.listen.host, sc.listen.port, sc.listen.path, config.file);
+    Poco::Net::ServerSocket socket = openListener(sc.listen, config.file);
     running.where = hostForUrl(socket.address()) + ":" + std::to_string(socket.address().port());
     if (sc.listen.secure()) {
       std::shared_ptr<const TlsContext> context = i < tls.services.size() ? tls.services[i] : nullptr;
@@ -186,6 +198,14 @@ void Server::startServices(const TlsContexts& tls) {
     services_.push_back(std::move(running));
   }
   if (!errors.empty()) throw ConfigLoadError(errors);
+  if (std::vector<std::string> unused = inherited_.unused(); !unused.empty()) {
+    std::string list;
+    for (const std::string& u : unused) list += (list.empty() ? "" : ", ") + u;
+    throw std::runtime_error("the service manager passed sockets that no listener of " + config.file +
+                             " has the address of: " + list +
+                             " (add that address to server.listen or a service's listen, or remove it from the "
+                             ".socket unit)");
+  }
   for (RunningService& s : services_) {
     if (!s.slot->get()->start())
       throw std::runtime_error("service " + s.name + " on " + s.where + " failed to start (its log line says why)");
