@@ -46,6 +46,8 @@ bool samePrefix(const std::uint8_t* a, const std::uint8_t* b, unsigned bits) {
 bool IpAddress::parse(std::string_view text, IpAddress& out) {
   char buffer[INET6_ADDRSTRLEN + 1];
   if (text.empty() || text.size() >= sizeof buffer) return false;
+  // inet_pton would stop at a NUL and take "::\0junk" for "::".
+  if (text.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) return false;
   std::memcpy(buffer, text.data(), text.size());
   buffer[text.size()] = '\0';
   IpAddress parsed;

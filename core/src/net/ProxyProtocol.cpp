@@ -58,6 +58,9 @@ ProxyHeader parseV1(std::string_view bytes) {
   }
   const std::size_t length = end + 2;
   if (length > kMaxProxyV1Bytes) return invalid("a PROXY v1 line longer than 107 bytes");
+  // The same verdict as while the line was arriving: a lone CR or LF before its end is wrong.
+  if (bytes.substr(0, end).find_first_of("\r\n") != std::string_view::npos)
+    return invalid("a CR or LF alone in a PROXY v1 line");
   std::string_view line = bytes.substr(kV1Prefix.size(), end - kV1Prefix.size());
   std::string_view fields[5];
   std::size_t count = 0;

@@ -3,11 +3,9 @@
 // protocol says the first passed socket is, and puts back whatever was there.
 #include "app/InheritedSockets.h"
 
-#include <arpa/inet.h>
+#include <Poco/Net/SocketAddress.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -37,18 +35,11 @@ class AtFdThree {
   int saved_;
 };
 
-// A listening socket on 127.0.0.1 and its port.
+// A listening socket on 127.0.0.1 (a descriptor of its own) and its port.
 int listeningSocket(std::uint16_t& port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  EXPECT_EQ(::listen(fd, 16), 0);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  port = ntohs(address.sin_port);
-  return fd;
+  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
+  port = socket.address().port();
+  return ::dup(socket.impl()->sockfd());
 }
 
 void setVariables(const std::string& pid, const std::string& fds) {

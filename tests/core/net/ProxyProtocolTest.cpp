@@ -96,6 +96,10 @@ TEST(ProxyProtocol, V1Malformed) {
   expectInvalid("PROXY TCP4 192.0.2.1\n");                              // LF alone
   expectInvalid("PROXY TCP4 192.0.2.1\rX");                             // CR alone
   expectInvalid("proxy TCP4 192.0.2.1 198.51.100.2 56324 443\r\n");     // case matters
+  // Found by ProxyProtocolFuzzer: a NUL cut the address short for inet_pton, and a lone LF
+  // was refused only while the line was still arriving.
+  expectInvalid(std::string("PROXY TCP6 2:: ::\0\0\0\0\0\0\0\0" "2\nQz 4711 4443\r\n", 41));
+  expectInvalid(std::string("PROXY TCP4 192.0.2.1\0 198.51.100.2 56324 443\r\n", 46));
 }
 
 TEST(ProxyProtocol, AnythingElseIsRefusedAtTheFirstWrongByte) {
