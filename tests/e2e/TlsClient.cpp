@@ -1,5 +1,8 @@
 #include "TlsClient.h"
 
+#include "Command.h"
+#include "ServerProcess.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -17,6 +20,17 @@
 #include <utility>
 
 namespace e2e {
+
+Certificate makeCertificate(const TempDir& dir, const std::string& name, const std::string& commonName,
+                            const std::string& altNames) {
+  Certificate c{dir.path() + "/" + name + ".crt", dir.path() + "/" + name + ".key"};
+  CommandResult r = runCommand({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                "-nodes", "-days", "2", "-subj", "/CN=" + commonName, "-addext",
+                                "subjectAltName=" + altNames, "-keyout", c.key, "-out", c.certificate},
+                               std::chrono::seconds(30));
+  if (r.exitCode != 0) throw std::runtime_error("openssl req failed: " + r.out + r.err);
+  return c;
+}
 
 namespace {
 

@@ -22,6 +22,17 @@ struct ssl_ctx_st;
 
 namespace e2e {
 
+class TempDir;
+
+// A self-signed P-256 certificate and its key (PEM files in a test's folder).
+struct Certificate {
+  std::string certificate, key;
+};
+// Made by `openssl req` as dir/name.crt and dir/name.key, for `commonName` with the given
+// subjectAltName ("DNS:localhost,IP:127.0.0.1"); throws with openssl's output if it fails.
+Certificate makeCertificate(const TempDir& dir, const std::string& name, const std::string& commonName,
+                            const std::string& altNames);
+
 class TlsClient {
  public:
   struct Options {

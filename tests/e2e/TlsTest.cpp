@@ -46,21 +46,6 @@ CommandResult run(const std::string& command) {
 
 std::string quote(const std::string& text) { return "'" + text + "'"; }
 
-struct Certificate {
-  std::string certificate, key;
-};
-
-// A self-signed P-256 certificate for `commonName` with the given subjectAltName.
-Certificate makeCertificate(const TempDir& dir, const std::string& name, const std::string& commonName,
-                            const std::string& altNames) {
-  Certificate c{dir.path() + "/" + name + ".crt", dir.path() + "/" + name + ".key"};
-  CommandResult r =
-      run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=" + commonName +
-          " -addext subjectAltName=" + altNames + " -keyout " + quote(c.key) + " -out " + quote(c.certificate));
-  if (r.status != 0) throw std::runtime_error("openssl req failed: " + r.output);
-  return c;
-}
-
 std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream out;
