@@ -158,6 +158,64 @@ TEST(ProxyTest, AConnectionWithoutAProxyHeaderIsClosedAndTheServerGoesOn) {
   EXPECT_EQ(remoteIn(inspectFromClient(s.viaProxyProtocol)).rfind(std::string(kClientIp) + ":", 0), 0u);
 }
 
+// Without HAProxy: headers written by hand, in pieces, against a server whose first
+// listener has proxy_protocol: true.
+std::unique_ptr<ServerProcess> startProxyProtocolServer(const TempDir& dir) {
+  dir.write("www/index.html", "home\n");
+  ServerOptions options;
+  options.plugins = MICROSERVER_PLUGIN_DIR;
+  options.www = dir.path() + "/www";
+  options.configText = "server:\n"
+                       "  listen: { address: 127.0.0.1:0, proxy_protocol: true }\n"
+                       "  log_level: debug\n"
+                       "  limits: { header_timeout: 500ms }\n"
+                       "routes:\n"
+                       "  - { path: '^/inspect$', handler: echo, config: { headers: true } }\n";
+  return ServerProcess::start(options);
+}
+
+const std::string kRequest = "GET /inspect HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+
+TEST(ProxyTest, AHeaderArrivingByteByByteIsReadWithoutTakingTheRequestAfterIt) {
+  TempDir dir;
+  auto server = startProxyProtocolServer(dir);
+  {
+    Connection c(server->port());
+    c.sendSlowly("PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n" + kRequest, 1);
+    EXPECT_EQ(remoteIn(c.readResponse().body), "192.0.2.1:56324");
+  }
+  {
+    // v2 and the request in one write: the request's bytes must stay for the session.
+    const std::string addresses("\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01"
+                                "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x02\x12\x67\x01\xbb",
+                                36);
+    const std::string v2 = std::string("\r\n\r\n\0\r\nQUIT\n\x21\x21\0\x24", 16) + addresses;
+    Connection c(server->port());
+    c.sendAll(v2 + kRequest);
+    EXPECT_EQ(remoteIn(c.readResponse().body), "[2001:db8::1]:4711");
+  }
+  {
+    // v2 LOCAL (a balancer's health check): the connection's own address.
+    Connection c(server->port());
+    c.sendSlowly(std::string("\r\n\r\n\0\r\nQUIT\n\x20\0\0\0", 16) + kRequest, 5);
+    EXPECT_EQ(remoteIn(c.readResponse().body), localAddress(c));
+  }
+}
+
+TEST(ProxyTest, AHeaderThatStopsHalfWayIsClosedAtTheHeaderTimeout) {
+  TempDir dir;
+  auto server = startProxyProtocolServer(dir);
+  Connection c(server->port());
+  c.sendAll("PROXY TCP4 192.0.2.1 ");
+  EXPECT_TRUE(c.isClosedByPeer(5s));  // limits.header_timeout is 500ms
+  EXPECT_TRUE(server->waitForLine("did not arrive within limits.header_timeout", 5s)) << server->output();
+  // Too long a v1 line is refused as soon as it is too long.
+  Connection longer(server->port());
+  longer.sendAll("PROXY UNKNOWN " + std::string(200, 'x'));
+  EXPECT_TRUE(longer.isClosedByPeer(5s));
+  EXPECT_TRUE(server->waitForLine("longer than 107 bytes", 5s)) << server->output();
+}
+
 TEST(ProxyTest, OnATlsListenerThePROXYHeaderComesBeforeTheHandshake) {
   if (!haveHaproxy()) GTEST_SKIP() << kNoHaproxy;
   TempDir dir;
