@@ -158,20 +158,26 @@ TEST(ProxyTest, AConnectionWithoutAProxyHeaderIsClosedAndTheServerGoesOn) {
   EXPECT_EQ(remoteIn(inspectFromClient(s.viaProxyProtocol)).rfind(std::string(kClientIp) + ":", 0), 0u);
 }
 
-// Without HAProxy: headers written by hand, in pieces, against a server whose first
-// listener has proxy_protocol: true.
-std::unique_ptr<ServerProcess> startProxyProtocolServer(const TempDir& dir) {
+// A server that answers /inspect with the echo plugin's JSON; `serverKeys`: the lines
+// under `server:` (listen, limits, ...).
+std::unique_ptr<ServerProcess> startInspectServer(const TempDir& dir, const std::string& serverKeys) {
   dir.write("www/index.html", "home\n");
   ServerOptions options;
   options.plugins = MICROSERVER_PLUGIN_DIR;
   options.www = dir.path() + "/www";
-  options.configText = "server:\n"
-                       "  listen: { address: 127.0.0.1:0, proxy_protocol: true }\n"
-                       "  log_level: debug\n"
-                       "  limits: { header_timeout: 500ms }\n"
+  options.configText = "server:\n" + serverKeys +
                        "routes:\n"
                        "  - { path: '^/inspect$', handler: echo, config: { headers: true } }\n";
   return ServerProcess::start(options);
+}
+
+// Without HAProxy: headers written by hand, in pieces, against a server whose first
+// listener has proxy_protocol: true.
+std::unique_ptr<ServerProcess> startProxyProtocolServer(const TempDir& dir) {
+  return startInspectServer(dir,
+                            "  listen: { address: 127.0.0.1:0, proxy_protocol: true }\n"
+                            "  log_level: debug\n"
+                            "  limits: { header_timeout: 500ms }\n");
 }
 
 const std::string kRequest = "GET /inspect HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
@@ -221,18 +227,11 @@ TEST(ProxyTest, OnATlsListenerThePROXYHeaderComesBeforeTheHandshake) {
   TempDir dir;
   const Certificate certificate = makeCertificate(dir, "server", "localhost", "DNS:localhost,IP:127.0.0.1");
   const int tlsPort = freeLoopbackPort(), front = freeLoopbackPort();
-  dir.write("www/index.html", "home\n");
-  ServerOptions options;
-  options.plugins = MICROSERVER_PLUGIN_DIR;
-  options.www = dir.path() + "/www";
-  options.configText = "server:\n"
-                       "  listen:\n"
-                       "    - 127.0.0.1:0\n"
-                       "    - { address: 127.0.0.1:" + std::to_string(tlsPort) + ", proxy_protocol: true, tls: { "
-                       "certificate: " + certificate.certificate + ", key: " + certificate.key + " } }\n"
-                       "routes:\n"
-                       "  - { path: '^/inspect$', handler: echo, config: { headers: true } }\n";
-  auto server = ServerProcess::start(options);
+  auto server = startInspectServer(dir, "  listen:\n"
+                                        "    - 127.0.0.1:0\n"
+                                        "    - { address: 127.0.0.1:" + std::to_string(tlsPort) +
+                                            ", proxy_protocol: true, tls: { certificate: " + certificate.certificate +
+                                            ", key: " + certificate.key + " } }\n");
   // HAProxy passes TLS through untouched (mode tcp) and puts its PROXY v2 header in front.
   HaproxyProcess haproxy(dir,
                          "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n"
