@@ -40,8 +40,10 @@ void checkResult(const ProxyHeader& r, std::size_t seen) {
   if (r.source.empty()) return;
   const std::size_t colon = r.source.rfind(':');
   FUZZ_CHECK(colon != std::string::npos && colon + 1 < r.source.size());
-  if (r.source[0] == '[') FUZZ_CHECK(colon > 0 && r.source[colon - 1] == ']');
-  else FUZZ_CHECK(r.source.find(':') == colon);
+  if (r.source[0] == '[')
+    FUZZ_CHECK(colon > 0 && r.source[colon - 1] == ']');
+  else
+    FUZZ_CHECK(r.source.find(':') == colon);
 }
 
 }  // namespace

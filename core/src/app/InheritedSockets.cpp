@@ -78,7 +78,8 @@ InheritedSockets InheritedSockets::fromEnvironment() {
     const int fd = kFirstInheritedFd + static_cast<int>(i);
     const std::string name = static_cast<std::size_t>(i) < nameList.size() ? nameList[static_cast<std::size_t>(i)] : "";
     if (!isListeningStreamSocket(fd))
-      throw std::runtime_error("socket activation: fd " + std::to_string(fd) + (name.empty() ? "" : " (named " + name + ")") +
+      throw std::runtime_error("socket activation: fd " + std::to_string(fd) +
+                               (name.empty() ? "" : " (named " + name + ")") +
                                " is not a listening TCP socket (microserver takes ListenStream= sockets only; "
                                "check the .socket unit)");
     ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // plugins' children must not hold our listeners

@@ -129,9 +129,9 @@ void Server::start(TlsContexts tls, InheritedSockets inherited) {
         running.socket, reactors_->all(), *context_, server.limits.maxConnections, running.tls ? "" : busy,
         starter(server.listen[i], running.tls,
                 [index](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote,
-                                     std::unique_ptr<Transport> transport) {
-          new HttpConnection(socket, reactor, remote, std::move(transport), index);  // owns itself
-        }));
+                        std::unique_ptr<Transport> transport) {
+                  new HttpConnection(socket, reactor, remote, std::move(transport), index);  // owns itself
+                }));
   }
   startServices(tls);
   for (RunningListener& running : listeners_) running.listener->startAccepting();
@@ -191,10 +191,11 @@ void Server::startServices(const TlsContexts& tls) {
     std::shared_ptr<ServiceSlot> slot = running.slot;
     running.listener = std::make_unique<Listener>(
         socket, reactors_->all(), *context_, config.server.limits.maxConnections, std::string(),
-        starter(sc.listen, running.tls, [slot](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote,
-                                    std::unique_ptr<Transport> transport) {
-          ServicePeer::startTcp(s, reactor, std::move(transport), slot->get(), remote);
-        }));
+        starter(sc.listen, running.tls,
+                [slot](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote,
+                       std::unique_ptr<Transport> transport) {
+                  ServicePeer::startTcp(s, reactor, std::move(transport), slot->get(), remote);
+                }));
     services_.push_back(std::move(running));
   }
   if (!errors.empty()) throw ConfigLoadError(errors);

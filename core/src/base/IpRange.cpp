@@ -51,9 +51,12 @@ bool IpAddress::parse(std::string_view text, IpAddress& out) {
   std::memcpy(buffer, text.data(), text.size());
   buffer[text.size()] = '\0';
   IpAddress parsed;
-  if (::inet_pton(AF_INET, buffer, parsed.bytes.data()) == 1) parsed.family = AF_INET;
-  else if (::inet_pton(AF_INET6, buffer, parsed.bytes.data()) == 1) parsed.family = AF_INET6;
-  else return false;
+  if (::inet_pton(AF_INET, buffer, parsed.bytes.data()) == 1)
+    parsed.family = AF_INET;
+  else if (::inet_pton(AF_INET6, buffer, parsed.bytes.data()) == 1)
+    parsed.family = AF_INET6;
+  else
+    return false;
   out = unmapped(parsed);
   return true;
 }

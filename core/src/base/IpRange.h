@@ -14,7 +14,7 @@
 namespace microserver::core {
 
 struct IpAddress {
-  int family = 0;                      // AF_INET or AF_INET6 (0: none)
+  int family = 0;                        // AF_INET or AF_INET6 (0: none)
   std::array<std::uint8_t, 16> bytes{};  // network order; IPv4 uses the first 4
 
   // "192.0.2.1", "2001:db8::1" (no brackets, no port). False if it is not one.

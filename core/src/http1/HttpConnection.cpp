@@ -496,8 +496,8 @@ void HttpConnection::writeInterims(std::vector<Response>& interims, int versionM
 void HttpConnection::record(const ResponseContext& request, int status, std::uint64_t bodyBytes) {
   reactor_.metrics().countRequest(request.routeId, status, monotonicNs() - request.startNs);
   if (AccessLog* log = reactor_.context().accessLog())
-    log->record({clientIp(), request.method, request.target,
-                 request.versionMinor, status, bodyBytes, request.referer, request.userAgent});
+    log->record({clientIp(), request.method, request.target, request.versionMinor, status, bodyBytes,
+                 request.referer, request.userAgent});
 }
 
 void HttpConnection::sendResponse(const ResponseContext& request, Response& response) {

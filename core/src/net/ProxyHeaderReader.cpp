@@ -48,8 +48,8 @@ void ProxyHeaderReader::onReadable() {
   const std::size_t before = received_.size();
   received_.append(buffer, static_cast<std::size_t>(peeked));
   ProxyHeader header = parseProxyHeader(received_);
-  if (header.status == ProxyHeader::Status::Invalid || (header.status == ProxyHeader::Status::NeedMore &&
-                                                        received_.size() >= kMaxProxyHeaderBytes)) {
+  if (header.status == ProxyHeader::Status::Invalid ||
+      (header.status == ProxyHeader::Status::NeedMore && received_.size() >= kMaxProxyHeaderBytes)) {
     log::debug("closed a connection from " + remote_ + " on a proxy_protocol listener: " +
                (header.why.empty() ? std::string("its PROXY header is too long") : header.why));
     return close();

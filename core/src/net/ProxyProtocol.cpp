@@ -102,7 +102,8 @@ ProxyHeader parseV2(std::string_view bytes) {
   const auto versionCommand = static_cast<unsigned char>(bytes[12]);
   const auto familyTransport = static_cast<unsigned char>(bytes[13]);
   const std::size_t payload = readU16(bytes.data() + 14);
-  if ((versionCommand >> 4) != 2) return invalid("PROXY v2 signature with version " + std::to_string(versionCommand >> 4));
+  if ((versionCommand >> 4) != 2)
+    return invalid("PROXY v2 signature with version " + std::to_string(versionCommand >> 4));
   const unsigned command = versionCommand & 0xF;
   if (command > 1) return invalid("unknown PROXY v2 command " + std::to_string(command));
   if (payload > kMaxProxyV2Payload)
@@ -119,7 +120,8 @@ ProxyHeader parseV2(std::string_view bytes) {
   // Source address, destination address, source port, destination port.
   const std::size_t addressBytes = family == 1 ? 4 : 16;
   if (payload < 2 * addressBytes + 4)
-    return invalid(std::string("a PROXY v2 ") + (family == 1 ? "IPv4" : "IPv6") + " header too short for its addresses");
+    return invalid(std::string("a PROXY v2 ") + (family == 1 ? "IPv4" : "IPv6") +
+                   " header too short for its addresses");
   const char* p = bytes.data() + 16;
   IpAddress source;
   source.family = family == 1 ? AF_INET : AF_INET6;

@@ -50,8 +50,9 @@ TEST(IpRange, FamiliesDoNotMixButMappedIpv4IsIpv4) {
 }
 
 TEST(IpRange, RefusesWithAReason) {
-  for (const char* text : {"", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/8/8", "2001:db8::/129",
-                           "10.0.0.1/8", "2001:db8::1/32", "example.com", "10.0.0", "::ffff:10.0.0.0/95", "1.2.3.4 ", "::%eth0"}) {
+  for (const char* text :
+       {"", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/8/8", "2001:db8::/129", "10.0.0.1/8", "2001:db8::1/32",
+        "example.com", "10.0.0", "::ffff:10.0.0.0/95", "1.2.3.4 ", "::%eth0"}) {
     IpRange out;
     std::string why;
     EXPECT_FALSE(IpRange::parse(text, out, why)) << text;

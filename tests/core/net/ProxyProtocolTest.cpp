@@ -33,8 +33,8 @@ std::string bytes(std::initializer_list<int> values) {
 const std::string kIpv4Addresses = bytes({192, 0, 2, 1, 198, 51, 100, 2, 0xDC, 0x04, 0x01, 0xBB});
 // [2001:db8::1]:4711 -> [2001:db8::2]:443
 const std::string kIpv6Addresses =
-    bytes({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
-           0,    0,    0,    0,    0, 0, 0, 2, 0x12, 0x67, 0x01, 0xBB});
+    bytes({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    1,    0x20, 0x01,
+           0x0d, 0xb8, 0,    0,    0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0x12, 0x67, 0x01, 0xBB});
 
 // Every proper prefix needs more; the whole parses as `expected`, and so does the whole
 // followed by the protocol's own bytes (which the header must not claim).
@@ -78,27 +78,30 @@ TEST(ProxyProtocol, V1AtTheLongestAllowedLength) {
   ASSERT_EQ(longest.size(), 104u);
   EXPECT_EQ(expectDone(longest, 1).source, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
   expectInvalid("PROXY UNKNOWN " + std::string(93, 'x') + "\r\n");  // 109 bytes
-  expectInvalid("PROXY UNKNOWN " + std::string(120, 'x'));         // no end in sight
+  expectInvalid("PROXY UNKNOWN " + std::string(120, 'x'));          // no end in sight
 }
 
 TEST(ProxyProtocol, V1Malformed) {
-  expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 56324\r\n");          // a port missing
-  expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 56324 443 9\r\n");    // one field too many
-  expectInvalid("PROXY TCP4 192.0.2.1  198.51.100.2 56324 443\r\n");     // two spaces
-  expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 56324 443 \r\n");     // a trailing space
-  expectInvalid("PROXY TCP4 2001:db8::1 198.51.100.2 56324 443\r\n");    // IPv6 in TCP4
-  expectInvalid("PROXY TCP6 192.0.2.1 2001:db8::2 56324 443\r\n");       // IPv4 in TCP6
-  expectInvalid("PROXY TCP4 192.0.2.256 198.51.100.2 56324 443\r\n");    // not an address
-  expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 65536 443\r\n");      // port out of range
-  expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 -1 443\r\n");         // a sign
-  expectInvalid("PROXY UDP4 192.0.2.1 198.51.100.2 56324 443\r\n");      // unknown protocol
-  expectInvalid("PROXY \r\n");                                          // no protocol
-  expectInvalid("PROXY TCP4 192.0.2.1\n");                              // LF alone
-  expectInvalid("PROXY TCP4 192.0.2.1\rX");                             // CR alone
-  expectInvalid("proxy TCP4 192.0.2.1 198.51.100.2 56324 443\r\n");     // case matters
+  expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 56324\r\n");        // a port missing
+  expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 56324 443 9\r\n");  // one field too many
+  expectInvalid("PROXY TCP4 192.0.2.1  198.51.100.2 56324 443\r\n");   // two spaces
+  expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 56324 443 \r\n");   // a trailing space
+  expectInvalid("PROXY TCP4 2001:db8::1 198.51.100.2 56324 443\r\n");  // IPv6 in TCP4
+  expectInvalid("PROXY TCP6 192.0.2.1 2001:db8::2 56324 443\r\n");     // IPv4 in TCP6
+  expectInvalid("PROXY TCP4 192.0.2.256 198.51.100.2 56324 443\r\n");  // not an address
+  expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 65536 443\r\n");    // port out of range
+  expectInvalid("PROXY TCP4 192.0.2.1 198.51.100.2 -1 443\r\n");       // a sign
+  expectInvalid("PROXY UDP4 192.0.2.1 198.51.100.2 56324 443\r\n");    // unknown protocol
+  expectInvalid("PROXY \r\n");                                         // no protocol
+  expectInvalid("PROXY TCP4 192.0.2.1\n");                             // LF alone
+  expectInvalid("PROXY TCP4 192.0.2.1\rX");                            // CR alone
+  expectInvalid("proxy TCP4 192.0.2.1 198.51.100.2 56324 443\r\n");    // case matters
   // Found by ProxyProtocolFuzzer: a NUL cut the address short for inet_pton, and a lone LF
   // was refused only while the line was still arriving.
-  expectInvalid(std::string("PROXY TCP6 2:: ::\0\0\0\0\0\0\0\0" "2\nQz 4711 4443\r\n", 41));
+  expectInvalid(
+      std::string("PROXY TCP6 2:: ::\0\0\0\0\0\0\0\0"
+                  "2\nQz 4711 4443\r\n",
+                  41));
   expectInvalid(std::string("PROXY TCP4 192.0.2.1\0 198.51.100.2 56324 443\r\n", 46));
 }
 
@@ -110,9 +113,7 @@ TEST(ProxyProtocol, AnythingElseIsRefusedAtTheFirstWrongByte) {
   expectInvalid(std::string("\r\n\r\n\0\r\nQUIX", 11));   // a v2 signature gone wrong
 }
 
-TEST(ProxyProtocol, V2ProxyIpv4) {
-  EXPECT_EQ(expectDone(v2(0x21, 0x11, kIpv4Addresses), 2).source, "192.0.2.1:56324");
-}
+TEST(ProxyProtocol, V2ProxyIpv4) { EXPECT_EQ(expectDone(v2(0x21, 0x11, kIpv4Addresses), 2).source, "192.0.2.1:56324"); }
 
 TEST(ProxyProtocol, V2ProxyIpv6) {
   EXPECT_EQ(expectDone(v2(0x21, 0x21, kIpv6Addresses), 2).source, "[2001:db8::1]:4711");
@@ -136,14 +137,14 @@ TEST(ProxyProtocol, V2UnspecifiedAndUnixFamiliesKeepTheConnectionsAddress) {
 }
 
 TEST(ProxyProtocol, V2Malformed) {
-  expectInvalid(v2(0x11, 0x11, kIpv4Addresses));                    // version 1 in binary
-  expectInvalid(v2(0x31, 0x11, kIpv4Addresses));                    // version 3
-  expectInvalid(v2(0x22, 0x11, kIpv4Addresses));                    // command 2
-  expectInvalid(v2(0x21, 0x41, kIpv4Addresses));                    // family 4
-  expectInvalid(v2(0x21, 0x13, kIpv4Addresses));                    // transport 3
-  expectInvalid(v2(0x21, 0x12, kIpv4Addresses));                    // datagrams on a stream listener
-  expectInvalid(v2(0x21, 0x11, kIpv4Addresses.substr(0, 11)));      // addresses cut short
-  expectInvalid(v2(0x21, 0x21, kIpv4Addresses));                    // IPv4 bytes for IPv6
+  expectInvalid(v2(0x11, 0x11, kIpv4Addresses));                // version 1 in binary
+  expectInvalid(v2(0x31, 0x11, kIpv4Addresses));                // version 3
+  expectInvalid(v2(0x22, 0x11, kIpv4Addresses));                // command 2
+  expectInvalid(v2(0x21, 0x41, kIpv4Addresses));                // family 4
+  expectInvalid(v2(0x21, 0x13, kIpv4Addresses));                // transport 3
+  expectInvalid(v2(0x21, 0x12, kIpv4Addresses));                // datagrams on a stream listener
+  expectInvalid(v2(0x21, 0x11, kIpv4Addresses.substr(0, 11)));  // addresses cut short
+  expectInvalid(v2(0x21, 0x21, kIpv4Addresses));                // IPv4 bytes for IPv6
 }
 
 TEST(ProxyProtocol, V2OversizedIsRefusedFromItsFixedPart) {

@@ -68,9 +68,8 @@ TEST(ForwardedClient, XForwardedProtoTakesTheLastValue) {
 }
 
 TEST(ForwardedClient, ForwardedHeader) {
-  ForwardedClient c =
-      resolve({{"Forwarded", "for=6.6.6.6, for=203.0.113.7;proto=https;by=10.1.1.1, for=10.1.1.1;proto=http"}},
-              kProxies);
+  ForwardedClient c = resolve(
+      {{"Forwarded", "for=6.6.6.6, for=203.0.113.7;proto=https;by=10.1.1.1, for=10.1.1.1;proto=http"}}, kProxies);
   EXPECT_EQ(c.address, "203.0.113.7:0");
   EXPECT_EQ(c.scheme, "https");
   EXPECT_EQ(resolve({{"Forwarded", "For=\"[2001:db8::7]:4711\""}}, kProxies).address, "[2001:db8::7]:4711");
