@@ -12,7 +12,7 @@
 //       -> the same; the server decodes a chunked body before the handler sees it
 //   curl -s -d 'hi' 'http://127.0.0.1:8080/api/echo?headers=1'
 //       -> 200 application/json; charset=utf-8
-//          {"method":"POST","path":"/api/echo","query":"headers=1",
+//          {"method":"POST","path":"/api/echo","query":"headers=1","remote":"127.0.0.1:53122",
 //           "headers":[["Host","127.0.0.1:8080"],["User-Agent","curl/7.88.1"],...],"body":"hi"}
 //   curl -s -d @big.json http://127.0.0.1:8080/api/inspect      (over max_body)
 //       -> 413 {"error":"body too large","size":70000,"max_body":65536}
@@ -91,6 +91,10 @@ class EchoHandler : public microserver::Handler {
     microserver::appendJsonString(out, request.path());
     out.append(R"(,"query":)");
     microserver::appendJsonString(out, request.query());
+    // Who the server says sent it: behind a balancer, the real client (PROXY protocol,
+    // trusted_proxies), which is what a proxy set-up is checked with.
+    out.append(R"(,"remote":)");
+    microserver::appendJsonString(out, request.remoteAddress());
     out.append(R"(,"headers":[)");
     bool first = true;
     for (const microserver::Header& header : request.headers()) {

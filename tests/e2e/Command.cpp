@@ -110,18 +110,20 @@ CommandResult runCommand(const std::vector<std::string>& args, std::chrono::mill
   return result;
 }
 
-bool haveProgram(const std::string& program) {
+std::string findProgram(const std::string& program) {
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "/usr/bin:/bin";
   std::size_t at = 0;
   while (at <= dirs.size()) {
     std::size_t colon = dirs.find(':', at);
     std::string dir = dirs.substr(at, colon == std::string::npos ? std::string::npos : colon - at);
-    if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
+    if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) return dir + "/" + program;
     if (colon == std::string::npos) break;
     at = colon + 1;
   }
-  return false;
+  return {};
 }
+
+bool haveProgram(const std::string& program) { return !findProgram(program).empty(); }
 
 }  // namespace e2e

@@ -35,5 +35,7 @@ pid_t spawnInOwnGroup(const std::string& path, const std::vector<std::string>& a
 
 // Whether `program` is found in PATH (to name a missing package in a failure message).
 bool haveProgram(const std::string& program);
+// Its full path as found in PATH, or "" if it is not there.
+std::string findProgram(const std::string& program);
 
 }  // namespace e2e

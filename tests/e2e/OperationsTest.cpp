@@ -216,6 +216,20 @@ TEST(OperationsTest, TheShippedUnitFileVerifies) {
   EXPECT_EQ(r.err, "") << "systemd-analyze warns about the unit";
 }
 
+TEST(OperationsTest, TheShippedSocketUnitVerifies) {
+  ASSERT_TRUE(haveProgram("systemd-analyze")) << "systemd-analyze is missing (Debian package systemd)";
+  TempDir dir;
+  // The socket unit activates the service of the same name: both go side by side.
+  dir.write("microserver.service", replaceAll(readFile(kSourceDir + "/dist/systemd/microserver.service"),
+                                              "/usr/bin/microserver", MICROSERVER_BINARY));
+  const std::string socket = readFile(kSourceDir + "/dist/systemd/microserver.socket");
+  ASSERT_NE(socket.find("ListenStream=127.0.0.1:8080"), std::string::npos);
+  const std::string path = dir.write("microserver.socket", socket);
+  CommandResult r = runCommand({"systemd-analyze", "verify", "--man=no", path}, 30s);
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.err, "") << "systemd-analyze warns about the unit";
+}
+
 TEST(OperationsTest, TheShippedLogrotateSnippetRotatesWithoutLosingALine) {
   ASSERT_TRUE(haveProgram("logrotate")) << "logrotate is missing (Debian package logrotate)";
   TempDir dir;

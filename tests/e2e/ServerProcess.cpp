@@ -171,7 +171,8 @@ void ServerProcess::launch(const ServerOptions& opts) {
     writeFile(configPath_, opts.configText);
   }
 
-  std::vector<std::string> args = {opts.binary, "--config", configPath_, "--listen", opts.listen};
+  std::vector<std::string> args = opts.launcher;
+  args.insert(args.end(), {opts.binary, "--config", configPath_, "--listen", opts.listen});
   if (opts.www) args.insert(args.end(), {"--www", *opts.www});
   if (opts.plugins) args.insert(args.end(), {"--plugins", *opts.plugins});
   args.insert(args.end(), opts.extraArgs.begin(), opts.extraArgs.end());

@@ -57,6 +57,9 @@ struct ServerOptions {
   std::optional<std::string> www;                // --www DIR
   std::optional<std::string> plugins;            // --plugins DIR
   std::vector<std::string> extraArgs;            // appended last
+  // Runs the binary through this command (its full path first, then its arguments), e.g.
+  // {"/usr/bin/systemd-socket-activate", "-l", "127.0.0.1:8080"}; empty: directly.
+  std::vector<std::string> launcher;
   std::vector<std::pair<std::string, std::string>> env;  // added to (or replacing in) ours
   std::chrono::milliseconds readyTimeout = 10s;  // until the ready line
   std::chrono::milliseconds stopTimeout = 10s;   // SIGTERM grace in stop() before SIGKILL

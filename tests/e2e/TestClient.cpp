@@ -151,7 +151,7 @@ std::string escapeBytes(std::string_view bytes, std::size_t max) {
 // ---------------------------------------------------------------------------------------
 // Connection: lifetime
 
-Connection::Connection(int port, std::chrono::milliseconds timeout, int receiveBuffer)
+Connection::Connection(int port, std::chrono::milliseconds timeout, int receiveBuffer, const char* sourceIp)
     : port_(port), timeout_(timeout) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) throw std::runtime_error(std::string("socket(): ") + std::strerror(errno));
@@ -162,6 +162,17 @@ Connection::Connection(int port, std::chrono::milliseconds timeout, int receiveB
   // Small writes go out at once: pipelined and byte-by-byte tests depend on it.
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (sourceIp) {
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, sourceIp, &source.sin_addr) != 1 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0) {
+      std::string why = std::strerror(errno);
+      ::close(fd_);
+      fd_ = -1;
+      throw std::runtime_error(std::string("cannot bind to ") + sourceIp + ": " + why);
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));

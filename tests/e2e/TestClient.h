@@ -59,7 +59,10 @@ class Connection {
 
   // Connects to 127.0.0.1:port. Throws (with the reason) if the connection fails.
   // `receiveBuffer` > 0 sets SO_RCVBUF (a small one makes a client that does not read fill up fast).
-  explicit Connection(int port, std::chrono::milliseconds timeout = kDefaultTimeout, int receiveBuffer = 0);
+  // `sourceIp` (e.g. "127.0.0.2"): connect from that loopback address, so a test can tell
+  // this client from a proxy on 127.0.0.1.
+  explicit Connection(int port, std::chrono::milliseconds timeout = kDefaultTimeout, int receiveBuffer = 0,
+                      const char* sourceIp = nullptr);
   ~Connection();
   Connection(Connection&& other) noexcept;
   Connection& operator=(Connection&& other) noexcept;

@@ -376,5 +376,31 @@ H2 = {
 for name, payload in H2.items():
     write_split("Http2RequestFuzzer", name, payload)
     write_split("Http2RequestFuzzer", name + "-small-limits", payload, flavour=1, splits=SPLITS[:1])
+# --- ProxyProtocolFuzzer -----------------------------------------------------------------
+V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def proxy_v2(version_command, family_transport, payload):
+    return V2_SIGNATURE + bytes([version_command, family_transport]) + struct.pack(">H", len(payload)) + payload
+
+
+IPV4 = bytes([192, 0, 2, 1, 198, 51, 100, 2]) + struct.pack(">HH", 56324, 443)
+IPV6 = bytes.fromhex("20010db8000000000000000000000001" "20010db8000000000000000000000002") + struct.pack(">HH", 4711, 443)
+PROXY = {
+    "v1-tcp4": b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\nGET / HTTP/1.1\r\n\r\n",
+    "v1-tcp6": b"PROXY TCP6 2001:db8::1 2001:db8::2 4711 443\r\n",
+    "v1-unknown": b"PROXY UNKNOWN\r\nhello\n",
+    "v1-longest": b"PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n",
+    "v1-bad-port": b"PROXY TCP4 192.0.2.1 198.51.100.2 65536 443\r\n",
+    "v2-ipv4": proxy_v2(0x21, 0x11, IPV4) + b"GET / HTTP/1.1\r\n\r\n",
+    "v2-ipv6": proxy_v2(0x21, 0x21, IPV6),
+    "v2-tlvs": proxy_v2(0x21, 0x11, IPV4 + b"\x01\x00\x02h2\x02\x00\x0bexample.com"),
+    "v2-local": proxy_v2(0x20, 0x00, b"") + b"\x16\x03\x01",
+    "v2-unix": proxy_v2(0x21, 0x31, b"/tmp/a".ljust(216, b"\x00")),
+    "v2-short": proxy_v2(0x21, 0x21, IPV4),
+    "not-proxy": b"GET / HTTP/1.1\r\n\r\n",
+}
+for name, payload in PROXY.items():
+    write_split("ProxyProtocolFuzzer", name, payload)
 
 print("seeds written under", CORPUS, file=sys.stderr)

@@ -201,14 +201,15 @@ TEST(EchoPlugin, DescribesTheRequestAsJsonWithHeadersOne) {
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.contentType(), kJson);
   EXPECT_EQ(response.body(), R"({"method":"POST","path":"/api/echo","query":"headers=1&x=%20y",)"
-                             R"("headers":[["Host","127.0.0.1:8080"],["X-Quote","say \"hi\" \\o/"]],"body":"hi"})"
+                             R"("remote":"127.0.0.1:40000","headers":[["Host","127.0.0.1:8080"],["X-Quote","say \"hi\" \\o/"]],"body":"hi"})"
                              "\n");
 }
 
 TEST(EchoPlugin, DescribesARequestWithoutHeadersAsAnEmptyList) {
   LoadedHandler echo("echo", "");
   plugintest::Answer response = echo.call(post("", "headers"));
-  EXPECT_EQ(response.body(), R"({"method":"POST","path":"/api/echo","query":"headers","headers":[],"body":""})"
+  EXPECT_EQ(response.body(), R"({"method":"POST","path":"/api/echo","query":"headers","remote":"127.0.0.1:40000",)"
+                             R"("headers":[],"body":""})"
                              "\n");
 }
 

@@ -116,8 +116,10 @@ void warnAboutRestartOnlySettings(const Config& running, const Config& next) {
   for (std::size_t i = 0; !listenChanged && i < a.listen.size(); ++i)
     listenChanged = a.listen[i].address() != b.listen[i].address() || a.listen[i].secure() != b.listen[i].secure() ||
                     a.listen[i].redirectPort != b.listen[i].redirectPort ||
-                    a.listen[i].redirectUrl != b.listen[i].redirectUrl || a.listen[i].hsts != b.listen[i].hsts;
-  differs(listenChanged, "listen (addresses, tls on or off, redirect_to_https, hsts; certificates reload)");
+                    a.listen[i].redirectUrl != b.listen[i].redirectUrl || a.listen[i].hsts != b.listen[i].hsts ||
+                    a.listen[i].proxyProtocol != b.listen[i].proxyProtocol;
+  differs(listenChanged,
+          "listen (addresses, tls on or off, redirect_to_https, hsts, proxy_protocol; certificates reload)");
   differs(a.reactors != b.reactors, "reactors");
   differs(a.workers != b.workers, "workers");
   differs(a.accessLog != b.accessLog, "access_log");
@@ -259,6 +261,14 @@ void App::handleCheck(const std::string&, const std::string&) { checkOnly_ = tru
 
 int App::main(const std::vector<std::string>&) {
   if (exitEarly_) return kExitOk;
+  // First, before a plugin can start a child that would inherit them.
+  InheritedSockets inherited;
+  try {
+    inherited = InheritedSockets::fromEnvironment();
+  } catch (const std::exception& e) {
+    std::cerr << "microserver: " << e.what() << std::endl;
+    return kExitFailed;
+  }
 
   // Block the signals we wait for before any thread exists, so every thread inherits the
   // mask and only sigwait() below ever sees them.
@@ -304,7 +314,7 @@ int App::main(const std::vector<std::string>&) {
   watcher.watchFiles(certificateFiles(site->config()));  // a renewed certificate reloads too
   try {
     server_ = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog));
-    server_->start(std::move(tls));
+    server_->start(std::move(tls), std::move(inherited));
   } catch (const ConfigLoadError& e) {
     server_.reset();
     printErrors(e.errors());

@@ -12,6 +12,7 @@
 #include "base/Metrics.h"
 #include "http1/ResponseWriter.h"
 #include "http2/Http2Session.h"
+#include "net/ProxyHeaderReader.h"
 #include "ws/ServicePeer.h"
 
 namespace microserver::core {
@@ -63,25 +64,46 @@ Server::~Server() {
   if (reactors_) stop(std::chrono::milliseconds(0));
 }
 
-Listener::Starter Server::starter(std::shared_ptr<TlsSlot> tls, TlsHandshake::Next next) {
-  if (!tls)
-    return [next = std::move(next)](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
+Listener::Starter Server::starter(const ListenConfig& listen, std::shared_ptr<TlsSlot> tls, TlsHandshake::Next next) {
+  Listener::Starter start;
+  if (!tls) {
+    start = [next = std::move(next)](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
       next(socket, reactor, remote, nullptr);
     };
-  auto shared = std::make_shared<const TlsHandshake::Next>(std::move(next));
-  return [tls = std::move(tls), shared](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
-    TlsHandshake::start(socket, reactor, remote, tls->get(), shared);
+  } else {
+    auto shared = std::make_shared<const TlsHandshake::Next>(std::move(next));
+    start = [tls = std::move(tls), shared](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
+      TlsHandshake::start(socket, reactor, remote, tls->get(), shared);
+    };
+  }
+  if (!listen.proxyProtocol) return start;
+  // The PROXY header comes first, before TLS: the balancer sends it, not the client.
+  auto afterHeader = std::make_shared<const ProxyHeaderReader::Next>(std::move(start));
+  return [afterHeader](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote) {
+    ProxyHeaderReader::start(socket, reactor, remote, afterHeader);
   };
 }
 
-void Server::start(TlsContexts tls) {
+Poco::Net::ServerSocket Server::openListener(const ListenConfig& listen, const std::string& file) {
+  std::string how;
+  if (std::optional<Poco::Net::ServerSocket> socket = inherited_.take(listen.host, listen.port, how)) {
+    log::info(listen.path + " " + listen.address() + ": using the socket the service manager passed, " + how);
+    return *socket;
+  }
+  if (activated_) log::info(listen.path + " " + listen.address() + ": no inherited socket has this address; opened it");
+  return bindListener(listen.host, listen.port, listen.path, file);
+}
+
+void Server::start(TlsContexts tls, InheritedSockets inherited) {
+  inherited_ = std::move(inherited);
+  activated_ = !inherited_.empty();
   ::signal(SIGPIPE, SIG_IGN);  // sendfile(2) has no MSG_NOSIGNAL: a vanished peer must not kill us
   std::shared_ptr<const Site> site = context_->site();
   const ServerConfig& server = site->config().server;
   for (std::size_t i = 0; i < server.listen.size(); ++i) {
     const ListenConfig& config = server.listen[i];
     RunningListener running;
-    running.socket = bindListener(config.host, config.port, config.path, site->config().file);
+    running.socket = openListener(config, site->config().file);
     if (config.secure()) {
       std::shared_ptr<const TlsContext> context = i < tls.listeners.size() ? tls.listeners[i] : nullptr;
       if (!context) throw std::runtime_error("the certificates of " + config.path + " were not loaded");
@@ -106,15 +128,16 @@ void Server::start(TlsContexts tls) {
     // A TLS client beyond max_connections is closed: a plain-text 503 would be garbage to it.
     running.listener = std::make_unique<Listener>(
         running.socket, reactors_->all(), *context_, server.limits.maxConnections, running.tls ? "" : busy,
-        starter(running.tls, [index](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote,
-                                     std::unique_ptr<Transport> transport) {
-          // The protocol ALPN chose on TLS; HTTP/1.1 otherwise (a plain connection that
-          // begins with the HTTP/2 preface switches itself over: see HttpConnection).
-          if (transport && transport->protocol() == "h2")
-            Http2Session::start(socket, reactor, remote, std::move(transport), index, {});  // owns itself
-          else
-            new HttpConnection(socket, reactor, remote, std::move(transport), index);  // owns itself
-        }));
+        starter(server.listen[i], running.tls,
+                [index](Poco::Net::StreamSocket& socket, Reactor& reactor, const std::string& remote,
+                        std::unique_ptr<Transport> transport) {
+                  // The protocol ALPN chose on TLS; HTTP/1.1 otherwise (a plain connection that
+                  // begins with the HTTP/2 preface switches itself over: see HttpConnection).
+                  if (transport && transport->protocol() == "h2")
+                    Http2Session::start(socket, reactor, remote, std::move(transport), index, {});  // owns itself
+                  else
+                    new HttpConnection(socket, reactor, remote, std::move(transport), index);  // owns itself
+                }));
   }
   startServices(tls);
   for (RunningListener& running : listeners_) running.listener->startAccepting();
@@ -163,7 +186,7 @@ void Server::startServices(const TlsContexts& tls) {
     std::shared_ptr<PluginService> service = createService(config, i, site->plugins(), errors);
     if (!service) continue;
     running.slot->exchange(std::move(service));
-    Poco::Net::ServerSocket socket = bindListener(sc.listen.host, sc.listen.port, sc.listen.path, config.file);
+    Poco::Net::ServerSocket socket = openListener(sc.listen, config.file);
     running.where = hostForUrl(socket.address()) + ":" + std::to_string(socket.address().port());
     if (sc.listen.secure()) {
       std::shared_ptr<const TlsContext> context = i < tls.services.size() ? tls.services[i] : nullptr;
@@ -174,13 +197,22 @@ void Server::startServices(const TlsContexts& tls) {
     std::shared_ptr<ServiceSlot> slot = running.slot;
     running.listener = std::make_unique<Listener>(
         socket, reactors_->all(), *context_, config.server.limits.maxConnections, std::string(),
-        starter(running.tls, [slot](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote,
-                                    std::unique_ptr<Transport> transport) {
-          ServicePeer::startTcp(s, reactor, std::move(transport), slot->get(), remote);
-        }));
+        starter(sc.listen, running.tls,
+                [slot](Poco::Net::StreamSocket& s, Reactor& reactor, const std::string& remote,
+                       std::unique_ptr<Transport> transport) {
+                  ServicePeer::startTcp(s, reactor, std::move(transport), slot->get(), remote);
+                }));
     services_.push_back(std::move(running));
   }
   if (!errors.empty()) throw ConfigLoadError(errors);
+  if (std::vector<std::string> unused = inherited_.unused(); !unused.empty()) {
+    std::string list;
+    for (const std::string& u : unused) list += (list.empty() ? "" : ", ") + u;
+    throw std::runtime_error("the service manager passed sockets that no listener of " + config.file +
+                             " has the address of: " + list +
+                             " (add that address to server.listen or a service's listen, or remove it from the "
+                             ".socket unit)");
+  }
   for (RunningService& s : services_) {
     if (!s.slot->get()->start())
       throw std::runtime_error("service " + s.name + " on " + s.where + " failed to start (its log line says why)");

@@ -23,6 +23,7 @@
 #include "base/Config.h"
 #include "net/Listener.h"
 #include "net/ReactorPool.h"
+#include "app/InheritedSockets.h"
 #include "app/ServerContext.h"
 #include "plugin/PluginService.h"
 #include "site/Site.h"
@@ -37,11 +38,12 @@ class Server {
   Server(std::shared_ptr<const Site> site, std::unique_ptr<AccessLog> accessLog);
   ~Server();
 
-  // Binds every listener of server.listen and every service's listen, creates the
-  // services and starts the reactors. `tls`: the contexts of the TLS listeners (see
-  // TlsContexts::load). Throws ConfigLoadError (a service refused its config) or
-  // std::runtime_error (a socket could not be bound).
-  void start(TlsContexts tls = {});
+  // Binds every listener of server.listen and every service's listen (or takes the socket
+  // of `inherited` bound to its address), creates the services and starts the reactors.
+  // `tls`: the contexts of the TLS listeners (see TlsContexts::load). Throws
+  // ConfigLoadError (a service refused its config) or std::runtime_error (a socket could
+  // not be bound, or an inherited one matches no listener).
+  void start(TlsContexts tls = {}, InheritedSockets inherited = {});
   // "http://127.0.0.1:8080" with the port actually bound (listen on port 0 picks one): the
   // first listener's; urls() has every listener's ("https://..." for TLS ones).
   std::string url() const;
@@ -113,8 +115,11 @@ class Server {
     std::shared_ptr<TlsSlot> tls;  // null: plain TCP
     std::unique_ptr<Listener> listener;
   };
-  // The starter of a listener's connections: plain, or a TLS handshake first.
-  static Listener::Starter starter(std::shared_ptr<TlsSlot> tls, TlsHandshake::Next next);
+  // The starter of a listener's connections: plain, or a TLS handshake first; on a
+  // proxy_protocol listener, the PROXY header before either.
+  // The listening socket for `listen`: the inherited one with its address, else bound here.
+  Poco::Net::ServerSocket openListener(const ListenConfig& listen, const std::string& file);
+  static Listener::Starter starter(const ListenConfig& listen, std::shared_ptr<TlsSlot> tls, TlsHandshake::Next next);
   void startServices(const TlsContexts& tls);
   // Restarts services whose plugin library changed in `site`.
   void replaceServices(const Site& site);
@@ -128,6 +133,8 @@ class Server {
   std::unique_ptr<ReactorPool> reactors_;
   std::vector<RunningListener> listeners_;  // server.listen, in order
   std::vector<RunningService> services_;
+  InheritedSockets inherited_;  // socket activation: those not taken yet (only during start)
+  bool activated_ = false;      // started with inherited sockets
   unsigned reactorCount_ = 0;
 };
 

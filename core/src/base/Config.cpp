@@ -172,7 +172,8 @@ std::string duplicateGroupName(const RE2& re) {
 const std::initializer_list<std::string_view> kTopKeys = {"server", "routes", "services"};
 const std::initializer_list<std::string_view> kServerKeys = {
     "listen",    "reactors",    "workers",    "file_threads", "file_cache",   "www",    "plugins",
-    "access_log", "log_level",  "user",       "health_path", "ready_path",  "metrics_path", "limits"};
+    "access_log", "log_level",  "user",       "health_path", "ready_path",  "metrics_path", "limits",
+    "trusted_proxies"};
 const std::initializer_list<std::string_view> kFileCacheKeys = {"max_files", "max_bytes"};
 const std::initializer_list<std::string_view> kCacheKeys = {"max_age", "immutable"};
 const std::initializer_list<std::string_view> kLimitKeys = {
@@ -185,8 +186,9 @@ const std::initializer_list<std::string_view> kRouteKeys = {
 const std::initializer_list<std::string_view> kHandlerOnlyKeys = {"config", "blocking", "body", "body_bytes", "timeout"};
 const std::initializer_list<std::string_view> kStaticOnlyKeys = {"precompressed", "listing", "cache"};
 const std::initializer_list<std::string_view> kServiceKeys = {"plugin", "listen", "config"};
-const std::initializer_list<std::string_view> kListenKeys = {"address", "tls", "redirect_to_https", "hsts"};
-const std::initializer_list<std::string_view> kServiceListenKeys = {"address", "tls"};
+const std::initializer_list<std::string_view> kListenKeys = {"address", "tls", "redirect_to_https", "hsts",
+                                                            "proxy_protocol"};
+const std::initializer_list<std::string_view> kServiceListenKeys = {"address", "tls", "proxy_protocol"};
 const std::initializer_list<std::string_view> kTlsKeys = {"certificate", "key", "certificates"};
 const std::initializer_list<std::string_view> kCertificateKeys = {"certificate", "key"};
 const std::initializer_list<std::string_view> kMethods = {"GET",   "HEAD",    "POST",    "PUT",  "DELETE",
@@ -383,7 +385,7 @@ class Reader {
   }
 
   // One listener: "HOST:PORT", or a map with `address` and what `allowed` permits (tls,
-  // redirect_to_https, hsts). False when it is not usable (the error is reported).
+  // redirect_to_https, hsts, proxy_protocol). False when it is not usable (the error is reported).
   bool readListener(const YAML::Node& node, const YAML::Mark& mark, const std::string& path,
                     std::initializer_list<std::string_view> allowed, ListenConfig& out) {
     out.path = path;
@@ -403,6 +405,8 @@ class Reader {
         ok = readTls(f, out.tls) && ok;
       } else if (f.key == "redirect_to_https") {
         ok = readRedirect(f, out) && ok;
+      } else if (f.key == "proxy_protocol") {
+        ok = readBool(f, out.proxyProtocol) && ok;
       } else {
         Duration age{-1};
         readDuration(f, age, true);
@@ -548,6 +552,7 @@ class Reader {
       else if (f.key == "health_path") readEndpoint(f, server.healthPath);
       else if (f.key == "ready_path") readEndpoint(f, server.readyPath);
       else if (f.key == "metrics_path") readEndpoint(f, server.metricsPath);
+      else if (f.key == "trusted_proxies") readTrustedProxies(f, server.trustedProxies);
       else readLimits(f, server.limits);
     }
   }
@@ -615,6 +620,28 @@ class Reader {
       error(f.mark(), f.path, "no user '" + text + "' on this machine (create it, e.g. adduser --system " + text +
                                   ", or leave server.user out)");
     else user = text;
+  }
+
+  // A list of CIDR ranges (or single addresses), IPv4 and IPv6; empty or absent: nobody.
+  void readTrustedProxies(const Field& f, std::vector<IpRange>& ranges) {
+    const std::string expected = "a list of addresses or CIDR ranges (e.g. [127.0.0.1, 10.0.0.0/8, \"::1\"])";
+    if (f.value.IsNull()) return;
+    if (!f.value.IsSequence()) {
+      error(f.mark(), f.path, "expected " + expected + ", got " + describe(f.value));
+      return;
+    }
+    for (std::size_t i = 0; i < f.value.size(); ++i) {
+      const YAML::Node node = f.value[i];
+      const std::string path = item(f.path, i);
+      if (!node.IsScalar() || node.Scalar().empty()) {
+        error(node.Mark(), path, "expected an address or CIDR range such as 10.0.0.0/8, got " + describe(node));
+        continue;
+      }
+      IpRange range;
+      std::string why;
+      if (IpRange::parse(node.Scalar(), range, why)) ranges.push_back(std::move(range));
+      else error(node.Mark(), path, "invalid address range '" + node.Scalar() + "': " + why);
+    }
   }
 
   void readLogLevel(const Field& f, std::string& level) {

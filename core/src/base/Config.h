@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/ConfigTree.h"
+#include "base/IpRange.h"
 
 namespace microserver::core {
 
@@ -68,6 +69,9 @@ struct ListenConfig {
   std::uint16_t redirectPort = 0;
   std::string redirectUrl;
   std::optional<Duration> hsts;          // a TLS listener's Strict-Transport-Security max-age
+  // Every connection starts with a PROXY protocol header (v1 or v2) naming the real
+  // client, before TLS if any: for a listener that only a balancer can reach.
+  bool proxyProtocol = false;
   SourceMark mark;
   std::string path;                      // "server.listen[1]", for messages
   bool secure() const { return tls.has_value(); }
@@ -95,6 +99,9 @@ struct ServerConfig {
   std::string healthPath = "/healthz";   // built-in endpoints; "off" disables one
   std::string readyPath = "/readyz";
   std::string metricsPath = "/metrics";
+  // Peers (after the PROXY protocol) whose X-Forwarded-For, X-Forwarded-Proto and
+  // Forwarded headers are believed; empty: nobody's.
+  std::vector<IpRange> trustedProxies;
   Limits limits;
   SourceMark mark;
 };
@@ -122,7 +129,7 @@ struct RouteConfig {
 
 struct ServiceConfig {
   std::string plugin;
-  ListenConfig listen;                   // a service's listener: address and optional tls only
+  ListenConfig listen;                   // a service's listener: address, optional tls and proxy_protocol only
   ConfigTree config;
   SourceMark mark;
   SourceMark pluginMark;

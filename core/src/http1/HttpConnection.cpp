@@ -15,6 +15,7 @@
 
 #include "base/HttpStatus.h"
 #include "base/Log.h"
+#include "site/ForwardedClient.h"
 #include "http1/ResponseWriter.h"
 #include "http2/Http2Session.h"
 #include "net/PlainTransport.h"
@@ -428,7 +429,8 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body, boo
   parts.path = scratch.decodedPath;
   parts.query = head.query;
   parts.body = body;
-  parts.remoteAddress = remote_;
+  resolveClient(head, site.config().server);
+  parts.remoteAddress = clientAddress();
   parts.authority = head.authority;
   parts.versionMinor = head.versionMinor;
   parts.headers = Span<Header>(head.headers.data(), head.headers.size());
@@ -442,7 +444,8 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body, boo
                         response);
   }
   const HttpListenerOptions* options = listenerOptions();
-  if (options && options->redirects()) {
+  // Behind a trusted proxy that already speaks HTTPS to the client, redirecting would loop.
+  if (options && options->redirects() && !forwardedHttps_) {
     Request request(parts);
     return redirectToHttps(*options, head,
                            {head.method, head.target, request.header("Referer"), request.header("User-Agent"),
@@ -521,8 +524,8 @@ void HttpConnection::writeInterims(std::vector<Response>& interims, int versionM
 void HttpConnection::record(const ResponseContext& request, int status, std::uint64_t bodyBytes) {
   reactor_.metrics().countRequest(request.routeId, status, Reactor::monotonicNs() - request.startNs);
   if (AccessLog* log = reactor_.context().accessLog())
-    log->record({std::string_view(remote_).substr(0, remoteIpLength_), request.method, request.target,
-                 request.versionMinor, status, bodyBytes, request.referer, request.userAgent});
+    log->record({clientIp(), request.method, request.target, request.versionMinor, status, bodyBytes,
+                 request.referer, request.userAgent});
 }
 
 void HttpConnection::sendResponse(const ResponseContext& request, Response& response) {
@@ -747,7 +750,7 @@ void HttpConnection::acceptWebSocket(const Request& request, const RequestHead& 
   out.append("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
   out.append(acceptKey).append("\r\n\r\n");
   if (AccessLog* log = reactor_.context().accessLog())
-    log->record({std::string_view(remote_).substr(0, remoteIpLength_), head.method, head.target, head.versionMinor,
+    log->record({clientIp(), head.method, head.target, head.versionMinor,
                  101, 0, context.referer, context.userAgent});
   upgrade_ = std::make_unique<Upgrade>(
       Upgrade{exchange.webSocket, exchange.webSocketSession, exchange.handler->plugin()});
@@ -769,7 +772,7 @@ void HttpConnection::completeUpgrade(std::string_view input) {
   std::string leftover(input);
   Poco::Net::StreamSocket socket = socket_;
   Reactor& reactor = reactor_;
-  std::string remote = remote_;
+  std::string remote(clientAddress());
   std::unique_ptr<Transport> transport = std::move(transport_);
   // Leave without closing the socket: it belongs to the peer now.
   destroyed_ = true;
@@ -832,6 +835,18 @@ void HttpConnection::answerTimedOutHandler() {
   phase_ = Phase::Idle;
   sendResponse(call->responseContext(), response);
   serve();
+}
+
+void HttpConnection::resolveClient(const RequestHead& head, const ServerConfig& server) {
+  ForwardedClient client = clientBehindTrustedProxy(
+      remote_, Span<Header>(head.headers.data(), head.headers.size()), server.trustedProxies);
+  forwardedClient_ = std::move(client.address);
+  forwardedHttps_ = client.scheme == "https";
+}
+
+std::string_view HttpConnection::clientIp() const {
+  if (forwardedClient_.empty()) return std::string_view(remote_).substr(0, remoteIpLength_);
+  return std::string_view(forwardedClient_).substr(0, forwardedClient_.rfind(':'));
 }
 
 const HttpListenerOptions* HttpConnection::listenerOptions() const {

@@ -138,6 +138,11 @@ class HttpConnection : public ReactorClient, public Responder::Sink, public Bloc
   void redirectToHttps(const HttpListenerOptions& options, const RequestHead& head, const ResponseContext& context);
   // Its listener's options, or nullptr when they add nothing.
   const HttpListenerOptions* listenerOptions() const;
+  // Believes a trusted proxy's word on who sent `head` and how (forwardedClient_).
+  void resolveClient(const RequestHead& head, const ServerConfig& server);
+  // Who this request is from, as plugins and the access log see it.
+  std::string_view clientAddress() const { return forwardedClient_.empty() ? remote_ : forwardedClient_; }
+  std::string_view clientIp() const;
   bool flushOutput();
   void startReading();
   void startWriting();
@@ -156,8 +161,12 @@ class HttpConnection : public ReactorClient, public Responder::Sink, public Bloc
   Reactor& reactor_;
   std::unique_ptr<Transport> transport_;
   SocketWatch<HttpConnection, &HttpConnection::onReadable, &HttpConnection::onWritable> watch_;
-  std::string remote_;             // "ip:port"
+  std::string remote_;             // "ip:port": the peer (after the PROXY protocol)
   std::size_t remoteIpLength_ = 0;
+  // This request's client when a trusted proxy named one (server.trusted_proxies), "ip:port"
+  // (port 0 when not given); empty: the peer itself. See site/ForwardedClient.h.
+  std::string forwardedClient_;
+  bool forwardedHttps_ = false;    // a trusted proxy says the client spoke HTTPS
   std::string input_;              // bytes not yet answered, when a request spans reads
   HeadScanState scan_;
   std::size_t headBytes_ = 0;      // head length once complete (Body phase)

@@ -15,6 +15,7 @@
 #include "http1/ResponseWriter.h"
 #include "site/Builtins.h"
 #include "site/Compression.h"
+#include "site/ForwardedClient.h"
 #include "site/Site.h"
 
 namespace microserver::core {
@@ -591,10 +592,11 @@ void Http2Session::dispatch(Http2Stream& stream) {
   parts.path = scratch.decodedPath;
   parts.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   parts.body = stream.bodyStreamed ? std::string_view{} : std::string_view(stream.body);
-  parts.remoteAddress = remote_;
+  parts.headers = Span<Header>(request.headers.data(), request.headers.size());
+  stream.client = clientBehindTrustedProxy(remote_, parts.headers, site.config().server.trustedProxies).address;
+  parts.remoteAddress = stream.client.empty() ? std::string_view(remote_) : std::string_view(stream.client);
   parts.authority = request.authority;
   parts.versionMinor = 1;
-  parts.headers = Span<Header>(request.headers.data(), request.headers.size());
 
   Response& response = scratch.response;
   response.reset();
@@ -883,7 +885,9 @@ void Http2Session::record(Http2Stream& stream) {
   reactor_.metrics().countRequest(stream.record.routeId, stream.status, Reactor::monotonicNs() - stream.startNs);
   reactor_.metrics().http2Requests.add(1);
   if (AccessLog* log = reactor_.context().accessLog()) {
-    AccessRecord entry{std::string_view(remote_).substr(0, remoteIpLength_),
+    std::string_view client = stream.client.empty() ? std::string_view(remote_).substr(0, remoteIpLength_)
+                                                    : std::string_view(stream.client).substr(0, stream.client.rfind(':'));
+    AccessRecord entry{client,
                        stream.record.method,
                        stream.record.target,
                        1,

@@ -33,6 +33,7 @@ struct Http2Stream final : BlockingCall::Waiter {
 
   // ---- The request.
   RequestFields request;         // its header block
+  std::string client;            // "ip:port" a trusted proxy says it is for; empty: the peer
   bool requestComplete = false;  // END_STREAM seen
   std::string body;              // a buffered body so far
   std::uint64_t bodyLimit = 0;   // its route's

@@ -3,8 +3,6 @@
 
 #include <Poco/Net/StreamSocketImpl.h>
 #include <Poco/Observer.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,29 +11,11 @@
 #include <future>
 
 #include "base/Log.h"
+#include "base/AddressText.h"
 
 namespace microserver::core {
 
 namespace {
-// "127.0.0.1:53122", "[::1]:53122": what logs and Request::remoteAddress() show.
-std::string formatAddress(const struct sockaddr_storage& address) {
-  char host[INET6_ADDRSTRLEN] = "?";
-  unsigned port = 0;
-  if (address.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const struct sockaddr_in*>(&address);
-    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    port = ntohs(in->sin_port);
-    return std::string(host) + ":" + std::to_string(port);
-  }
-  if (address.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const struct sockaddr_in6*>(&address);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    port = ntohs(in6->sin6_port);
-    return "[" + std::string(host) + "]:" + std::to_string(port);
-  }
-  return "?";
-}
-
 using AcceptObserver = Poco::Observer<Listener, Poco::Net::ReadableNotification>;
 constexpr std::int64_t kPauseOnShortageMs = 100;
 constexpr int kAcceptsPerEvent = 32;  // bounded, so one busy listener cannot starve connections

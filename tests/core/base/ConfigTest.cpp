@@ -299,6 +299,24 @@ services:
   EXPECT_FALSE(config.services[1].listen.secure());
 }
 
+TEST(ConfigTest, ProxyProtocolAndTrustedProxiesAreRead) {
+  const Config config = load(R"(server:
+  listen:
+    - 127.0.0.1:8080
+    - { address: 127.0.0.1:8081, proxy_protocol: true, tls: { certificate: c.pem, key: k.pem } }
+  trusted_proxies: [127.0.0.1, 10.0.0.0/8, "2001:db8::/32"]
+services:
+  - { plugin: chat, listen: { address: 127.0.0.1:9999, proxy_protocol: yes } }
+)");
+  EXPECT_FALSE(config.server.listen.at(0).proxyProtocol);
+  EXPECT_TRUE(config.server.listen.at(1).proxyProtocol);
+  EXPECT_TRUE(config.server.listen.at(1).secure());
+  EXPECT_TRUE(config.services.at(0).listen.proxyProtocol);
+  ASSERT_EQ(config.server.trustedProxies.size(), 3u);
+  EXPECT_EQ(config.server.trustedProxies[2].text(), "2001:db8::/32");
+  EXPECT_TRUE(load("routes: []\n").server.trustedProxies.empty());
+}
+
 TEST(ConfigTest, ScalarListenIsOnePlainListener) {
   const std::vector<ListenConfig> listen = load("server: { listen: ':9000' }\n").server.listen;
   ASSERT_EQ(listen.size(), 1u);
@@ -536,7 +554,8 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:2:1: routez: unknown key 'routez' (expected one of: server, routes, services)"},
     {"UnknownServerKey", "server:\n  listn: 127.0.0.1:80\n",
      "routes.yaml:2:3: server.listn: unknown key 'listn' (expected one of: listen, reactors, workers, "
-     "file_threads, file_cache, www, plugins, access_log, log_level, user, health_path, ready_path, metrics_path, limits)"},
+     "file_threads, file_cache, www, plugins, access_log, log_level, user, health_path, ready_path, metrics_path, limits, "
+     "trusted_proxies)"},
     {"UnknownLimitKey", "server:\n  limits: { body_size: 1 }\n",
      "routes.yaml:2:13: server.limits.body_size: unknown key 'body_size' (expected one of: header_bytes, uri_bytes, "
      "header_count, body_bytes, header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, "
@@ -584,7 +603,8 @@ const ErrorCase kErrorCases[] = {
     // Types
     {"ServerIsAList", "server: [1]\n",
      "routes.yaml:1:9: server: expected a map with keys listen, reactors, workers, file_threads, file_cache, www, "
-     "plugins, access_log, log_level, user, health_path, ready_path, metrics_path, limits, got a list"},
+     "plugins, access_log, log_level, user, health_path, ready_path, metrics_path, limits, trusted_proxies, got a "
+     "list"},
     {"LimitsIsAScalar", "server:\n  limits: 16k\n",
      "routes.yaml:2:11: server.limits: expected a map with keys header_bytes, uri_bytes, header_count, body_bytes, "
      "header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, max_connections, handler_timeout, "
@@ -602,10 +622,10 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:2:11: server.listen: 65 listeners; at most 64 are allowed"},
     {"ListenIsEmpty", "server:\n  listen:\n",
      "routes.yaml:2:3: server.listen: expected HOST:PORT, a map with keys address, tls, redirect_to_https, hsts, "
-     "or a list of them, got nothing"},
+     "proxy_protocol, or a list of them, got nothing"},
     {"ListenUnknownKey", "server:\n  listen: [{ address: ':1', tsl: {} }]\n",
      "routes.yaml:2:29: server.listen[0].tsl: unknown key 'tsl' (expected one of: address, tls, "
-     "redirect_to_https, hsts)"},
+     "redirect_to_https, hsts, proxy_protocol)"},
     {"ListenMissingAddress", "server:\n  listen:\n    - { tls: { certificate: c.pem, key: k.pem } }\n",
      "routes.yaml:3:7: server.listen[0]: missing required key 'address' (HOST:PORT, e.g. 127.0.0.1:8443)"},
     {"ListenTwice", "server:\n  listen: [':8080', { address: ':8080', tls: { certificate: c, key: k } }]\n",
@@ -784,9 +804,24 @@ const ErrorCase kErrorCases[] = {
      "127.0.0.1:8080, \"[::1]:8080\" or :8080)"},
     {"ServiceListenRedirect", "services:\n  - { plugin: chat, listen: { address: ':1', redirect_to_https: 443 } }\n",
      "routes.yaml:2:46: services[0].listen.redirect_to_https: unknown key 'redirect_to_https' (expected one of: "
-     "address, tls)"},
+     "address, tls, proxy_protocol)"},
     {"ServiceListenList", "services:\n  - { plugin: chat, listen: [':1'] }\n",
-     "routes.yaml:2:29: services[0].listen: expected HOST:PORT or a map with keys address, tls, got a list"},
+     "routes.yaml:2:29: services[0].listen: expected HOST:PORT or a map with keys address, tls, proxy_protocol, got a "
+     "list"},
+    {"ProxyProtocolNotABool", "server:\n  listen:\n    - { address: ':1', proxy_protocol: maybe }\n",
+     "routes.yaml:3:40: server.listen[0].proxy_protocol: expected true or false, got 'maybe'"},
+    {"TrustedProxiesBadCidr", "server:\n  trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]\n",
+     "routes.yaml:2:33: server.trusted_proxies[1]: invalid address range '10.0.0.0/33': the prefix length after '/' "
+     "must be a number from 0 to 32"},
+    {"TrustedProxiesNotAnAddress", "server:\n  trusted_proxies:\n    - haproxy.local\n",
+     "routes.yaml:3:7: server.trusted_proxies[0]: invalid address range 'haproxy.local': 'haproxy.local' is not an "
+     "IPv4 or IPv6 address"},
+    {"TrustedProxiesHostBits", "server:\n  trusted_proxies: ['10.1.2.3/8']\n",
+     "routes.yaml:2:21: server.trusted_proxies[0]: invalid address range '10.1.2.3/8': '10.1.2.3/8' has bits set "
+     "beyond its /8 prefix (did you mean the range's first address?)"},
+    {"TrustedProxiesNotAList", "server:\n  trusted_proxies: 10.0.0.0/8\n",
+     "routes.yaml:2:20: server.trusted_proxies: expected a list of addresses or CIDR ranges (e.g. [127.0.0.1, "
+     "10.0.0.0/8, \"::1\"]), got '10.0.0.0/8'"},
     {"ServiceTlsMissingCertificate", "services:\n  - { plugin: chat, listen: { address: ':1', tls: { key: k } } }\n",
      "routes.yaml:2:51: services[0].listen.tls: missing required key 'certificate' (a PEM file: the certificate, "
      "then its chain)"},
