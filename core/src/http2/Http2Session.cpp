@@ -431,10 +431,16 @@ int Http2Session::onFrameSent(nghttp2_session*, const nghttp2_frame* frame, void
   auto* self = static_cast<Http2Session*>(user);
   if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
   Http2Stream* stream = self->find(frame->hd.stream_id);
-  // The answer is complete while the request is not (an early 413, 408, 404...): ask the
-  // client to stop sending it, without error (RFC 9113 8.1).
-  if (stream && !stream->requestComplete)
-    nghttp2_submit_rst_stream(self->session_, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR);
+  // The answer is complete while the request is not (an early 413, 408, 404...). What fits
+  // in the stream's window is taken and dropped (some clients, curl among them, report a
+  // reset during their upload as an error even after a complete answer); a client with
+  // more to send, or an unknown amount, is asked to stop, without error (RFC 9113 8.1).
+  if (stream && !stream->requestComplete) {
+    std::optional<std::uint64_t> length = stream->request.contentLength();
+    bool littleLeft = length && *length >= stream->bodyReceived &&
+                      *length - stream->bodyReceived <= static_cast<std::uint64_t>(kStreamWindow);
+    if (!littleLeft) nghttp2_submit_rst_stream(self->session_, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR);
+  }
   return 0;
 }
 
@@ -533,6 +539,7 @@ void Http2Session::headersComplete(Http2Stream& stream) {
 
 void Http2Session::bodyPiece(Http2Stream& stream, const char* data, std::size_t length) {
   const Limits& limits = reactor_.site().config().server.limits;
+  stream.bodyReceived += length;
   if (stream.bodyStreamed) {
     if (!stream.pending || stream.responded) {
       // Answered already (at once, or before the body came): the rest is not wanted.

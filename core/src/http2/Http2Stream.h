@@ -36,6 +36,7 @@ struct Http2Stream final : BlockingCall::Waiter {
   std::string client;            // "ip:port" a trusted proxy says it is for; empty: the peer
   bool requestComplete = false;  // END_STREAM seen
   std::string body;              // a buffered body so far
+  std::uint64_t bodyReceived = 0;  // DATA bytes of the request so far
   std::uint64_t bodyLimit = 0;   // its route's
   bool bodyStreamed = false;     // a `body: stream` route: the handler has it piece by piece
   bool bodyPaused = false;       // the handler said Pause: received bytes are not acknowledged
