@@ -498,11 +498,7 @@ void HttpConnection::startFileWork(Routed routed, const ResponseContext& context
 
 void HttpConnection::answerBusy(const ResponseContext& context) {
   Response& response = reactor_.scratch().response;
-  response.reset();
-  response.setStatus(503);
-  response.addHeader("Retry-After", "1");
-  response.setContentType("text/plain; charset=utf-8");
-  response.setBody("503 Service Unavailable: the server is busy, try again shortly\n");
+  core::answerBusy(response);
   sendResponse(context, response);
 }
 

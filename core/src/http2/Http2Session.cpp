@@ -802,11 +802,7 @@ void Http2Session::finishDeferred(Http2Stream& stream) {
 
 void Http2Session::answerBusy(Http2Stream& stream, const ResponseContext& context) {
   Response& response = reactor_.scratch().response;
-  response.reset();
-  response.setStatus(503);
-  response.addHeader("Retry-After", "1");
-  response.setContentType("text/plain; charset=utf-8");
-  response.setBody("503 Service Unavailable: the server is busy, try again shortly\n");
+  core::answerBusy(response);
   sendResponse(stream, context, response);
 }
 

@@ -5,6 +5,14 @@
 
 namespace microserver::core {
 
+void answerBusy(Response& response) {
+  response.reset();
+  response.setStatus(503);
+  response.addHeader("Retry-After", "1");
+  response.setContentType("text/plain; charset=utf-8");
+  response.setBody("503 Service Unavailable: the server is busy, try again shortly\n");
+}
+
 namespace {
 bool matches(std::string_view path, const std::string& configured) {
   return !configured.empty() && configured != "off" && path == configured;

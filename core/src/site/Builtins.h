@@ -15,6 +15,9 @@
 
 namespace microserver::core {
 
+// 503 with Retry-After: a pool's queue (workers, file threads) is full.
+void answerBusy(Response& response);
+
 // True if `parts` asked for a built-in endpoint; `response` then holds its answer.
 bool answerBuiltin(const Request::Parts& parts, const ServerConfig& server, const ServerContext& context,
                    Response& response);

@@ -57,6 +57,21 @@ def literal(name, value):
     return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
 
 
+def read_until_closed(sock):
+    """Everything the server sends until it closes: (bytes, 'closed' or 'timeout')."""
+    raw = b""
+    while True:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            return raw, "timeout"
+        except ConnectionResetError:
+            return raw, "closed"
+        if not data:
+            return raw, "closed"
+        raw += data
+
+
 def read_events(sock, conn, until):
     """Feeds the connection until `until(events)` says stop, or the peer closes. Returns
     every h2 event seen and how it ended: 'done', 'closed' or 'timeout'."""
@@ -175,18 +190,10 @@ def cmd_continuation_flood(port, count):
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
     conn.data_to_send()
-    raw = b""
-    while True:
-        try:
-            data = sock.recv(65536)
-        except socket.timeout:
-            print("end timeout")
-            return
-        except ConnectionResetError:
-            break
-        if not data:
-            break
-        raw += data
+    raw, how = read_until_closed(sock)
+    if how == "timeout":
+        print("end timeout")
+        return
     # Our hand-made stream 1 is unknown to the h2 state machine: look for GOAWAY by hand.
     pos = 0
     while pos + 9 <= len(raw):
@@ -203,19 +210,7 @@ def cmd_continuation_flood(port, count):
 def cmd_garbage(port):
     sock = connect(port)
     sock.sendall(PREFACE + b"\x00\x00\x04\xff\xff\xff\xff\xffgarbage that is not a frame")
-    raw = b""
-    while True:
-        try:
-            data = sock.recv(65536)
-        except socket.timeout:
-            print("end timeout")
-            return
-        except ConnectionResetError:
-            break
-        if not data:
-            break
-        raw += data
-    print("end closed")
+    print("end", read_until_closed(sock)[1])
 
 
 def cmd_streams(port, path, count):
