@@ -505,18 +505,41 @@ retry_round() {
   return 0
 }
 
+# measure_start PID / measure_end PID: around one measured run of a load tool. measure_end
+# sets SERVER_TICKS (the server's CPU ticks meanwhile), LAST_OTHER (the other jobs' share of
+# the machine, %; read by bench/run.sh to retry a disturbed round) and OTHER_MARK (a note
+# for the printed line when that share is too high).
+measure_start() {
+  children_ticks
+  MEASURE_C0=$CHILD_TICKS
+  MEASURE_M0=$(machine_ticks)
+  MEASURE_T0=$(cpu_ticks "$1")
+}
+measure_end() {
+  local t1 m1
+  t1=$(cpu_ticks "$1")
+  m1=$(machine_ticks)
+  children_ticks
+  SERVER_TICKS=$((t1 - MEASURE_T0))
+  # shellcheck disable=SC2034  # read by bench/run.sh to retry a disturbed round
+  LAST_OTHER=$(other_load "$MEASURE_M0" "$m1" "$SERVER_TICKS" $((CHILD_TICKS - MEASURE_C0)))
+  OTHER_MARK=""
+  contaminated "$LAST_OTHER" && OTHER_MARK="  <- other load ${LAST_OTHER}%"
+  return 0
+}
+# Server CPU per request in µs, from SERVER_TICKS and a request count.
+cpu_per_request() {
+  awk -v t="$SERVER_TICKS" -v hz="$CLK_TCK" -v n="$1" 'BEGIN { printf "%.3f", n ? t * 1e6 / hz / n : 0 }'
+}
+
 # run_wrk ROW ROUND LABEL PID URL PIN THREADS CONNS [wrk args...]
 # One measured wrk run; appends its figures to $RESULTS and prints them.
 run_wrk() {
   local row=$1 round=$2 label=$3 pid=$4 url=$5 pin=$6 threads=$7 conns=$8
   shift 8
-  local out=$BENCH_TMP/wrk-$row-$round-$label.txt pinning=() t0 t1
+  local out=$BENCH_TMP/wrk-$row-$round-$label.txt pinning=()
   [[ -n $pin ]] && pinning=(taskset -c "$pin")
-  local m0 m1 c0 c1
-  children_ticks
-  c0=$CHILD_TICKS
-  m0=$(machine_ticks)
-  t0=$(cpu_ticks "$pid")
+  measure_start "$pid"
   timeout $((DURATION + 30)) "${pinning[@]}" wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency "$@" "$url" >"$out" 2>&1 ||
     {
       cat "$out" >&2
@@ -527,15 +550,8 @@ run_wrk() {
     server_post_mortem "$pid" "$label"
     die "$label died during a run (wrk's output: $out)"
   }
-  t1=$(cpu_ticks "$pid")
-  m1=$(machine_ticks)
-  children_ticks
-  c1=$CHILD_TICKS
-  local other mark=""
-  other=$(other_load "$m0" "$m1" $((t1 - t0)) $((c1 - c0)))
-  # shellcheck disable=SC2034  # read by bench/run.sh to retry a disturbed round
-  LAST_OTHER=$other
-  contaminated "$other" && mark="  <- other load ${other}%"
+  measure_end "$pid"
+  local other=$LAST_OTHER mark=$OTHER_MARK
   local requests rps p99 sockerr non2xx
   requests=$(awk '/ requests in / { print $1 }' "$out")
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
@@ -548,7 +564,7 @@ run_wrk() {
   }
   local errors=$((${sockerr:-0} + ${non2xx:-0}))
   local cpu_us
-  cpu_us=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.3f", n ? t * 1e6 / hz / n : 0 }')
+  cpu_us=$(cpu_per_request "$requests")
   echo "$row $round $label requests=$requests rps=$rps cpu_us=$cpu_us p99_us=$p99 errors=$errors other_load=$other" >>"$RESULTS"
   printf '  round %-2s %-12s %9s requests %10s req/s %7s µs CPU/req  p99 %6s µs  errors %s  other load %s%%%s\n' \
     "$round" "$label" "$requests" "$rps" "$cpu_us" "$p99" "$errors" "$other" "$mark"
@@ -559,26 +575,17 @@ run_wrk() {
 # percentiles: mean_us is the mean time per request.
 run_h2load() {
   local row=$1 round=$2 label=$3 pid=$4 url=$5 pin=$6 conns=$7 streams=$8
-  local out=$BENCH_TMP/h2load-$row-$round-$label.txt pinning=() t0 t1 m0 m1 c0 c1
+  local out=$BENCH_TMP/h2load-$row-$round-$label.txt pinning=()
   [[ -n $pin ]] && pinning=(taskset -c "$pin")
-  children_ticks
-  c0=$CHILD_TICKS
-  m0=$(machine_ticks)
-  t0=$(cpu_ticks "$pid")
+  measure_start "$pid"
   timeout $((DURATION + 30)) "${pinning[@]}" h2load -t1 -c"$conns" -m"$streams" -D"$DURATION" "$url" >"$out" 2>&1 ||
     {
       cat "$out" >&2
       server_post_mortem "$pid" "$label"
       die "h2load failed against $label ($url)"
     }
-  t1=$(cpu_ticks "$pid")
-  m1=$(machine_ticks)
-  children_ticks
-  c1=$CHILD_TICKS
-  local other mark=""
-  other=$(other_load "$m0" "$m1" $((t1 - t0)) $((c1 - c0)))
-  LAST_OTHER=$other
-  contaminated "$other" && mark="  <- other load ${other}%"
+  measure_end "$pid"
+  local other=$LAST_OTHER mark=$OTHER_MARK
   # "requests: 100 total, 100 started, 100 done, 98 succeeded, 2 failed, 0 errored, 0 timeout"
   local requests rps mean errors
   requests=$(awk '/^requests:/ { print $8 }' "$out")
@@ -590,7 +597,7 @@ run_h2load() {
     die "could not read h2load's output"
   }
   local cpu_us
-  cpu_us=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.3f", n ? t * 1e6 / hz / n : 0 }')
+  cpu_us=$(cpu_per_request "$requests")
   echo "$row $round $label requests=$requests rps=$rps cpu_us=$cpu_us mean_us=$mean errors=$errors other_load=$other" >>"$RESULTS"
   printf '  round %-2s %-12s %9s requests %10s req/s %7s µs CPU/req  mean %6s µs  errors %s  other load %s%%%s\n' \
     "$round" "$label" "$requests" "$rps" "$cpu_us" "$mean" "$errors" "$other" "$mark"

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <climits>
 #include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "base/HttpDate.h"
 #include "base/Log.h"

@@ -11,13 +11,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "base/OpenFile.h"
 #include "http2/RequestFields.h"
 #include "site/BlockingCall.h"
-#include "site/Request.h"
 #include "site/Responder.h"
 
 namespace microserver::core {
