@@ -13,6 +13,7 @@
 //   curl -s -d 'hi' 'http://127.0.0.1:8080/api/echo?headers=1'
 //       -> 200 application/json; charset=utf-8
 //          {"method":"POST","path":"/api/echo","query":"headers=1","remote":"127.0.0.1:53122",
+//           "request_id":"4c1f0b6e9a8d7c2b5e3f1a0d9c8b7a6e",
 //           "headers":[["Host","127.0.0.1:8080"],["User-Agent","curl/7.88.1"],...],"body":"hi"}
 //   curl -s -d @big.json http://127.0.0.1:8080/api/inspect      (over max_body)
 //       -> 413 {"error":"body too large","size":70000,"max_body":65536}
@@ -95,6 +96,8 @@ class EchoHandler : public microserver::Handler {
     // trusted_proxies), which is what a proxy set-up is checked with.
     out.append(R"(,"remote":)");
     microserver::appendJsonString(out, request.remoteAddress());
+    out.append(R"(,"request_id":)");
+    microserver::appendJsonString(out, request.id());
     out.append(R"(,"headers":[)");
     bool first = true;
     for (const microserver::Header& header : request.headers()) {

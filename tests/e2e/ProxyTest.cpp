@@ -6,6 +6,7 @@
 // client's, and a client's own X-Forwarded-For must never be believed.
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <string>
 
 #include "Certificates.h"
@@ -59,7 +60,9 @@ struct ProxiedServer {
         "  bind 127.0.0.1:" + std::to_string(viaProxyProtocol) + "\n  default_backend proxy_protocol\n"
         "backend proxy_protocol\n  mode http\n"
         "  server microserver " + backend + std::to_string(proxyListenerPort) + " send-proxy-v2\n"
+        // HAProxy names each request (uppercase hex, unlike the server's own ids).
         "frontend via_forwarded_for\n  mode http\n  option forwardfor\n"
+        "  unique-id-format %{+X}o%ci%cp%fi%fp%Ts%rt%pid\n  unique-id-header X-Request-Id\n"
         "  bind 127.0.0.1:" + std::to_string(viaForwardedFor) + "\n  default_backend forwarded_for\n"
         "backend forwarded_for\n  mode http\n"
         "  server microserver " + backend + std::to_string(server->port()) + "\n"
@@ -119,6 +122,25 @@ TEST(ProxyTest, TrustedProxysForwardedForIsBelievedAndAClientsForgeryIsNot) {
   json = inspectFromClient(s.server->port(), "X-Forwarded-For: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\n");
   EXPECT_EQ(remoteIn(json).rfind(std::string(kClientIp) + ":", 0), 0u) << json;
   EXPECT_EQ(json.find("\"remote\":\"6.6.6.6"), std::string::npos) << json;
+}
+
+TEST(ProxyTest, TheIdHaproxyGivesARequestIsKeptAndAClientsIsNot) {
+  if (!haveHaproxy()) GTEST_SKIP() << kNoHaproxy;
+  ProxiedServer s;
+  // HAProxy appends its own X-Request-Id after the client's; the server keeps the last,
+  // the one the trusted proxy wrote, echoes it and gives it to the plugin.
+  Connection c(s.viaForwardedFor, Connection::kDefaultTimeout, 0, kClientIp);
+  c.sendAll("GET /inspect HTTP/1.1\r\nHost: test\r\nConnection: close\r\nX-Request-Id: forged-by-client\r\n\r\n");
+  HttpResponse response = c.readResponse();
+  ASSERT_EQ(response.status, 200) << response.raw;
+  const std::string id = response.header("X-Request-Id");
+  EXPECT_TRUE(std::regex_match(id, std::regex("[0-9A-F]{16,}"))) << "not HAProxy's unique-id: " << id;
+  EXPECT_NE(response.body.find("\"request_id\":\"" + id + "\""), std::string::npos) << response.body;
+  // The same header straight from the client (not trusted) is ignored: the server makes one.
+  Connection direct(s.server->port(), Connection::kDefaultTimeout, 0, kClientIp);
+  direct.sendAll("GET /inspect HTTP/1.1\r\nHost: test\r\nConnection: close\r\nX-Request-Id: forged-by-client\r\n\r\n");
+  HttpResponse own = direct.readResponse();
+  EXPECT_TRUE(std::regex_match(own.header("X-Request-Id"), std::regex("[0-9a-f]{32}"))) << own.raw;
 }
 
 TEST(ProxyTest, ChatMembersThroughHaproxyAreNamedByTheirRealAddress) {

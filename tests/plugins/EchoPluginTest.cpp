@@ -201,15 +201,18 @@ TEST(EchoPlugin, DescribesTheRequestAsJsonWithHeadersOne) {
   EXPECT_EQ(response.status(), 200);
   EXPECT_EQ(response.contentType(), kJson);
   EXPECT_EQ(response.body(), R"({"method":"POST","path":"/api/echo","query":"headers=1&x=%20y",)"
-                             R"("remote":"127.0.0.1:40000","headers":[["Host","127.0.0.1:8080"],["X-Quote","say \"hi\" \\o/"]],"body":"hi"})"
+                             R"("remote":"127.0.0.1:40000","request_id":"4c1f0b6e9a8d7c2b5e3f1a0d9c8b7a6e",)"
+                             R"("headers":[["Host","127.0.0.1:8080"],["X-Quote","say \"hi\" \\o/"]],"body":"hi"})"
                              "\n");
 }
 
 TEST(EchoPlugin, DescribesARequestWithoutHeadersAsAnEmptyList) {
   LoadedHandler echo("echo", "");
-  plugintest::Answer response = echo.call(post("", "headers"));
+  TestRequest request = post("", "headers");
+  request.id = "";  // ids off
+  plugintest::Answer response = echo.call(request);
   EXPECT_EQ(response.body(), R"({"method":"POST","path":"/api/echo","query":"headers","remote":"127.0.0.1:40000",)"
-                             R"("headers":[],"body":""})"
+                             R"("request_id":"","headers":[],"body":""})"
                              "\n");
 }
 

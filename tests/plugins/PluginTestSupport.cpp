@@ -81,6 +81,7 @@ Answer LoadedHandler::call(const TestRequest& r, WebSocket* webSocket) {
   parts.body = r.body;
   parts.remoteAddress = "127.0.0.1:40000";
   parts.authority = r.authority;
+  parts.requestId = r.id;
   parts.headers = Span<Header>(headers.data(), headers.size());
   parts.captures = Span<Capture>(captures.data(), captures.size());
   Request request(parts);

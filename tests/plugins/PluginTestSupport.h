@@ -27,6 +27,7 @@ struct TestRequest {
   std::string query;
   std::string body;
   std::string authority;  // the Host the request names
+  std::string id = "4c1f0b6e9a8d7c2b5e3f1a0d9c8b7a6e";  // the request id the server gave it
   std::vector<std::pair<std::string, std::string>> headers;
   std::vector<std::pair<std::string, std::string>> captures;
 };

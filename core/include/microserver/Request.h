@@ -62,6 +62,10 @@ class Request {
   std::string_view authority() const { return detail::view(detail::host().request_authority(x_)); }
   // "ip:port" of the client.
   std::string_view remoteAddress() const { return detail::view(detail::host().request_remote_address(x_)); }
+  // The request's id (server.request_id_header, X-Request-Id by default): the one a trusted
+  // proxy sent, else one the server made. The answer carries it; put it in your log lines
+  // and pass it on to the services you call. Empty when ids are off.
+  std::string_view id() const { return detail::view(detail::host().request_id(x_)); }
 
   // First header with this name (case-insensitive), or an empty view.
   std::string_view header(std::string_view name) const {

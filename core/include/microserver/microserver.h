@@ -180,6 +180,10 @@ typedef struct ms_host_api {
   /* Who the request is for, "host" or "host:port" as sent: the authority of an
    * absolute-form target, else Host (HTTP/1.x), or :authority (HTTP/2). */
   ms_str (*request_authority)(const ms_exchange* x);
+  /* The request's id (server.request_id_header, X-Request-Id by default): the one a trusted
+   * proxy sent, else one the server made (32 hex digits). The answer carries it; put it
+   * in your own log lines and in requests to other services. Empty when ids are off. */
+  ms_str (*request_id)(const ms_exchange* x);
   int (*request_version)(const ms_exchange* x);    /* 10, 11 (HTTP/1.x) or 20 (HTTP/2) */
   size_t (*request_header_count)(const ms_exchange* x);
   void (*request_header_at)(const ms_exchange* x, size_t i, ms_str* name, ms_str* value);

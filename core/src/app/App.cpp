@@ -123,6 +123,7 @@ void warnAboutRestartOnlySettings(const Config& running, const Config& next) {
   differs(a.reactors != b.reactors, "reactors");
   differs(a.workers != b.workers, "workers");
   differs(a.accessLog != b.accessLog, "access_log");
+  differs(a.accessLogFormat != b.accessLogFormat, "access_log_format");
   differs(a.plugins != b.plugins, "plugins");
   differs(a.user != b.user, "user");
   differs(a.limits.maxConnections != b.limits.maxConnections, "limits.max_connections");
@@ -313,7 +314,7 @@ int App::main(const std::vector<std::string>&) {
   ChangeWatcher watcher(absolute(configFile_), site->config().server.plugins);
   watcher.watchFiles(certificateFiles(site->config()));  // a renewed certificate reloads too
   try {
-    server_ = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog));
+    server_ = std::make_unique<Server>(site, AccessLog::open(site->config().server.accessLog, site->config().server.accessLogFormat));
     server_->start(std::move(tls), std::move(inherited));
   } catch (const ConfigLoadError& e) {
     server_.reset();

@@ -12,6 +12,7 @@
 
 #include "base/HttpDate.h"
 #include "base/Log.h"
+#include "microserver/Text.h"
 
 namespace microserver::core {
 
@@ -42,15 +43,15 @@ void appendLogEscaped(std::string& out, std::string_view text) {
   }
 }
 
-std::unique_ptr<AccessLog> AccessLog::open(const std::string& destination) {
+std::unique_ptr<AccessLog> AccessLog::open(const std::string& destination, AccessLogFormat format) {
   if (destination == "off") return nullptr;
   if (destination == "-" || destination.empty())
-    return std::unique_ptr<AccessLog>(new AccessLog(STDOUT_FILENO, false, ""));
+    return std::unique_ptr<AccessLog>(new AccessLog(STDOUT_FILENO, false, "", format));
   int fd = ::open(destination.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0)
     throw std::runtime_error("cannot open access log '" + destination + "': " + std::strerror(errno) +
                              " (check the folder exists and is writable, or set server.access_log)");
-  return std::unique_ptr<AccessLog>(new AccessLog(fd, true, destination));
+  return std::unique_ptr<AccessLog>(new AccessLog(fd, true, destination, format));
 }
 
 void AccessLog::reopen() {
@@ -65,8 +66,8 @@ void AccessLog::reopen() {
   ::close(fd);
 }
 
-AccessLog::AccessLog(int fd, bool ownsFd, std::string destination)
-    : fd_(fd), ownsFd_(ownsFd), destination_(std::move(destination)), immediate_(::isatty(fd) == 1) {
+AccessLog::AccessLog(int fd, bool ownsFd, std::string destination, AccessLogFormat format)
+    : fd_(fd), ownsFd_(ownsFd), destination_(std::move(destination)), immediate_(::isatty(fd) == 1), format_(format) {
   writer_ = std::thread([this] { writerLoop(); });
 }
 
@@ -81,8 +82,34 @@ AccessLog::~AccessLog() {
   if (ownsFd_) ::close(fd_);
 }
 
-void AccessLog::record(const AccessRecord& e) {
+void AccessLog::record(const AccessRecord& entry) {
   std::string& out = threadBuffer();
+  if (format_ == AccessLogFormat::Json) appendJson(out, entry);
+  else appendCombined(out, entry);
+  if (immediate_ || out.size() >= kFlushThreshold) handOver(out);
+}
+
+namespace {
+void appendNumber(std::string& out, std::uint64_t n) {
+  char num[24];
+  auto r = std::to_chars(num, num + sizeof num, n);
+  out.append(num, static_cast<std::size_t>(r.ptr - num));
+}
+
+std::string_view protocolOf(const AccessRecord& e) {
+  return e.http2 ? "HTTP/2.0" : e.versionMinor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+}
+
+// ,"name":"value" with the value escaped, or null for an empty one (a field the request
+// did not have).
+void appendJsonField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(",\"").append(name).append("\":");
+  if (value.empty()) out.append("null");
+  else appendJsonString(out, value);
+}
+}  // namespace
+
+void AccessLog::appendCombined(std::string& out, const AccessRecord& e) {
   out.append(e.remoteIp);
   out.append(" - - ");
   out.append(currentLogTime());
@@ -93,18 +120,14 @@ void AccessLog::record(const AccessRecord& e) {
     appendLogEscaped(out, e.method);
     out.push_back(' ');
     appendLogEscaped(out, e.target);
-    out.append(e.http2 ? " HTTP/2.0\" " : e.versionMinor == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
+    out.push_back(' ');
+    out.append(protocolOf(e));
+    out.append("\" ");
   }
-  char num[24];
-  auto r = std::to_chars(num, num + sizeof num, e.status);
-  out.append(num, static_cast<std::size_t>(r.ptr - num));
+  appendNumber(out, static_cast<std::uint64_t>(e.status));
   out.push_back(' ');
-  if (e.bodyBytes == 0) {
-    out.push_back('-');
-  } else {
-    r = std::to_chars(num, num + sizeof num, e.bodyBytes);
-    out.append(num, static_cast<std::size_t>(r.ptr - num));
-  }
+  if (e.bodyBytes == 0) out.push_back('-');
+  else appendNumber(out, e.bodyBytes);
   out.append(" \"");
   if (e.referer.empty()) out.push_back('-');
   else appendLogEscaped(out, e.referer);
@@ -112,7 +135,35 @@ void AccessLog::record(const AccessRecord& e) {
   if (e.userAgent.empty()) out.push_back('-');
   else appendLogEscaped(out, e.userAgent);
   out.append("\"\n");
-  if (immediate_ || out.size() >= kFlushThreshold) handOver(out);
+}
+
+void AccessLog::appendJson(std::string& out, const AccessRecord& e) {
+  out.append("{\"time\":\"");
+  out.append(currentIsoTime());
+  out.append("\",\"remote_addr\":");
+  appendJsonString(out, e.remoteIp);
+  appendJsonField(out, "request_id", e.requestId);
+  appendJsonField(out, "method", e.method);
+  appendJsonField(out, "target", e.target);
+  // null when refused before a request line could be read
+  appendJsonField(out, "protocol", e.method.empty() ? std::string_view() : protocolOf(e));
+  out.append(",\"status\":");
+  appendNumber(out, static_cast<std::uint64_t>(e.status));
+  out.append(",\"body_bytes\":");
+  appendNumber(out, e.bodyBytes);
+  // Seconds with microseconds (nginx's $request_time has milliseconds).
+  out.append(",\"request_time\":");
+  appendNumber(out, e.durationNs / 1000000000);
+  out.push_back('.');
+  std::uint64_t micros = e.durationNs / 1000 % 1000000;
+  char digits[6];
+  for (int i = 5; i >= 0; --i, micros /= 10) digits[i] = static_cast<char>('0' + micros % 10);
+  out.append(digits, 6);
+  appendJsonField(out, "route", e.route);
+  appendJsonField(out, "plugin", e.plugin);
+  appendJsonField(out, "referer", e.referer);
+  appendJsonField(out, "user_agent", e.userAgent);
+  out.append("}\n");
 }
 
 void AccessLog::flushThisThread() {

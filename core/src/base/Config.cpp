@@ -20,6 +20,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -172,8 +173,8 @@ std::string duplicateGroupName(const RE2& re) {
 const std::initializer_list<std::string_view> kTopKeys = {"server", "routes", "services"};
 const std::initializer_list<std::string_view> kServerKeys = {
     "listen",    "reactors",    "workers",    "file_threads", "file_cache",   "www",    "plugins",
-    "access_log", "log_level",  "user",       "health_path", "ready_path",  "metrics_path", "limits",
-    "trusted_proxies"};
+    "access_log", "access_log_format", "request_id_header", "log_level",  "user",       "health_path",
+    "ready_path",  "metrics_path", "limits", "trusted_proxies"};
 const std::initializer_list<std::string_view> kFileCacheKeys = {"max_files", "max_bytes"};
 const std::initializer_list<std::string_view> kCacheKeys = {"max_age", "immutable"};
 const std::initializer_list<std::string_view> kLimitKeys = {
@@ -547,6 +548,8 @@ class Reader {
       else if (f.key == "www") readFolder(f, server.www);
       else if (f.key == "plugins") readFolder(f, server.plugins);
       else if (f.key == "access_log") readAccessLog(f, server.accessLog);
+      else if (f.key == "access_log_format") readAccessLogFormat(f, server.accessLogFormat);
+      else if (f.key == "request_id_header") readRequestIdHeader(f, server.requestIdHeader);
       else if (f.key == "log_level") readLogLevel(f, server.logLevel);
       else if (f.key == "user") readUser(f, server.user);
       else if (f.key == "health_path") readEndpoint(f, server.healthPath);
@@ -607,6 +610,33 @@ class Reader {
     std::string text;
     if (!nonEmptyScalar(f, "\"-\" (standard output), off, or a file path", text)) return;
     accessLog = (text == "-" || text == "off") ? text : resolvePath(folder_, text);
+  }
+
+  void readAccessLogFormat(const Field& f, AccessLogFormat& format) {
+    std::string text;
+    if (!nonEmptyScalar(f, "combined or json", text)) return;
+    if (text == "combined") format = AccessLogFormat::Combined;
+    else if (text == "json") format = AccessLogFormat::Json;
+    else error(f.mark(), f.path, "expected combined (nginx's and Apache's format) or json (one object per line), got '" +
+                                     text + "'");
+  }
+
+  // A header name (letters, digits and '-', as every id header is), or off.
+  void readRequestIdHeader(const Field& f, std::string& header) {
+    std::string text;
+    if (!nonEmptyScalar(f, "a header name such as X-Request-Id, or off", text)) return;
+    if (text == "off") {
+      header.clear();
+      return;
+    }
+    for (char c : text) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') {
+        error(f.mark(), f.path, "expected a header name (letters, digits and '-') such as X-Request-Id, or off; got '" +
+                                    text + "'");
+        return;
+      }
+    }
+    header = text;
   }
 
   // A user name that exists here: the server switches to it once it listens.

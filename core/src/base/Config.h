@@ -83,6 +83,10 @@ ListenConfig defaultListen();
 // server.listen holds at most this many listeners.
 constexpr std::size_t kMaxListeners = 64;
 
+// server.access_log_format: nginx's and Apache's Combined Log Format, or one JSON object
+// per line (see base/AccessLog.h for the fields).
+enum class AccessLogFormat { Combined, Json };
+
 struct ServerConfig {
   // At least one; the first is the one `--listen` replaces and the ready line names.
   std::vector<ListenConfig> listen{defaultListen()};
@@ -94,6 +98,10 @@ struct ServerConfig {
   std::string www = "www";               // absolute after loading (resolved against the file's folder)
   std::string plugins;                   // empty = `plugins/` beside the binary; absolute otherwise
   std::string accessLog = "-";           // "-" = stdout, "off", or a file path (absolute after loading)
+  AccessLogFormat accessLogFormat = AccessLogFormat::Combined;
+  // The header that carries a request's id (see base/RequestId.h): taken from a trusted
+  // proxy, else made, and echoed in the answer. Empty (`off`): no ids.
+  std::string requestIdHeader = "X-Request-Id";
   std::string logLevel = "info";         // error, warning, info, debug
   std::string user;                      // once listening, switch from root to this user; empty = stay
   std::string healthPath = "/healthz";   // built-in endpoints; "off" disables one

@@ -111,18 +111,45 @@ std::string_view currentHttpDate() {
   return std::string_view(cached, 29);
 }
 
-std::string_view currentLogTime() {
-  thread_local std::time_t cachedSecond = 0;
-  thread_local char cached[40];
-  thread_local std::size_t cachedLen = 0;
-  std::time_t now = std::time(nullptr);
-  if (now != cachedSecond) {
+namespace {
+// The local time formatted with strftime, once per second and thread.
+struct CachedLocalTime {
+  std::time_t second = 0;
+  char text[40] = {};
+  std::size_t length = 0;
+
+  // True if the second changed and `text` was formatted again.
+  bool refresh(const char* format) {
+    std::time_t now = std::time(nullptr);
+    if (now == second) return false;
     struct tm local {};
     ::localtime_r(&now, &local);
-    cachedLen = std::strftime(cached, sizeof cached, "[%d/%b/%Y:%H:%M:%S %z]", &local);
-    cachedSecond = now;
+    length = std::strftime(text, sizeof text, format, &local);
+    second = now;
+    return true;
   }
-  return std::string_view(cached, cachedLen);
+  std::string_view view() const { return std::string_view(text, length); }
+};
+}  // namespace
+
+std::string_view currentLogTime() {
+  thread_local CachedLocalTime cache;
+  cache.refresh("[%d/%b/%Y:%H:%M:%S %z]");
+  return cache.view();
+}
+
+std::string_view currentIsoTime() {
+  thread_local CachedLocalTime cache;
+  // strftime's %z is "+0000"; ISO 8601's extended form (and nginx) write "+00:00".
+  if (cache.refresh("%Y-%m-%dT%H:%M:%S%z") && cache.length == 24) {
+    char* zone = cache.text + 22;  // the offset's minutes
+    zone[3] = '\0';
+    zone[2] = zone[1];
+    zone[1] = zone[0];
+    zone[0] = ':';
+    cache.length = 25;
+  }
+  return cache.view();
 }
 
 // Returns false for anything that is not a valid HTTP date; callers then ignore the header,

@@ -20,4 +20,8 @@ bool parseHttpDate(std::string_view text, std::time_t& out);
 // Common Log Format time, "[10/Oct/2000:13:55:36 +0000]", cached per second and thread.
 std::string_view currentLogTime();
 
+// ISO 8601 local time with its offset, "2000-10-10T13:55:36+00:00" (nginx's $time_iso8601),
+// cached per second and thread.
+std::string_view currentIsoTime();
+
 }  // namespace microserver::core

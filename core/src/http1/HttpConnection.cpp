@@ -431,26 +431,23 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body, boo
   parts.body = body;
   resolveClient(head, site.config().server);
   parts.remoteAddress = clientAddress();
+  parts.requestId = requestId_;
   parts.authority = head.authority;
   parts.versionMinor = head.versionMinor;
   parts.headers = Span<Header>(head.headers.data(), head.headers.size());
 
   Response& response = scratch.response;
   response.reset();
-  if (answerBuiltin(parts, site.config().server, reactor_.context(), response)) {
-    Request request(parts);
-    return sendResponse({head.method, head.target, request.header("Referer"), request.header("User-Agent"),
-                         head.versionMinor, head.keepAlive, Metrics::kBuiltin, requestStartNs_},
-                        response);
-  }
+  Request request(parts);
+  ResponseContext context{head.method,         head.target,     request.header("Referer"),
+                          request.header("User-Agent"), head.versionMinor, head.keepAlive,
+                          Metrics::kBuiltin,            requestStartNs_};
+  context.requestId = requestId_;
+  context.route = kBuiltinRoute;
+  if (answerBuiltin(parts, site.config().server, reactor_.context(), response)) return sendResponse(context, response);
   const HttpListenerOptions* options = listenerOptions();
   // Behind a trusted proxy that already speaks HTTPS to the client, redirecting would loop.
-  if (options && options->redirects() && !forwardedHttps_) {
-    Request request(parts);
-    return redirectToHttps(*options, head,
-                           {head.method, head.target, request.header("Referer"), request.header("User-Agent"),
-                            head.versionMinor, head.keepAlive, Metrics::kBuiltin, requestStartNs_, false, {}});
-  }
+  if (options && options->redirects() && !forwardedHttps_) return redirectToHttps(*options, head, context);
   Routed routed;
   try {
     routed = site.route(parts, response, scratch.route, reactor_.mailbox());
@@ -465,10 +462,10 @@ void HttpConnection::respond(const RequestHead& head, std::string_view body, boo
   }
   const BoundHandler* handler = routed.handler;
   if (handler && handler->blocking()) return startBlocking(parts, head.keepAlive, *handler);
-  Request request(parts);
-  ResponseContext context{head.method,         head.target,     request.header("Referer"),
-                          request.header("User-Agent"), head.versionMinor, head.keepAlive,
-                          scratch.route.routeId,        requestStartNs_};
+  request = Request(parts);  // with the route's captures
+  context.routeId = scratch.route.routeId;
+  context.route = scratch.route.routePattern;
+  if (handler) context.plugin = handler->pluginName();
   if (routed.fileWork) return startFileWork(std::move(routed), context);
   if (!handler) return sendResponse(context, response);
   if (handler->compresses()) {
@@ -518,10 +515,11 @@ void HttpConnection::writeInterims(std::vector<Response>& interims, int versionM
 }
 
 void HttpConnection::record(const ResponseContext& request, int status, std::uint64_t bodyBytes) {
-  reactor_.metrics().countRequest(request.routeId, status, Reactor::monotonicNs() - request.startNs);
-  if (AccessLog* log = reactor_.context().accessLog())
-    log->record({clientIp(), request.method, request.target, request.versionMinor, status, bodyBytes,
-                 request.referer, request.userAgent});
+  std::uint64_t durationNs = Reactor::monotonicNs() - request.startNs;
+  reactor_.metrics().countRequest(request.routeId, status, durationNs);
+  if (AccessLog* log = reactor_.context().accessLog()) {
+    log->record(accessRecordOf(clientIp(), request, status, bodyBytes, durationNs));
+  }
 }
 
 void HttpConnection::sendResponse(const ResponseContext& request, Response& response) {
@@ -540,6 +538,7 @@ void HttpConnection::sendResponse(const ResponseContext& request, Response& resp
   if (const HttpListenerOptions* options = listenerOptions())
     if (!options->hsts.empty() && response.header("Strict-Transport-Security").empty())
       response.addHeader("Strict-Transport-Security", options->hsts);
+  echoRequestId(response, reactor_.site().config().server.requestIdHeader, request.requestId);
   std::size_t headStart = scratch.output.size();
   writeResponse(response, connection, scratch.output);
 
@@ -745,9 +744,9 @@ void HttpConnection::acceptWebSocket(const Request& request, const RequestHead& 
   std::string& out = reactor_.scratch().output;
   out.append("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
   out.append(acceptKey).append("\r\n\r\n");
-  if (AccessLog* log = reactor_.context().accessLog())
-    log->record({clientIp(), head.method, head.target, head.versionMinor,
-                 101, 0, context.referer, context.userAgent});
+  if (AccessLog* log = reactor_.context().accessLog()) {
+    log->record(accessRecordOf(clientIp(), context, 101, 0, Reactor::monotonicNs() - context.startNs));
+  }
   upgrade_ = std::make_unique<Upgrade>(
       Upgrade{exchange.webSocket, exchange.webSocketSession, exchange.handler->plugin()});
 }
@@ -782,7 +781,8 @@ void HttpConnection::completeUpgrade(std::string_view input) {
 
 void HttpConnection::startBlocking(const Request::Parts& parts, bool keepAlive, const BoundHandler& handler) {
   auto call = std::make_shared<BlockingCall>(parts, keepAlive, reactor_.siteShared(), &handler,
-                                             reactor_.scratch().route.routeId, requestStartNs_, reactor_.mailbox());
+                                             reactor_.scratch().route.routeId, reactor_.scratch().route.routePattern,
+                                             requestStartNs_, reactor_.mailbox());
   call->waiter = this;
   if (!BlockingCall::start(call, reactor_.context().workers())) {
     log::warning("the worker pool is full (" + std::to_string(reactor_.site().config().server.limits.workerQueue) +
@@ -834,10 +834,11 @@ void HttpConnection::answerTimedOutHandler() {
 }
 
 void HttpConnection::resolveClient(const RequestHead& head, const ServerConfig& server) {
-  ForwardedClient client = clientBehindTrustedProxy(
-      remote_, Span<Header>(head.headers.data(), head.headers.size()), server.trustedProxies);
+  Span<Header> headers(head.headers.data(), head.headers.size());
+  ForwardedClient client = clientBehindTrustedProxy(remote_, headers, server.trustedProxies);
   forwardedClient_ = std::move(client.address);
   forwardedHttps_ = client.scheme == "https";
+  resolveRequestId(server.requestIdHeader, client.fromTrustedPeer, headers, requestId_);
 }
 
 std::string_view HttpConnection::clientIp() const {

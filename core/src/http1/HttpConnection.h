@@ -167,6 +167,7 @@ class HttpConnection : public ReactorClient, public Responder::Sink, public Bloc
   // (port 0 when not given); empty: the peer itself. See site/ForwardedClient.h.
   std::string forwardedClient_;
   bool forwardedHttps_ = false;    // a trusted proxy says the client spoke HTTPS
+  std::string requestId_;          // the current request's id (empty: ids are off)
   std::string input_;              // bytes not yet answered, when a request spans reads
   HeadScanState scan_;
   std::size_t headBytes_ = 0;      // head length once complete (Body phase)

@@ -516,6 +516,10 @@ void Http2Session::headersComplete(Http2Stream& stream) {
   }
   stream.record.startNs = stream.startNs;
   stream.record.routeId = Metrics::kNoRoute;
+  const ServerConfig& server = reactor_.site().config().server;
+  bool fromTrustedPeer = clientBehindTrustedProxy(remote_, {}, server.trustedProxies).fromTrustedPeer;
+  resolveRequestId(server.requestIdHeader, fromTrustedPeer,
+                   Span<Header>(request.headers.data(), request.headers.size()), stream.record.requestId);
   if (request.tooLarge) return answerError(stream, 431, "431 Request Header Fields Too Large\n");
   if (request.method == "CONNECT")
     return answerError(stream, 405, "405 Method Not Allowed: CONNECT is not supported\n");
@@ -605,6 +609,7 @@ void Http2Session::dispatch(Http2Stream& stream) {
   stream.client = clientBehindTrustedProxy(remote_, parts.headers, site.config().server.trustedProxies).address;
   parts.remoteAddress = stream.client.empty() ? std::string_view(remote_) : std::string_view(stream.client);
   parts.authority = request.authority;
+  parts.requestId = stream.record.requestId;
   parts.versionMinor = 1;
 
   Response& response = scratch.response;
@@ -613,7 +618,9 @@ void Http2Session::dispatch(Http2Stream& stream) {
   context.versionMinor = 1;
   if (answerBuiltin(parts, site.config().server, reactor_.context(), response)) {
     stream.record.routeId = Metrics::kBuiltin;
+    stream.record.route = kBuiltinRoute;
     context.routeId = Metrics::kBuiltin;
+    context.route = kBuiltinRoute;
     return sendResponse(stream, context, response);
   }
   Routed routed;
@@ -627,12 +634,15 @@ void Http2Session::dispatch(Http2Stream& stream) {
     response.setContentType("text/plain; charset=utf-8");
     response.setBody("500 Internal Server Error\n");
   }
-  stream.record.routeId = scratch.route.routeId;
-  context.routeId = scratch.route.routeId;
   const BoundHandler* handler = routed.handler;
+  stream.record.routeId = scratch.route.routeId;
+  stream.record.route = scratch.route.routePattern;
+  if (handler) stream.record.plugin = handler->pluginName();
+  context = stream.record.context();
+  context.versionMinor = 1;
   if (handler && handler->blocking()) {
     auto call = std::make_shared<BlockingCall>(parts, true, reactor_.siteShared(), handler, context.routeId,
-                                               stream.startNs, reactor_.mailbox());
+                                               scratch.route.routePattern, stream.startNs, reactor_.mailbox());
     call->exchange.version = 20;
     call->waiter = &stream;
     if (!BlockingCall::start(call, reactor_.context().workers())) {
@@ -830,6 +840,7 @@ void Http2Session::sendResponse(Http2Stream& stream, const ResponseContext& cont
   if (listener_ < listeners.size() && !listeners[listener_].hsts.empty() &&
       response.header("Strict-Transport-Security").empty())
     response.addHeader("Strict-Transport-Security", listeners[listener_].hsts);
+  echoRequestId(response, reactor_.site().config().server.requestIdHeader, context.requestId);
 
   int status = response.status();
   bool sendsBody = !response.omitBody() && !statusHasNoBody(status);
@@ -887,19 +898,15 @@ void Http2Session::sendResponse(Http2Stream& stream, const ResponseContext& cont
 void Http2Session::record(Http2Stream& stream) {
   if (stream.recorded) return;
   stream.recorded = true;
-  reactor_.metrics().countRequest(stream.record.routeId, stream.status, Reactor::monotonicNs() - stream.startNs);
+  std::uint64_t durationNs = Reactor::monotonicNs() - stream.startNs;
+  reactor_.metrics().countRequest(stream.record.routeId, stream.status, durationNs);
   reactor_.metrics().http2Requests.add(1);
   if (AccessLog* log = reactor_.context().accessLog()) {
     std::string_view client = stream.client.empty() ? std::string_view(remote_).substr(0, remoteIpLength_)
                                                     : std::string_view(stream.client).substr(0, stream.client.rfind(':'));
-    AccessRecord entry{client,
-                       stream.record.method,
-                       stream.record.target,
-                       1,
-                       stream.status,
-                       stream.bodyBytesSent,
-                       stream.record.referer,
-                       stream.record.userAgent};
+    ResponseContext context = stream.record.context();
+    context.versionMinor = 1;
+    AccessRecord entry = accessRecordOf(client, context, stream.status, stream.bodyBytesSent, durationNs);
     entry.http2 = true;
     log->record(entry);
   }

@@ -102,6 +102,7 @@ ms_str requestPath(const ms_exchange* x) { return str(request(x).path()); }
 ms_str requestQuery(const ms_exchange* x) { return str(request(x).query()); }
 ms_str requestRemoteAddress(const ms_exchange* x) { return str(request(x).remoteAddress()); }
 ms_str requestAuthority(const ms_exchange* x) { return str(request(x).authority()); }
+ms_str requestId(const ms_exchange* x) { return str(request(x).id()); }
 int requestVersion(const ms_exchange* x) { return Exchange::from(x)->version; }
 std::size_t requestHeaderCount(const ms_exchange* x) { return request(x).headers().size(); }
 void requestHeaderAt(const ms_exchange* x, std::size_t i, ms_str* name, ms_str* value) {
@@ -443,6 +444,7 @@ const ms_host_api kHostApi = {
     &requestQuery,
     &requestRemoteAddress,
     &requestAuthority,
+    &requestId,
     &requestVersion,
     &requestHeaderCount,
     &requestHeaderAt,

@@ -8,7 +8,8 @@
 namespace microserver::core {
 
 BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested, std::shared_ptr<const Site> snapshot,
-                           const BoundHandler* boundHandler, std::uint32_t route, std::uint64_t start,
+                           const BoundHandler* boundHandler, std::uint32_t metricsRoute, std::string_view routePattern,
+                           std::uint64_t start,
                            std::shared_ptr<ReactorMailbox> reactorMailbox)
     : method(parts.method),
       target(parts.target),
@@ -17,9 +18,11 @@ BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested,
       body(parts.body),
       remoteAddress(parts.remoteAddress),
       authority(parts.authority),
+      requestId(parts.requestId),
       versionMinor(parts.versionMinor),
       keepAlive(keepAliveRequested),
-      routeId(route),
+      routeId(metricsRoute),
+      route(routePattern),
       startNs(start),
       site(std::move(snapshot)),
       handler(boundHandler),
@@ -41,6 +44,7 @@ BlockingCall::BlockingCall(const Request::Parts& parts, bool keepAliveRequested,
   mine.body = body;
   mine.remoteAddress = remoteAddress;
   mine.authority = authority;
+  mine.requestId = requestId;
   mine.versionMinor = versionMinor;
   mine.headers = Span<Header>(headers.data(), headers.size());
   mine.captures = Span<Capture>(captures.data(), captures.size());
@@ -71,8 +75,9 @@ bool BlockingCall::start(const std::shared_ptr<BlockingCall>& call, WorkerPool& 
 void BlockingCall::run() { handler->run(exchange); }
 
 ResponseContext BlockingCall::responseContext() const {
-  return {method,    target,  referer, userAgent, versionMinor, keepAlive, routeId, startNs, handler->compresses(),
-          acceptEncoding};
+  return {method,   target,         referer,   userAgent, versionMinor, keepAlive,
+          routeId,  startNs,        handler->compresses(), acceptEncoding, requestId, route,
+          handler->pluginName()};
 }
 
 }  // namespace microserver::core

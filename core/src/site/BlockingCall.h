@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/AccessLog.h"
 #include "site/Exchange.h"
 #include "site/Request.h"
 #include "site/Response.h"
@@ -26,6 +27,9 @@ namespace microserver::core {
 class ReactorMailbox;
 class WorkerPool;
 
+// The access log's route for /healthz, /readyz, /metrics and redirects (the metrics' label).
+constexpr std::string_view kBuiltinRoute = "(builtin)";
+
 // What the connection needs to send the response once it is ready.
 struct ResponseContext {
   std::string_view method, target, referer, userAgent;
@@ -35,7 +39,21 @@ struct ResponseContext {
   std::uint64_t startNs = 0;    // when the request was complete, for its duration
   bool compress = false;        // the route compresses whole answers (`compress: true`)
   std::string_view acceptEncoding;  // the request's Accept-Encoding, when compress
+  // For the access log: the request's id (empty: ids off), the route's pattern and its
+  // plugin (empty: none).
+  std::string_view requestId, route, plugin;
 };
+
+// What the access log writes about an answered request. `clientIp`: without the port.
+inline AccessRecord accessRecordOf(std::string_view clientIp, const ResponseContext& c, int status,
+                                   std::uint64_t bodyBytes, std::uint64_t durationNs) {
+  AccessRecord entry{clientIp, c.method, c.target, c.versionMinor, status, bodyBytes, c.referer, c.userAgent};
+  entry.requestId = c.requestId;
+  entry.route = c.route;
+  entry.plugin = c.plugin;
+  entry.durationNs = durationNs;
+  return entry;
+}
 
 // The same, owned: for an answer that comes after the request's buffers moved on.
 struct ResponseRecord {
@@ -43,9 +61,10 @@ struct ResponseRecord {
   explicit ResponseRecord(const ResponseContext& c)
       : method(c.method), target(c.target), referer(c.referer), userAgent(c.userAgent), versionMinor(c.versionMinor),
         keepAlive(c.keepAlive), routeId(c.routeId), startNs(c.startNs), compress(c.compress),
-        acceptEncoding(c.acceptEncoding) {}
+        acceptEncoding(c.acceptEncoding), requestId(c.requestId), route(c.route), plugin(c.plugin) {}
   ResponseContext context() const {
-    return {method, target, referer, userAgent, versionMinor, keepAlive, routeId, startNs, compress, acceptEncoding};
+    return {method,   target,         referer,   userAgent, versionMinor, keepAlive, routeId,
+            startNs,  compress,       acceptEncoding, requestId, route,        plugin};
   }
 
   std::string method, target, referer, userAgent;
@@ -55,11 +74,12 @@ struct ResponseRecord {
   std::uint64_t startNs = 0;
   bool compress = false;
   std::string acceptEncoding;
+  std::string requestId, route, plugin;
 };
 
 struct BlockingCall {
   BlockingCall(const Request::Parts& parts, bool keepAlive, std::shared_ptr<const Site> site,
-               const BoundHandler* handler, std::uint32_t routeId, std::uint64_t startNs,
+               const BoundHandler* handler, std::uint32_t routeId, std::string_view route, std::uint64_t startNs,
                std::shared_ptr<ReactorMailbox> mailbox);
   BlockingCall(const BlockingCall&) = delete;
   BlockingCall& operator=(const BlockingCall&) = delete;
@@ -81,7 +101,8 @@ struct BlockingCall {
   ResponseContext responseContext() const;
 
   // Owned copies of the request.
-  std::string method, target, path, query, body, remoteAddress, authority, referer, userAgent, acceptEncoding;
+  std::string method, target, path, query, body, remoteAddress, authority, referer, userAgent, acceptEncoding,
+      requestId;
   std::vector<std::pair<std::string, std::string>> headerText, captureText;
   std::vector<Header> headers;
   std::vector<Capture> captures;
@@ -89,6 +110,7 @@ struct BlockingCall {
   int versionMinor = 1;
   bool keepAlive = true;
   std::uint32_t routeId = 0;
+  std::string_view route;  // the route's pattern, in `site`
   std::uint64_t startNs = 0;
 
   std::shared_ptr<const Site> site;  // keeps the handler's plugin loaded

@@ -5,6 +5,15 @@
 
 namespace microserver::core {
 
+void echoRequestId(Response& response, std::string_view header, std::string_view id) {
+  if (header.empty() || id.empty() || !response.header(header).empty()) return;
+  // The id is a checked token (base/RequestId.h) and the name was checked when loaded.
+  response.addTrustedHeaders(header);
+  response.addTrustedHeaders(": ");
+  response.addTrustedHeaders(id);
+  response.addTrustedHeaders("\r\n");
+}
+
 void answerBusy(Response& response) {
   response.reset();
   response.setStatus(503);

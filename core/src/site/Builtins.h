@@ -18,6 +18,10 @@ namespace microserver::core {
 // 503 with Retry-After: a pool's queue (workers, file threads) is full.
 void answerBusy(Response& response);
 
+// Echoes the request's id in `response` under `header` (server.request_id_header), unless
+// the handler set that header itself. Nothing when ids are off (empty).
+void echoRequestId(Response& response, std::string_view header, std::string_view id);
+
 // True if `parts` asked for a built-in endpoint; `response` then holds its answer.
 bool answerBuiltin(const Request::Parts& parts, const ServerConfig& server, const ServerContext& context,
                    Response& response);

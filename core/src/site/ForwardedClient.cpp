@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "base/AddressText.h"
+#include "base/RequestId.h"
 #include "microserver/Text.h"
 
 namespace microserver::core {
@@ -153,7 +154,18 @@ ForwardedClient clientBehindTrustedProxy(std::string_view peer, Span<Header> hea
   if (trusted.empty()) return {};
   IpAddress address;
   if (!IpAddress::parseHostOf(peer, address) || !anyContains(trusted, address)) return {};
-  return forwardedClient(headers, trusted);
+  ForwardedClient client = forwardedClient(headers, trusted);
+  client.fromTrustedPeer = true;
+  return client;
+}
+
+void resolveRequestId(const std::string& header, bool fromTrustedPeer, Span<Header> headers, std::string& out) {
+  if (header.empty()) return out.clear();
+  std::string_view forwarded;
+  if (fromTrustedPeer)
+    for (const Header& h : headers)
+      if (equalsIgnoreCase(h.name, header)) forwarded = h.value;
+  assignRequestId(forwarded, out);
 }
 
 }  // namespace microserver::core

@@ -27,6 +27,8 @@ struct ForwardedClient {
   std::string address;
   // "http" or "https" as the proxy says the client spoke; empty: not said.
   std::string_view scheme;
+  // The peer is a trusted proxy (what it says about the request may be believed).
+  bool fromTrustedPeer = false;
 };
 
 ForwardedClient forwardedClient(Span<Header> headers, const std::vector<IpRange>& trusted);
@@ -35,5 +37,9 @@ ForwardedClient forwardedClient(Span<Header> headers, const std::vector<IpRange>
 // header): empty unless the peer is itself trusted. What every protocol session asks.
 ForwardedClient clientBehindTrustedProxy(std::string_view peer, Span<Header> headers,
                                          const std::vector<IpRange>& trusted);
+
+// The request's id (base/RequestId.h) into `out`: the `header` a trusted peer sent, if
+// acceptable, else a new one; cleared when `header` is empty (ids off).
+void resolveRequestId(const std::string& header, bool fromTrustedPeer, Span<Header> headers, std::string& out);
 
 }  // namespace microserver::core

@@ -63,6 +63,9 @@ class Request {
   std::string_view body() const { return body_; }
   // "ip:port" of the client.
   std::string_view remoteAddress() const { return remoteAddress_; }
+  // The request's id (server.request_id_header; see base/RequestId.h), or empty when ids
+  // are off.
+  std::string_view id() const { return requestId_; }
 
   Span<Header> headers() const { return headers_; }
   Span<Capture> captures() const { return captures_; }
@@ -103,7 +106,7 @@ class Request {
 
   // The server fills these in; handlers only read.
   struct Parts {
-    std::string_view method, target, path, query, body, remoteAddress, authority;
+    std::string_view method, target, path, query, body, remoteAddress, authority, requestId;
     int versionMinor = 1;
     Span<Header> headers;
     Span<Capture> captures;
@@ -111,11 +114,11 @@ class Request {
   Request() = default;
   explicit Request(const Parts& p)
       : method_(p.method), target_(p.target), path_(p.path), query_(p.query), body_(p.body),
-        remoteAddress_(p.remoteAddress), authority_(p.authority), versionMinor_(p.versionMinor), headers_(p.headers),
+        remoteAddress_(p.remoteAddress), authority_(p.authority), requestId_(p.requestId), versionMinor_(p.versionMinor), headers_(p.headers),
         captures_(p.captures) {}
 
  private:
-  std::string_view method_, target_, path_, query_, body_, remoteAddress_, authority_;
+  std::string_view method_, target_, path_, query_, body_, remoteAddress_, authority_, requestId_;
   int versionMinor_ = 1;
   Span<Header> headers_;
   Span<Capture> captures_;

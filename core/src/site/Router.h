@@ -39,6 +39,7 @@ struct RouteSpec {
 // of a hello request's CPU as measured; RE2 offers no way to hand it one to reuse.)
 struct RouteScratch {
   std::uint32_t routeId = 0;  // the matched route's metrics id (set by Site::route)
+  std::string_view routePattern;  // and its path pattern (empty: no route)
   std::string host;           // the request's host, lowercased, without the port
   std::vector<int> matches;
   std::vector<re2::StringPiece> groups;

@@ -95,6 +95,7 @@ std::shared_ptr<const Site> Site::build(const Config& config, const PluginSet& p
     specs.push_back({route.path, staticAnyMethod ? std::vector<std::string>{"GET", "HEAD"} : route.methods, route.hosts});
     Target target;
     target.metricsId = Metrics::instance().routeId(route.path);
+    target.pattern = route.path;
     if (!route.staticDir.empty()) {
       try {
         target.files = std::make_unique<StaticFiles>(staticOptions(config.server, route.staticDir, &route));
@@ -167,6 +168,7 @@ Routed Site::route(Request::Parts& parts, Response& response, RouteScratch& scra
                   const std::shared_ptr<ReactorMailbox>& mailbox) const {
   std::size_t index = 0, matchEnd = 0;
   scratch.routeId = Metrics::kNoRoute;
+  scratch.routePattern = {};
   Routed routed;
   switch (router_->match(parts.method, parts.authority, parts.path, scratch, index, matchEnd)) {
     case Router::Outcome::NotFound:
@@ -184,6 +186,7 @@ Routed Site::route(Request::Parts& parts, Response& response, RouteScratch& scra
   parts.captures = Span<Capture>(scratch.captures.data(), scratch.captures.size());
   const Target& target = targets_[index];
   scratch.routeId = target.metricsId;
+  scratch.routePattern = target.pattern;
   if (target.handler) {
     routed.handler = target.handler.get();
     return routed;

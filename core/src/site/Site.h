@@ -117,6 +117,7 @@ class Site {
     std::unique_ptr<StaticFiles> files;     // for `static:` routes
     std::unique_ptr<BoundHandler> handler;  // for `handler:` routes
     std::uint32_t metricsId = 0;            // the route's label in GET /metrics
+    std::string pattern;                    // its path pattern (the access log's route)
   };
   explicit Site(const Config& config, const PluginSet& plugins);
 

@@ -317,6 +317,18 @@ services:
   EXPECT_TRUE(load("routes: []\n").server.trustedProxies.empty());
 }
 
+TEST(ConfigTest, AccessLogFormatAndRequestIdHeaderAreRead) {
+  const Config defaults = load("routes: []\n");
+  EXPECT_EQ(defaults.server.accessLogFormat, AccessLogFormat::Combined);
+  EXPECT_EQ(defaults.server.requestIdHeader, "X-Request-Id");
+  const Config json = load("server: { access_log_format: json, request_id_header: X-Correlation-Id }\n");
+  EXPECT_EQ(json.server.accessLogFormat, AccessLogFormat::Json);
+  EXPECT_EQ(json.server.requestIdHeader, "X-Correlation-Id");
+  const Config off = load("server: { access_log_format: combined, request_id_header: off }\n");
+  EXPECT_EQ(off.server.accessLogFormat, AccessLogFormat::Combined);
+  EXPECT_TRUE(off.server.requestIdHeader.empty());
+}
+
 TEST(ConfigTest, ScalarListenIsOnePlainListener) {
   const std::vector<ListenConfig> listen = load("server: { listen: ':9000' }\n").server.listen;
   ASSERT_EQ(listen.size(), 1u);
@@ -554,8 +566,8 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:2:1: routez: unknown key 'routez' (expected one of: server, routes, services)"},
     {"UnknownServerKey", "server:\n  listn: 127.0.0.1:80\n",
      "routes.yaml:2:3: server.listn: unknown key 'listn' (expected one of: listen, reactors, workers, "
-     "file_threads, file_cache, www, plugins, access_log, log_level, user, health_path, ready_path, metrics_path, limits, "
-     "trusted_proxies)"},
+     "file_threads, file_cache, www, plugins, access_log, access_log_format, request_id_header, log_level, user, "
+     "health_path, ready_path, metrics_path, limits, trusted_proxies)"},
     {"UnknownLimitKey", "server:\n  limits: { body_size: 1 }\n",
      "routes.yaml:2:13: server.limits.body_size: unknown key 'body_size' (expected one of: header_bytes, uri_bytes, "
      "header_count, body_bytes, header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, "
@@ -603,8 +615,8 @@ const ErrorCase kErrorCases[] = {
     // Types
     {"ServerIsAList", "server: [1]\n",
      "routes.yaml:1:9: server: expected a map with keys listen, reactors, workers, file_threads, file_cache, www, "
-     "plugins, access_log, log_level, user, health_path, ready_path, metrics_path, limits, trusted_proxies, got a "
-     "list"},
+     "plugins, access_log, access_log_format, request_id_header, log_level, user, health_path, ready_path, "
+     "metrics_path, limits, trusted_proxies, got a list"},
     {"LimitsIsAScalar", "server:\n  limits: 16k\n",
      "routes.yaml:2:11: server.limits: expected a map with keys header_bytes, uri_bytes, header_count, body_bytes, "
      "header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, max_connections, handler_timeout, "
@@ -708,6 +720,12 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:2:13: server.reactors: expected 'auto' or a number of reactor threads from 1 to 256, got '257'"},
     {"ReactorsWord", "server:\n  reactors: many\n",
      "routes.yaml:2:13: server.reactors: expected 'auto' or a number of reactor threads from 1 to 256, got 'many'"},
+    {"AccessLogFormat", "server:\n  access_log_format: ltsv\n",
+     "routes.yaml:2:22: server.access_log_format: expected combined (nginx's and Apache's format) or json (one object "
+     "per line), got 'ltsv'"},
+    {"RequestIdHeaderNotAName", "server:\n  request_id_header: 'X Request Id'\n",
+     "routes.yaml:2:22: server.request_id_header: expected a header name (letters, digits and '-') such as "
+     "X-Request-Id, or off; got 'X Request Id'"},
     {"LogLevel", "server:\n  log_level: verbose\n",
      "routes.yaml:2:14: server.log_level: unknown log level 'verbose' (expected one of error, warning, info, debug)"},
 
