@@ -9,6 +9,7 @@
 
 #include <pwd.h>
 
+#include "base/RequestId.h"
 #include "site/Router.h"
 
 #include <arpa/inet.h>
@@ -630,8 +631,8 @@ class Reader {
       return;
     }
     for (char c : text) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') {
-        error(f.mark(), f.path, "expected a header name (letters, digits and '-') such as X-Request-Id, or off; got '" +
+      if ((!std::isalnum(static_cast<unsigned char>(c)) && c != '-') || text.size() > kMaxRequestIdHeaderLength) {
+        error(f.mark(), f.path, "expected a header name (up to 64 letters, digits and '-') such as X-Request-Id, or off; got '" +
                                     text + "'");
         return;
       }

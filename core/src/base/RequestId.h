@@ -18,6 +18,7 @@ namespace microserver::core {
 
 constexpr std::size_t kGeneratedRequestIdLength = 32;
 constexpr std::size_t kMaxRequestIdLength = 128;
+constexpr std::size_t kMaxRequestIdHeaderLength = 64;  // server.request_id_header's name
 
 // Replaces `out` with a new id.
 void generateRequestId(std::string& out);

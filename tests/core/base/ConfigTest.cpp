@@ -724,7 +724,7 @@ const ErrorCase kErrorCases[] = {
      "routes.yaml:2:22: server.access_log_format: expected combined (nginx's and Apache's format) or json (one object "
      "per line), got 'ltsv'"},
     {"RequestIdHeaderNotAName", "server:\n  request_id_header: 'X Request Id'\n",
-     "routes.yaml:2:22: server.request_id_header: expected a header name (letters, digits and '-') such as "
+     "routes.yaml:2:22: server.request_id_header: expected a header name (up to 64 letters, digits and '-') such as "
      "X-Request-Id, or off; got 'X Request Id'"},
     {"LogLevel", "server:\n  log_level: verbose\n",
      "routes.yaml:2:14: server.log_level: unknown log level 'verbose' (expected one of error, warning, info, debug)"},
