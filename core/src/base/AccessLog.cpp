@@ -26,7 +26,29 @@ std::string& threadBuffer() {
 }
 }  // namespace
 
+namespace {
+// True if `text` needs no escaping in either format (printable ASCII but '"' and '\\'):
+// nearly every field of nearly every request, appended then in one piece.
+struct PlainBytes {
+  bool plain[256];
+  constexpr PlainBytes() : plain() {
+    for (int c = 0x20; c < 0x7f; ++c) plain[c] = c != '"' && c != '\\';
+  }
+};
+constexpr PlainBytes kPlainBytes;
+
+bool plainText(std::string_view text) {
+  bool plain = true;
+  for (char ch : text) plain &= kPlainBytes.plain[static_cast<unsigned char>(ch)];
+  return plain;
+}
+}  // namespace
+
 void appendLogEscaped(std::string& out, std::string_view text) {
+  if (plainText(text)) {
+    out.append(text.data(), text.size());
+    return;
+  }
   static const char hex[] = "0123456789abcdef";
   for (char ch : text) {
     unsigned char c = static_cast<unsigned char>(ch);
@@ -100,12 +122,19 @@ std::string_view protocolOf(const AccessRecord& e) {
   return e.http2 ? "HTTP/2.0" : e.versionMinor == 0 ? "HTTP/1.0" : "HTTP/1.1";
 }
 
-// ,"name":"value" with the value escaped, or null for an empty one (a field the request
-// did not have).
-void appendJsonField(std::string& out, std::string_view name, std::string_view value) {
-  out.append(",\"").append(name).append("\":");
-  if (value.empty()) out.append("null");
-  else appendJsonString(out, value);
+// `key` (',"name":') then the value as a JSON string, or null for an empty one (a field
+// the request did not have).
+void appendJsonField(std::string& out, std::string_view key, std::string_view value) {
+  out.append(key.data(), key.size());
+  if (value.empty()) {
+    out.append("null");
+  } else if (plainText(value)) {
+    out.push_back('"');
+    out.append(value.data(), value.size());
+    out.push_back('"');
+  } else {
+    appendJsonString(out, value);
+  }
 }
 }  // namespace
 
@@ -142,11 +171,11 @@ void AccessLog::appendJson(std::string& out, const AccessRecord& e) {
   out.append(currentIsoTime());
   out.append("\",\"remote_addr\":");
   appendJsonString(out, e.remoteIp);
-  appendJsonField(out, "request_id", e.requestId);
-  appendJsonField(out, "method", e.method);
-  appendJsonField(out, "target", e.target);
+  appendJsonField(out, ",\"request_id\":", e.requestId);
+  appendJsonField(out, ",\"method\":", e.method);
+  appendJsonField(out, ",\"target\":", e.target);
   // null when refused before a request line could be read
-  appendJsonField(out, "protocol", e.method.empty() ? std::string_view() : protocolOf(e));
+  appendJsonField(out, ",\"protocol\":", e.method.empty() ? std::string_view() : protocolOf(e));
   out.append(",\"status\":");
   appendNumber(out, static_cast<std::uint64_t>(e.status));
   out.append(",\"body_bytes\":");
@@ -159,10 +188,10 @@ void AccessLog::appendJson(std::string& out, const AccessRecord& e) {
   char digits[6];
   for (int i = 5; i >= 0; --i, micros /= 10) digits[i] = static_cast<char>('0' + micros % 10);
   out.append(digits, 6);
-  appendJsonField(out, "route", e.route);
-  appendJsonField(out, "plugin", e.plugin);
-  appendJsonField(out, "referer", e.referer);
-  appendJsonField(out, "user_agent", e.userAgent);
+  appendJsonField(out, ",\"route\":", e.route);
+  appendJsonField(out, ",\"plugin\":", e.plugin);
+  appendJsonField(out, ",\"referer\":", e.referer);
+  appendJsonField(out, ",\"user_agent\":", e.userAgent);
   out.append("}\n");
 }
 
