@@ -24,7 +24,7 @@ install(FILES dist/systemd/microserver.service dist/systemd/microserver.socket
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME microserver)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGING_INSTALL_PREFIX /usr)  # dist/config/routes.yaml and the unit name /usr paths
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)  # the paths dist/config/routes.yaml and the unit name
 # Everything the default install holds, then the system files.
 set(CPACK_INSTALL_CMAKE_PROJECTS "${CMAKE_BINARY_DIR};${PROJECT_NAME};Unspecified;/"
                                  "${CMAKE_BINARY_DIR};${PROJECT_NAME};system;/")
@@ -43,13 +43,14 @@ set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(CPACK_DEBIAN_PACKAGE_SECTION httpd)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
+# The long description, in lines short enough for `apt show` (Debian's limit is 80).
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "microserver serves a static site over HTTP/1.1 and HTTP/2, plain and HTTPS, and routes
-requests by regular expression to handler plugins loaded from shared libraries; plugins
-also run TCP services such as the included chat room.
-This package holds the server, the example plugins, the default site, a systemd service
-and socket, a logrotate snippet, and the SDK to build plugins (C and C++ headers, and a
-CMake package: find_package(microserver)).")
+    "microserver serves a static site over HTTP/1.1 and HTTP/2, plain and HTTPS,
+and routes requests by regular expression to handler plugins loaded from
+shared libraries; plugins also run TCP services such as the included chat.
+This package holds the server, the example plugins, the default site, a
+systemd service and socket, a logrotate snippet, and the SDK to build
+plugins (C and C++ headers, and the CMake package find_package(microserver)).")
 # Depends: computed from the binary and the plugins by dpkg-shlibdeps (package dpkg-dev).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "logrotate")

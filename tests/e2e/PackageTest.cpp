@@ -121,8 +121,8 @@ TEST(PackageTest, TheDebInstallsIntoARootAndServesFromIt) {
   GTEST_SKIP() << "the package is tested in the build without sanitizers (the ci preset): the packaged files "
                   "are the same in every build, and packaging a sanitizer build makes no release artefact";
 #endif
-  for (const char* program : {"dpkg", "dpkg-deb", "dpkg-shlibdeps"})
-    ASSERT_TRUE(haveProgram(program)) << program << " is missing (Debian packages dpkg and dpkg-dev)";
+  for (const char* program : {"dpkg", "dpkg-deb", "dpkg-shlibdeps", "file"})
+    ASSERT_TRUE(haveProgram(program)) << program << " is missing (Debian packages dpkg, dpkg-dev and file)";
   TempDir dir;
 
   // 1. The package, from this build's install rules, as `cpack` in the build folder makes it.
@@ -198,6 +198,12 @@ TEST(PackageTest, TheDebInstallsIntoARootAndServesFromIt) {
   const std::string usr = root.path() + "/usr";
   const std::string binary = usr + "/bin/microserver";
   ASSERT_TRUE(fs::exists(binary));
+  // The units and the snippet as shipped (OperationsTest runs them through
+  // systemd-analyze verify and logrotate: in this root, verify would lack systemd's own units).
+  for (const auto& [installed, shipped] : {std::pair{"/lib/systemd/system/microserver.service", "/dist/systemd/microserver.service"},
+                                           std::pair{"/lib/systemd/system/microserver.socket", "/dist/systemd/microserver.socket"},
+                                           std::pair{"/etc/logrotate.d/microserver", "/dist/logrotate/microserver"}})
+    EXPECT_EQ(readFile(root.path() + installed), readFile(kSourceDir + shipped)) << installed;
 
   // Its version is the project's, as the binary reports it.
   CommandResult reported = runCommand({binary, "--version"}, 30s);
