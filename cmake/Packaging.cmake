@@ -52,7 +52,7 @@ This package holds the server, the example plugins, the default site, a
 systemd service and socket, a logrotate snippet, and the SDK to build
 plugins (C and C++ headers, and the CMake package find_package(microserver)).")
 # Depends: computed from the binary and the plugins by dpkg-shlibdeps (package dpkg-dev).
-set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_PRE_BUILD_SCRIPTS ${CMAKE_CURRENT_SOURCE_DIR}/cmake/PackageDepends.cmake)
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "logrotate")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "cmake, g++")  # to build plugins with the SDK
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${CMAKE_CURRENT_SOURCE_DIR}/dist/debian/conffiles)
