@@ -6,9 +6,11 @@
 #                                      fuzzers for FUZZ_SECONDS (default 30) each
 #   ./microserver.sh test asan|tsan    the suite under AddressSanitizer+UBSan / ThreadSanitizer
 #   ./microserver.sh test fuzz         only the fuzzers
-#   ./microserver.sh build [PRESET]    just build (presets: default, release, dev, ci, asan, tsan)
+#   ./microserver.sh build [PRESET]    just build (presets: default, release, package, dev, ci, asan, tsan)
 #   ./microserver.sh cert              make tls/localhost.crt and .key (self-signed, for the https
 #                                      listener of the default routes.yaml) if they are missing
+#   ./microserver.sh package           a release build, then the Debian package (cpack, in
+#                                      build/package/); prints the path of the .deb
 #
 # Installing uses apt-get (through sudo when not root) and is a no-op when every package
 # listed in scripts/packages-*.txt is already installed.
@@ -93,8 +95,17 @@ case "$cmd" in
   cert)
     make_certificate
     ;;
+  package)
+    install_packages scripts/packages-build.txt
+    build package >&2   # stdout is only the .deb's path: deb=$(./microserver.sh package)
+    log "packaging (cpack)"
+    # cpack names what it made ("CPack: - package: FILE generated."); that path is our output.
+    deb=$(cpack --preset package | tee /dev/stderr | sed -n 's/^CPack: - package: \(.*\.deb\) generated\.$/\1/p')
+    [[ -n "$deb" ]] || { echo "microserver.sh: cpack made no .deb (its output is above)" >&2; exit 1; }
+    echo "$deb"
+    ;;
   *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     [[ "$cmd" == help || "$cmd" == -h || "$cmd" == --help ]] || exit 2
     ;;
 esac

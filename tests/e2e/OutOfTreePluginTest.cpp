@@ -4,12 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "Command.h"
+#include "OutOfTreePlugin.h"
 #include "ServerProcess.h"
 #include "TestClient.h"
 
@@ -18,75 +19,32 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Runs a shell command with a time bound; returns its exit status, output in `log`.
-int run(const std::string& command, const std::string& logFile, std::string& log) {
-  int status = std::system(("timeout 300 " + command + " > " + logFile + " 2>&1").c_str());
-  std::ifstream in(logFile);
-  std::stringstream text;
-  text << in.rdbuf();
-  log = text.str();
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 void writeFile(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp";
   std::ofstream(tmp) << text;
   fs::rename(tmp, path);
 }
 
-const char* kPluginSource = R"(// An out-of-tree plugin: nothing but the installed SDK.
-#include <microserver/Plugin.h>
-
-#include <string>
-
-class Greeter : public microserver::Handler {
- public:
-  explicit Greeter(const microserver::PluginContext& context) {
-    context.config.allowKeys({"who"});
-    who_ = context.config.getString("who", "nobody");
-  }
-  void handle(const microserver::Request& request, microserver::Response& response) override {
-    response.setContentType("text/plain; charset=utf-8");
-    response.setBody("greetings from " + who_ + " to " + std::string(request.capture("name")) + "\n");
-  }
-
- private:
-  std::string who_;
-};
-
-MICROSERVER_PLUGIN("greeter", "0.1", "an out-of-tree example", Greeter)
-)";
-
-const char* kPluginCmake = R"(cmake_minimum_required(VERSION 3.25)
-project(greeter LANGUAGES CXX)
-find_package(microserver 0.2 REQUIRED)
-microserver_add_plugin(greeter SOURCES greeter.cpp OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/out)
-)";
-
 TEST(OutOfTreePluginTest, BuiltAgainstTheInstalledSdkAndDroppedIntoARunningServer) {
   TempDir dir;
-  std::string log;
   // 1. Install the SDK (and server) into a private prefix.
   std::string prefix = dir.path() + "/prefix";
-  ASSERT_EQ(run(std::string(MICROSERVER_INSTALL_CMAKE) + " --install " + MICROSERVER_BUILD_DIR + " --prefix " + prefix,
-                dir.path() + "/install.log", log),
-            0)
-      << log;
+  CommandResult install =
+      runCommand({MICROSERVER_INSTALL_CMAKE, "--install", MICROSERVER_BUILD_DIR, "--prefix", prefix}, 5min);
+  ASSERT_EQ(install.exitCode, 0) << install.out << install.err;
   ASSERT_TRUE(fs::exists(prefix + "/include/microserver/Plugin.h"));
   ASSERT_TRUE(fs::exists(prefix + "/lib/cmake/microserver/microserverConfig.cmake"));
+  // Only the Debian package writes outside its prefix (/etc, /lib/systemd): a plain install
+  // must not touch this machine's.
+  std::istringstream installed(install.out);
+  for (std::string line; std::getline(installed, line);) {
+    if (line.rfind("-- Installing: ", 0) == 0 || line.rfind("-- Up-to-date: ", 0) == 0) {
+      EXPECT_EQ(line.find(": " + prefix + "/"), line.find(": ")) << "installed outside the prefix: " << line;
+    }
+  }
 
   // 2. Build a plugin in a folder of its own, knowing only the prefix.
-  dir.write("greeter/greeter.cpp", kPluginSource);
-  dir.write("greeter/CMakeLists.txt", kPluginCmake);
-  std::string cmake = MICROSERVER_INSTALL_CMAKE;
-  ASSERT_EQ(run(cmake + " -S " + dir.path() + "/greeter -B " + dir.path() + "/greeter-build -DCMAKE_PREFIX_PATH=" +
-                    prefix + " -DCMAKE_BUILD_TYPE=Release",
-                dir.path() + "/configure.log", log),
-            0)
-      << log;
-  ASSERT_EQ(run(cmake + " --build " + dir.path() + "/greeter-build", dir.path() + "/build.log", log), 0) << log;
-  std::string built = dir.path() + "/greeter-build/out/libgreeter.so";
-  ASSERT_TRUE(fs::exists(built)) << log;
+  std::string built = buildGreeterPlugin(dir, prefix);
 
   // 3. A running server, under steady load, gets the plugin and then a route to it.
   std::string plugins = dir.path() + "/plugins";
