@@ -43,6 +43,13 @@ TEST(OutOfTreePluginTest, BuiltAgainstTheInstalledSdkAndDroppedIntoARunningServe
     }
   }
 
+  // The installed server finds the installed plugins without being told where they are.
+  dir.write("www/index.html", "home\n");
+  std::string check = dir.write("check.yaml", "server: { www: " + dir.path() + "/www }\nroutes:\n"
+                                "  - { path: '^/hello/(?P<name>[a-z]+)$', handler: hello }\n");
+  CommandResult checked = runCommand({prefix + "/bin/microserver", "--check", "--config", check}, 30s);
+  EXPECT_EQ(checked.exitCode, 0) << checked.out << checked.err;
+
   // 2. Build a plugin in a folder of its own, knowing only the prefix.
   std::string built = buildGreeterPlugin(dir, prefix);
 

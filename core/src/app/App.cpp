@@ -13,10 +13,12 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <vector>
 #include <iostream>
@@ -60,6 +62,17 @@ std::string binaryFolder() {
   if (n <= 0) return absolute(".");
   buf[n] = '\0';
   return Poco::Path(buf).parent().toString();
+}
+
+// server.plugins left out: plugins/ beside the binary (a build tree), else where an install
+// puts them (cmake --install, the Debian package: <prefix>/lib/microserver/plugins).
+std::string defaultPluginFolder() {
+  const std::string beside = binaryFolder() + "plugins";
+  const std::string installed = binaryFolder() + "../lib/microserver/plugins";
+  struct stat info {};
+  if (::stat(beside.c_str(), &info) != 0 && ::stat(installed.c_str(), &info) == 0 && S_ISDIR(info.st_mode))
+    return std::filesystem::path(installed).lexically_normal().string();
+  return beside;
 }
 
 // Every connection and every file being sent costs a descriptor. Debian's default soft
@@ -173,7 +186,7 @@ Config App::loadConfig() {
     config.server.www = site;
   }
   if (plugins_) config.server.plugins = absolute(*plugins_);
-  if (config.server.plugins.empty()) config.server.plugins = binaryFolder() + "plugins";
+  if (config.server.plugins.empty()) config.server.plugins = defaultPluginFolder();
   return config;
 }
 
