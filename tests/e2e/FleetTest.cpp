@@ -379,5 +379,49 @@ TEST(FleetTest, AnInstanceStoppedUnderLoadFailsNoRequestAndItsChatMembersMoveToT
       << fleet.b->loggedLoadRequests() << " logged by node-b, " << byB << " answers name it";
 }
 
+// server.limits.shutdown_delay on its own: after SIGTERM, /readyz answers 503 while the
+// listeners still accept and everything else is served, every response closing its
+// connection (one kept alive from before included: it is not closed under its client);
+// a second SIGTERM ends the delay at once.
+TEST(FleetTest, DuringTheShutdownDelayOnlyReadyzSays503AndASecondSigtermEndsIt) {
+  TempDir dir;
+  dir.write("www/site.txt", kStaticBody);
+  ServerOptions options;
+  options.configText = "server: { limits: { shutdown_delay: 60s } }\n"
+                       "routes:\n  - { path: '^/', static: " + dir.path() + "/www }\n";
+  options.www = dir.path() + "/www";
+  auto server = ServerProcess::start(options);
+  Connection keptAlive(server->port());
+  keptAlive.sendAll("GET /site.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(keptAlive.readResponse().status, 200);
+  EXPECT_EQ(httpGet(server->port(), "/readyz").status, 200);
+
+  std::size_t mark = server->lineCount();
+  ASSERT_TRUE(server->sendSignal(SIGTERM));
+  ASSERT_TRUE(server->waitForLine("not ready (/readyz answers 503); serving on for 60000 ms", 10s, mark))
+      << server->output();
+  EXPECT_EQ(httpGet(server->port(), "/readyz").status, 503);
+  EXPECT_EQ(httpGet(server->port(), "/healthz").status, 200);
+  HttpResponse fresh = httpGet(server->port(), "/site.txt", {{"Connection", "keep-alive"}});
+  EXPECT_EQ(fresh.status, 200);
+  EXPECT_EQ(fresh.body, kStaticBody);
+  EXPECT_EQ(fresh.header("Connection"), "close");
+  keptAlive.sendAll("GET /site.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpResponse old = keptAlive.readResponse();
+  EXPECT_EQ(old.status, 200);
+  EXPECT_EQ(old.body, kStaticBody);
+  EXPECT_EQ(old.header("Connection"), "close");
+  EXPECT_TRUE(keptAlive.isClosedByPeer(10s));
+  EXPECT_TRUE(server->running());
+
+  mark = server->lineCount();
+  ASSERT_TRUE(server->sendSignal(SIGTERM));
+  const std::optional<int> status = server->waitExit(10s);
+  ASSERT_TRUE(status.has_value()) << "a second SIGTERM did not end the delay:\n" << server->output();
+  EXPECT_EQ(*status, 0) << server->output();
+  EXPECT_TRUE(server->waitForLine("stopping now (a second stop signal ends the shutdown delay)", 1s, mark))
+      << server->output();
+}
+
 }  // namespace
 }  // namespace e2e
