@@ -225,11 +225,11 @@ services:
   EXPECT_TRUE(route.staticDir.empty());
   EXPECT_TRUE(route.blocking);
   EXPECT_EQ(route.config.getString("key", ""), "value");
-  EXPECT_EQ(route.mark.line, 20);
+  EXPECT_EQ(route.mark.line, 21);
   EXPECT_EQ(route.mark.column, 5);
-  EXPECT_EQ(route.pathMark.line, 20);
+  EXPECT_EQ(route.pathMark.line, 21);
   EXPECT_EQ(route.pathMark.column, 11);
-  EXPECT_EQ(route.handlerMark.line, 22);
+  EXPECT_EQ(route.handlerMark.line, 23);
   EXPECT_EQ(route.handlerMark.column, 14);
 
   ASSERT_EQ(config.services.size(), 1u);
@@ -238,9 +238,9 @@ services:
   EXPECT_EQ(service.listen.host, "0.0.0.0");
   EXPECT_EQ(service.listen.port, 9999);
   EXPECT_EQ(service.config.getInt("history", 0), 10);
-  EXPECT_EQ(service.mark.line, 26);
+  EXPECT_EQ(service.mark.line, 27);
   EXPECT_EQ(service.mark.column, 5);
-  EXPECT_EQ(service.pluginMark.line, 26);
+  EXPECT_EQ(service.pluginMark.line, 27);
   EXPECT_EQ(service.pluginMark.column, 15);
 }
 
