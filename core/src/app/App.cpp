@@ -411,7 +411,7 @@ int App::main(const std::vector<std::string>&) {
     break;
   }
   console.reset();  // before the server it reports on goes
-  const Limits& limits = server->context().site()->config().server.limits;
+  const Limits limits = server->context().site()->config().server.limits;  // a copy: site() is a temporary
   if (limits.shutdownDelay.count() > 0) {
     // Not ready, but still serving: a balancer checking /readyz takes this instance out
     // before the listeners close, instead of finding them closed (refused connections,
