@@ -62,7 +62,7 @@ void checkLoaded(const Config& c) {
   FUZZ_CHECK(l.workerQueue > 0 && l.workerQueue <= 1000000);
   for (Duration d : {l.headerTimeout, l.bodyTimeout, l.idleTimeout, l.sendTimeout, l.handlerTimeout})
     FUZZ_CHECK(d.count() > 0);
-  FUZZ_CHECK(l.shutdownGrace.count() >= 0);
+  FUZZ_CHECK(l.shutdownGrace.count() >= 0 && l.shutdownDelay.count() >= 0);
 
   std::vector<RouteSpec> specs;
   for (const RouteConfig& r : c.routes) {

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -116,6 +117,23 @@ void warnIfDescriptorsAreShort(std::size_t maxConnections) {
     log::warning("the open-file limit is " + std::to_string(limit.rlim_cur) + ", below the " +
                  std::to_string(needed) + " that server.limits.max_connections (" + std::to_string(maxConnections) +
                  ") may need; raise it (ulimit -n) or lower max_connections");
+}
+
+// The shutdown delay: waits `delay`, or less if SIGTERM, SIGINT or SIGQUIT comes again (an
+// operator who does not want to wait). SIGHUP and SIGUSR1 meanwhile are taken and ignored:
+// the server is on its way out (an access log moved away is written on until the exit, so
+// no line is lost).
+void waitOrStopSignal(const sigset_t& signals, std::chrono::milliseconds delay) {
+  const auto deadline = std::chrono::steady_clock::now() + delay;
+  for (auto left = delay; left.count() > 0; left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 deadline - std::chrono::steady_clock::now())) {
+    timespec wait{static_cast<time_t>(left.count() / 1000), static_cast<long>(left.count() % 1000) * 1'000'000};
+    int received = ::sigtimedwait(&signals, nullptr, &wait);
+    if (received == SIGTERM || received == SIGINT || received == SIGQUIT) {
+      log::info("stopping now (a second stop signal ends the shutdown delay)");
+      return;
+    }
+  }
 }
 
 // Settings that shape sockets and threads take effect at the next start only.
@@ -407,7 +425,17 @@ int App::main(const std::vector<std::string>&) {
     break;
   }
   console.reset();  // before the server it reports on goes
-  server->stop(server->context().site()->config().server.limits.shutdownGrace);
+  const Limits limits = server->context().site()->config().server.limits;  // a copy: site() is a temporary
+  if (limits.shutdownDelay.count() > 0) {
+    // Not ready, but still serving: a balancer checking /readyz takes this instance out
+    // before the listeners close, instead of finding them closed (refused connections,
+    // idle connections closed under requests it is sending).
+    server->stopBeingReady();
+    log::info("not ready (/readyz answers 503); serving on for " + std::to_string(limits.shutdownDelay.count()) +
+              " ms (server.limits.shutdown_delay), then stopping; SIGTERM or SIGINT again stops at once");
+    waitOrStopSignal(signals, limits.shutdownDelay);
+  }
+  server->stop(limits.shutdownGrace);
   server_.reset();
   // The last configuration's plugins are being unloaded on the unloader thread: let them
   // finish (their static destructors run in dlclose) before exit() tears the process down

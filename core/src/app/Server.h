@@ -61,6 +61,11 @@ class Server {
   void reopenLogs() {
     if (accessLog_) accessLog_->reopen();
   }
+  // The first step of a stop, before stop() when server.limits.shutdown_delay is set: from
+  // now on /readyz answers 503 and every response closes its connection, while every
+  // listener still accepts and serves. A balancer's health check takes the instance out
+  // meanwhile, so that nothing reaches it once stop() closes the listeners.
+  void stopBeingReady() { context_->draining = true; }
   // Graceful stop: returns once every connection closed or `grace` passed.
   void stop(std::chrono::milliseconds grace);
 

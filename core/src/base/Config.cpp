@@ -180,7 +180,8 @@ const std::initializer_list<std::string_view> kFileCacheKeys = {"max_files", "ma
 const std::initializer_list<std::string_view> kCacheKeys = {"max_age", "immutable"};
 const std::initializer_list<std::string_view> kLimitKeys = {
     "header_bytes",  "uri_bytes",      "header_count",    "body_bytes",      "header_timeout", "body_timeout",
-    "idle_timeout",  "send_timeout",   "shutdown_grace",  "max_connections", "handler_timeout", "worker_queue"};
+    "idle_timeout",  "send_timeout",   "shutdown_delay",  "shutdown_grace",  "max_connections", "handler_timeout",
+    "worker_queue"};
 const std::initializer_list<std::string_view> kRouteKeys = {
     "path",       "host",    "methods",  "handler",       "static",  "config", "blocking",
     "body",       "body_bytes", "timeout", "compress", "precompressed", "listing", "cache"};
@@ -699,6 +700,7 @@ class Reader {
       else if (f.key == "send_timeout") readDuration(f, limits.sendTimeout, false);
       else if (f.key == "handler_timeout") readDuration(f, limits.handlerTimeout, false);
       else if (f.key == "worker_queue") readCount(f, limits.workerQueue, kMaxWorkerQueue);
+      else if (f.key == "shutdown_delay") readDuration(f, limits.shutdownDelay, true);  // 0 = none (the default)
       else readDuration(f, limits.shutdownGrace, true);  // 0 = stop at once, a valid choice
     }
     if (uriValid) checkUriFitsHeader(find(fields, "uri_bytes"), limits);  // else already reported

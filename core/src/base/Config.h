@@ -36,6 +36,7 @@ struct Limits {
   Duration bodyTimeout{60'000};          // to receive a complete body once headers are in
   Duration idleTimeout{60'000};          // keep-alive connection with nothing in flight
   Duration sendTimeout{60'000};          // a peer that stops reading our response
+  Duration shutdownDelay{0};             // SIGTERM: time to go on serving, not ready, before stopping
   Duration shutdownGrace{10'000};        // SIGTERM: time in-flight requests get to finish
   std::size_t maxConnections = 16'384;   // open client connections (HTTP and services): a 10,000-member chat room and more
   Duration handlerTimeout{30'000};       // a handler's answer, blocking or given later (504 beyond)

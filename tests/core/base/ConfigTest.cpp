@@ -116,6 +116,7 @@ TEST(ConfigTest, DefaultRoutesYamlLoads) {
   EXPECT_EQ(limits.idleTimeout, defaults.idleTimeout);
   EXPECT_EQ(limits.sendTimeout, defaults.sendTimeout);
   EXPECT_EQ(limits.shutdownGrace, defaults.shutdownGrace);
+  EXPECT_EQ(limits.shutdownDelay, defaults.shutdownDelay);
   EXPECT_EQ(limits.maxConnections, defaults.maxConnections);
   // The example plugins' routes, then the static site catching everything else.
   auto route = [&](const std::string& handler) -> const RouteConfig& {
@@ -182,6 +183,7 @@ TEST(ConfigTest, EveryKeyIsRead) {
     body_timeout: 1.5m
     idle_timeout: 250ms
     send_timeout: 30
+    shutdown_delay: 1.5s
     shutdown_grace: 0
     max_connections: 500
 routes:
@@ -211,6 +213,7 @@ services:
   EXPECT_EQ(server.limits.bodyTimeout, Duration(90'000));
   EXPECT_EQ(server.limits.idleTimeout, Duration(250));
   EXPECT_EQ(server.limits.sendTimeout, Duration(30'000));
+  EXPECT_EQ(server.limits.shutdownDelay, Duration(1500));
   EXPECT_EQ(server.limits.shutdownGrace, Duration(0));
   EXPECT_EQ(server.limits.maxConnections, 500u);
 
@@ -222,11 +225,11 @@ services:
   EXPECT_TRUE(route.staticDir.empty());
   EXPECT_TRUE(route.blocking);
   EXPECT_EQ(route.config.getString("key", ""), "value");
-  EXPECT_EQ(route.mark.line, 20);
+  EXPECT_EQ(route.mark.line, 21);
   EXPECT_EQ(route.mark.column, 5);
-  EXPECT_EQ(route.pathMark.line, 20);
+  EXPECT_EQ(route.pathMark.line, 21);
   EXPECT_EQ(route.pathMark.column, 11);
-  EXPECT_EQ(route.handlerMark.line, 22);
+  EXPECT_EQ(route.handlerMark.line, 23);
   EXPECT_EQ(route.handlerMark.column, 14);
 
   ASSERT_EQ(config.services.size(), 1u);
@@ -235,9 +238,9 @@ services:
   EXPECT_EQ(service.listen.host, "0.0.0.0");
   EXPECT_EQ(service.listen.port, 9999);
   EXPECT_EQ(service.config.getInt("history", 0), 10);
-  EXPECT_EQ(service.mark.line, 26);
+  EXPECT_EQ(service.mark.line, 27);
   EXPECT_EQ(service.mark.column, 5);
-  EXPECT_EQ(service.pluginMark.line, 26);
+  EXPECT_EQ(service.pluginMark.line, 27);
   EXPECT_EQ(service.pluginMark.column, 15);
 }
 
@@ -570,7 +573,7 @@ const ErrorCase kErrorCases[] = {
      "health_path, ready_path, metrics_path, limits, trusted_proxies)"},
     {"UnknownLimitKey", "server:\n  limits: { body_size: 1 }\n",
      "routes.yaml:2:13: server.limits.body_size: unknown key 'body_size' (expected one of: header_bytes, uri_bytes, "
-     "header_count, body_bytes, header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, "
+     "header_count, body_bytes, header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_delay, shutdown_grace, "
      "max_connections, handler_timeout, worker_queue)"},
     {"HostWithPort", "routes:\n  - { path: '^/', static: www, host: 'a.test:80' }\n",
      "routes.yaml:2:38: routes[0].host: invalid host 'a.test:80': a host is matched without its port: leave the "
@@ -619,7 +622,7 @@ const ErrorCase kErrorCases[] = {
      "metrics_path, limits, trusted_proxies, got a list"},
     {"LimitsIsAScalar", "server:\n  limits: 16k\n",
      "routes.yaml:2:11: server.limits: expected a map with keys header_bytes, uri_bytes, header_count, body_bytes, "
-     "header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_grace, max_connections, handler_timeout, "
+     "header_timeout, body_timeout, idle_timeout, send_timeout, shutdown_delay, shutdown_grace, max_connections, handler_timeout, "
      "worker_queue, got '16k'"},
     {"ListenListOfBadAddresses", "server:\n  listen: [a, b]\n",
      "routes.yaml:2:12: server.listen[0]: invalid address 'a': missing ':PORT' (expected HOST:PORT, e.g. "
