@@ -9,12 +9,16 @@
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Version.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -30,6 +34,7 @@
 #include "app/Server.h"
 #include "plugin/PluginLoader.h"
 #include "app/SystemdNotify.h"
+#include "app/Upgrade.h"
 #include "site/Site.h"
 
 namespace microserver::core {
@@ -240,7 +245,8 @@ void App::handleHelp(const std::string&, const std::string&) {
   help.setUsage("[--config FILE] [--listen HOST:PORT] [--www DIR] [--plugins DIR] [--check]");
   help.setHeader("A plugin-based HTTP/1.1 server: a static site, regex routes to plugins, a chat room.");
   help.setFooter("Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads the configuration; "
-                 "SIGUSR1 reopens the access log (after logrotate).");
+                 "SIGUSR1 reopens the access log (after logrotate); SIGUSR2 upgrades in place (starts "
+                 "the binary again with the listening sockets, then finishes and exits).");
   help.format(std::cout);
   exitEarly_ = true;
   stopOptionsProcessing();
@@ -261,7 +267,11 @@ void App::handleCheck(const std::string&, const std::string&) { checkOnly_ = tru
 
 int App::main(const std::vector<std::string>&) {
   if (exitEarly_) return kExitOk;
-  // First, before a plugin can start a child that would inherit them.
+  // How we were started, before anything changes: SIGUSR2 starts the same command again.
+  const LaunchCommand launch = rememberLaunch(argv());
+  // First, before a plugin can start a child that would inherit them (the ready pipe
+  // first: InheritedSockets takes the variable naming the old process).
+  const int upgradeReadyPipe = Upgrade::takeReadyPipe();
   InheritedSockets inherited;
   try {
     inherited = InheritedSockets::fromEnvironment();
@@ -274,7 +284,7 @@ int App::main(const std::vector<std::string>&) {
   // mask and only sigwait() below ever sees them.
   sigset_t signals;
   sigemptyset(&signals);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1}) sigaddset(&signals, s);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must not kill the server
   raiseDescriptorLimit();
@@ -347,14 +357,73 @@ int App::main(const std::vector<std::string>&) {
                               (server->reactorCount() == 1 ? " reactor)" : " reactors)");
   std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
             << (server->reactorCount() == 1 ? " reactor)" : " reactors)") << std::endl;
-  systemd::notifyReady(serving);
+  if (upgradeReadyPipe >= 0) {
+    // An upgrade: the old process tells systemd that we are the main process now (ours
+    // would be refused under NotifyAccess=main until then), and finishes.
+    log::info("upgrade: pid " + std::to_string(::getpid()) + " is serving; telling the old process (pid " +
+              std::to_string(::getppid()) + ") to finish");
+    Upgrade::tellReady(upgradeReadyPipe);
+  } else {
+    systemd::notifyReady(serving);
+  }
   // After the ready line, never before: the console thread prints its prompt at once, and a
   // prompt in front of the ready line would hide it from whoever waits for that line.
   auto console = std::make_unique<Console>([this] { return statusText(); });
 
+  // Signals arrive through a descriptor, so the main loop can also wait for a new process
+  // starting on SIGUSR2 (its ready pipe, its deadline). They stay blocked everywhere.
+  const int signalFd = ::signalfd(-1, &signals, SFD_CLOEXEC);
+  if (signalFd < 0) {
+    log::error(std::string("signalfd: ") + std::strerror(errno) + "; stopping");
+    server->stop(std::chrono::milliseconds(0));
+    return kExitFailed;
+  }
+  std::unique_ptr<Upgrade> upgrade;  // a new process starting, not ready yet
+  pid_t handedOverTo = 0;            // the new process that took over: we finish and exit
   while (true) {
-    int received = 0;
-    if (sigwait(&signals, &received) != 0) continue;
+    int timeoutMs = -1;
+    if (upgrade)
+      timeoutMs = static_cast<int>(std::max<long long>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(upgrade->deadline() - std::chrono::steady_clock::now())
+                     .count() +
+                 1));
+    pollfd watched[2] = {{signalFd, POLLIN, 0}, {upgrade ? upgrade->readyFd() : -1, POLLIN, 0}};
+    if (::poll(watched, 2, timeoutMs) < 0) continue;  // EINTR
+    if (upgrade && (watched[1].revents != 0 || std::chrono::steady_clock::now() >= upgrade->deadline())) {
+      std::string why;
+      Upgrade::State state = upgrade->check(why);
+      if (state == Upgrade::State::Ready) {
+        handedOverTo = upgrade->pid();
+        log::info("upgrade: pid " + std::to_string(handedOverTo) +
+                  " is ready; finishing the requests in flight and exiting");
+        systemd::notify("MAINPID=" + std::to_string(handedOverTo) + "\nSTATUS=upgraded: pid " +
+                        std::to_string(handedOverTo) + " serves; the old one finishes its requests\n");
+        break;
+      }
+      if (state == Upgrade::State::Failed) {
+        log::error("upgrade failed: " + why + "; still serving with this process (its messages above say why)");
+        upgrade.reset();
+      }
+    }
+    if ((watched[0].revents & POLLIN) == 0) continue;
+    signalfd_siginfo info{};
+    if (::read(signalFd, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) continue;
+    const int received = static_cast<int>(info.ssi_signo);
+    if (received == SIGUSR2) {
+      if (upgrade) {
+        log::warning("SIGUSR2: an upgrade is already under way (pid " + std::to_string(upgrade->pid()) +
+                     "); ignored");
+        continue;
+      }
+      try {
+        upgrade = std::make_unique<Upgrade>(launch, server->listeningDescriptors());
+        log::info("upgrade: started " + launch.program + " as pid " + std::to_string(upgrade->pid()) +
+                  "; serving until it is ready");
+      } catch (const std::exception& e) {
+        log::error(std::string("upgrade failed: ") + e.what() + "; still serving with this process");
+      }
+      continue;
+    }
     if (received == SIGUSR1) {
       // logrotate moved the log files away: write to new ones under the configured names.
       try {
@@ -389,9 +458,14 @@ int App::main(const std::vector<std::string>&) {
     }
     log::info(std::string("received ") + (received == SIGINT ? "SIGINT" : received == SIGTERM ? "SIGTERM" : "SIGQUIT") +
               ": stopping (in-flight requests may finish)");
+    if (upgrade) {
+      log::info("upgrade: stopping pid " + std::to_string(upgrade->pid()) + " too, which was not ready yet");
+      upgrade.reset();
+    }
     systemd::notifyStopping();
     break;
   }
+  ::close(signalFd);
   console.reset();  // before the server it reports on goes
   server->stop(server->context().site()->config().server.limits.shutdownGrace);
   server_.reset();
@@ -399,7 +473,7 @@ int App::main(const std::vector<std::string>&) {
   // finish (their static destructors run in dlclose) before exit() tears the process down
   // under them.
   waitForUnloads();
-  log::info("stopped");
+  log::info(handedOverTo ? "stopped; pid " + std::to_string(handedOverTo) + " serves from now on" : "stopped");
   return kExitOk;
 }
 
