@@ -281,11 +281,17 @@ int App::main(const std::vector<std::string>&) {
   }
 
   // Block the signals we wait for before any thread exists, so every thread inherits the
-  // mask and only sigwait() below ever sees them.
+  // mask and only the main loop below ever sees them, through a descriptor: it can then
+  // also wait for a new process that SIGUSR2 started (its ready pipe, its deadline).
   sigset_t signals;
   sigemptyset(&signals);
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const int signalFd = ::signalfd(-1, &signals, SFD_CLOEXEC);
+  if (signalFd < 0) {
+    std::cerr << "microserver: signalfd: " << std::strerror(errno) << std::endl;
+    return kExitFailed;
+  }
   ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must not kill the server
   raiseDescriptorLimit();
   static LoggingErrorHandler errorHandler;
@@ -370,26 +376,13 @@ int App::main(const std::vector<std::string>&) {
   // prompt in front of the ready line would hide it from whoever waits for that line.
   auto console = std::make_unique<Console>([this] { return statusText(); });
 
-  // Signals arrive through a descriptor, so the main loop can also wait for a new process
-  // starting on SIGUSR2 (its ready pipe, its deadline). They stay blocked everywhere.
-  const int signalFd = ::signalfd(-1, &signals, SFD_CLOEXEC);
-  if (signalFd < 0) {
-    log::error(std::string("signalfd: ") + std::strerror(errno) + "; stopping");
-    server->stop(std::chrono::milliseconds(0));
-    return kExitFailed;
-  }
   std::unique_ptr<Upgrade> upgrade;  // a new process starting, not ready yet
   pid_t handedOverTo = 0;            // the new process that took over: we finish and exit
   while (true) {
-    int timeoutMs = -1;
-    if (upgrade)
-      timeoutMs = static_cast<int>(std::max<long long>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(upgrade->deadline() - std::chrono::steady_clock::now())
-                     .count() +
-                 1));
+    // A signal, or news of the new process an upgrade started (poll ignores fd -1).
     pollfd watched[2] = {{signalFd, POLLIN, 0}, {upgrade ? upgrade->readyFd() : -1, POLLIN, 0}};
-    if (::poll(watched, 2, timeoutMs) < 0) continue;  // EINTR
-    if (upgrade && (watched[1].revents != 0 || std::chrono::steady_clock::now() >= upgrade->deadline())) {
+    if (::poll(watched, 2, upgrade ? upgrade->msUntilDeadline() : -1) < 0) continue;  // EINTR
+    if (upgrade && (watched[1].revents != 0 || upgrade->msUntilDeadline() == 0)) {
       std::string why;
       Upgrade::State state = upgrade->check(why);
       if (state == Upgrade::State::Ready) {
@@ -401,7 +394,7 @@ int App::main(const std::vector<std::string>&) {
         break;
       }
       if (state == Upgrade::State::Failed) {
-        log::error("upgrade failed: " + why + "; still serving with this process (its messages above say why)");
+        log::error("upgrade failed: " + why + "; still serving with this process");
         upgrade.reset();
       }
     }

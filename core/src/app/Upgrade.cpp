@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -164,6 +165,11 @@ Upgrade::Upgrade(const LaunchCommand& launch, const std::vector<int>& listening)
 Upgrade::~Upgrade() {
   if (!settled_ && pid_ > 0) stopAndReap();
   if (readyFd_ >= 0) ::close(readyFd_);
+}
+
+int Upgrade::msUntilDeadline() const {
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+  return static_cast<int>(std::max<long long>(0, left.count()));
 }
 
 std::string Upgrade::reapWithin(std::chrono::milliseconds within) {

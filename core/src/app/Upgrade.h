@@ -50,7 +50,8 @@ class Upgrade {
   pid_t pid() const { return pid_; }
   // Readable when the new process wrote (ready) or closed its end (it failed).
   int readyFd() const { return readyFd_; }
-  std::chrono::steady_clock::time_point deadline() const { return deadline_; }
+  // For poll(): milliseconds until it must be ready (0 once the time is up).
+  int msUntilDeadline() const;
 
   enum class State { Waiting, Ready, Failed };
   // Call when readyFd() polls readable or the deadline passed. Failed: the new process has
