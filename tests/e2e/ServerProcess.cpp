@@ -514,9 +514,13 @@ ServerProcess::~ServerProcess() {
     if (reader_.joinable()) stop();
     if (handsOver_) {
       // What a successor still writes: until it closes the pipes (stopped by then, normally),
-      // for a bounded time; then the reader stops reading them.
+      // for a bounded time. A successor the test never got hold of is still in the server's
+      // process group (which its membership keeps from being recycled): killed with it.
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, stopTimeout_, [this] { return readerDone_; });
+      if (!cv_.wait_for(lock, stopTimeout_, [this] { return readerDone_; })) {
+        kill(-pid_, SIGKILL);
+        cv_.wait_for(lock, stopTimeout_, [this] { return readerDone_; });
+      }
       abandonPipes_ = true;
     }
   } catch (const std::exception& e) {
