@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "Command.h"
+#include "NotifySocket.h"
 #include "ServerProcess.h"
 #include "TestClient.h"
 
@@ -25,45 +26,6 @@ namespace e2e {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// The manager's end of $NOTIFY_SOCKET: a datagram socket bound at a path (or, with a name
-// starting with '@', in the abstract namespace).
-class NotifySocket {
- public:
-  explicit NotifySocket(const std::string& name) : name_(name) {
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, name.data(), name.size());
-    if (name[0] == '@') address.sun_path[0] = '\0';
-    socklen_t size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size());
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), size) != 0)
-      throw std::runtime_error("cannot bind the notify socket " + name + ": " + std::strerror(errno));
-  }
-  ~NotifySocket() { ::close(fd_); }
-  // The next datagram, or "" after `timeout`.
-  std::string next(std::chrono::milliseconds timeout = 10s) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return "";
-    char buf[4096];
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
-  }
-  // Datagrams until one contains `what` (returned), or "" after `timeout`.
-  std::string until(const std::string& what, std::chrono::milliseconds timeout = 10s) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      std::string message = next(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
-      if (message.find(what) != std::string::npos) return message;
-    }
-    return "";
-  }
-  const std::string& name() const { return name_; }
-
- private:
-  std::string name_;
-  int fd_ = -1;
-};
 
 void expectTheLifeCycle(NotifySocket& manager) {
   TempDir dir;

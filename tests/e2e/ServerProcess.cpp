@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -161,6 +162,7 @@ std::unique_ptr<ServerProcess> ServerProcess::start(const ServerOptions& opts) {
 
 void ServerProcess::launch(const ServerOptions& opts) {
   stopTimeout_ = opts.stopTimeout;
+  handsOver_ = opts.handsOver;
   if (opts.binary.empty())
     throw std::runtime_error("ServerOptions::binary is empty (is MICROSERVER_BINARY defined?)");
 
@@ -388,6 +390,22 @@ void ServerProcess::readerLoop() {
   // not wait for EOF, which anything still holding the write ends would postpone.
   for (int i = 0; i < 2; ++i)
     if (open[i]) drain(i);
+  // Unless it handed over: then its successor writes on, until it closes them (or the
+  // destructor gives up on it).
+  while (handsOver_ && (open[0] || open[1]) && !abandonPipes_.load()) {
+    pollfd pfds[2];
+    int index[2];
+    nfds_t count = 0;
+    for (int i = 0; i < 2; ++i)
+      if (open[i]) {
+        index[count] = i;
+        pfds[count++] = {fds[i], POLLIN, 0};
+      }
+    int rc = poll(pfds, count, 100);  // the timeout only bounds noticing abandonPipes_
+    if (rc < 0 && errno != EINTR) break;
+    for (nfds_t k = 0; rc > 0 && k < count; ++k)
+      if (pfds[k].revents) open[index[k]] = drain(index[k]);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   flushPartial(0);
   flushPartial(1);
@@ -410,7 +428,9 @@ bool ServerProcess::reapIfExited() {
   if (info.si_pid == 0) return false;  // still running
 
   std::lock_guard<std::mutex> lock(mu_);
-  kill(-pid_, SIGKILL);  // anything the server left behind in its group: no orphans
+  // Anything the server left behind in its group: no orphans (but a successor it handed
+  // over to is not left behind: the test stops it).
+  if (!handsOver_) kill(-pid_, SIGKILL);
   int status = 0;
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
@@ -459,8 +479,9 @@ std::optional<int> ServerProcess::waitExit(std::chrono::milliseconds timeout) {
   // Waits for readerDone_, not just the exit status: once this returns a value, lines()
   // holds everything the process printed.
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout, [this] { return readerDone_; });
-  if (!readerDone_) return std::nullopt;
+  auto done = [this] { return readerDone_ || (handsOver_ && exitStatus_); };
+  cv_.wait_for(lock, timeout, done);
+  if (!done()) return std::nullopt;
   return exitStatus_;
 }
 
@@ -484,13 +505,24 @@ int ServerProcess::stop() {
   // SIGKILL cannot be caught or ignored, so this wait ends; it is unbounded on purpose:
   // giving up here would leave a zombie or a running server behind.
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return readerDone_; });
+  cv_.wait(lock, [this] { return readerDone_ || (handsOver_ && exitStatus_); });
   return exitStatus_.value_or(-1);
 }
 
 ServerProcess::~ServerProcess() {
   try {
     if (reader_.joinable()) stop();
+    if (handsOver_) {
+      // What a successor still writes: until it closes the pipes (stopped by then, normally),
+      // for a bounded time. A successor the test never got hold of is still in the server's
+      // process group (which its membership keeps from being recycled): killed with it.
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!cv_.wait_for(lock, stopTimeout_, [this] { return readerDone_; })) {
+        kill(-pid_, SIGKILL);
+        cv_.wait_for(lock, stopTimeout_, [this] { return readerDone_; });
+      }
+      abandonPipes_ = true;
+    }
   } catch (const std::exception& e) {
     std::cerr << "ServerProcess: stop failed: " << e.what() << "\n";
   }
@@ -628,6 +660,46 @@ std::string TempDir::write(const std::string& relative, std::string_view content
   std::filesystem::create_directories(full.parent_path());
   writeFile(full.string(), content);
   return full.string();
+}
+
+ForeignProcess::ForeignProcess(pid_t pid, std::chrono::milliseconds stopTimeout)
+    : pid_(pid), pidFd_(openPidFd(pid)), stopTimeout_(stopTimeout) {
+  if (pidFd_ < 0) throwErrno("pidfd_open(" + std::to_string(pid) + ")");
+  fcntl(pidFd_, F_SETFD, FD_CLOEXEC);
+}
+
+ForeignProcess::~ForeignProcess() {
+  stop();
+  close(pidFd_);
+}
+
+bool ForeignProcess::sendSignal(int sig) {
+#ifdef SYS_pidfd_send_signal
+  return syscall(SYS_pidfd_send_signal, pidFd_, sig, nullptr, 0u) == 0;
+#else
+  (void)sig;
+  return false;
+#endif
+}
+
+bool ForeignProcess::waitExit(std::chrono::milliseconds timeout) {
+  pollfd pfd{pidFd_, POLLIN, 0};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    int rc = poll(&pfd, 1, static_cast<int>(std::max<long long>(0, left.count())));
+    if (rc > 0) return true;  // readable: it has exited
+    if (rc == 0 || errno != EINTR) return false;
+  }
+}
+
+bool ForeignProcess::stop() {
+  if (waitExit(0ms)) return true;
+  sendSignal(SIGTERM);
+  if (waitExit(stopTimeout_)) return true;
+  sendSignal(SIGKILL);
+  waitExit(stopTimeout_);  // SIGKILL cannot be refused: this ends (its parent reaps it)
+  return false;
 }
 
 ExitedRun runToExit(const ServerOptions& options) {

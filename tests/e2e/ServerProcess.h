@@ -22,6 +22,7 @@
 // its servers with it). The child's stdin is /dev/null and it inherits no other fds.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -65,6 +66,10 @@ struct ServerOptions {
   std::chrono::milliseconds stopTimeout = 10s;   // SIGTERM grace in stop() before SIGKILL
   int maxOpenFiles = 0;                          // > 0: the child's RLIMIT_NOFILE (soft and hard)
   bool terminalStdin = false;                    // stdin is a pseudo-terminal (see typeOnTerminal)
+  // The server may hand over to a new process (SIGUSR2 upgrade) that inherits its output:
+  // its exit then does not kill its process group, waitExit() returns at the exit, and the
+  // output is read until the new process closes it too (stop it first: ForeignProcess).
+  bool handsOver = false;
 };
 
 // One line the child printed; `fromStderr` tells the two pipes apart.
@@ -98,7 +103,8 @@ class ServerProcess {
   bool sendSignal(int sig);
 
   // The exit status once the child has exited: its exit code, or 128+signal if a signal
-  // killed it. nullopt if it is still running after `timeout`.
+  // killed it. nullopt if it is still running after `timeout`. (Once it returns a value,
+  // lines() holds everything the process printed; with handsOver, only what it printed.)
   std::optional<int> waitExit(std::chrono::milliseconds timeout);
   std::optional<int> exitStatus() const;  // without waiting
   bool running() const { return !exitStatus().has_value(); }
@@ -147,6 +153,8 @@ class ServerProcess {
   std::string tempDir_;
   std::string commandLine_;
   std::chrono::milliseconds stopTimeout_ = 10s;
+  bool handsOver_ = false;
+  std::atomic<bool> abandonPipes_{false};  // handsOver: stop reading what a successor writes
 
   // The reader thread owns these fds; the destructor closes whatever is left after join.
   int outFd_ = -1;
@@ -161,6 +169,30 @@ class ServerProcess {
   std::string partial_[2];                // unterminated tail per stream; guarded by mu_
   std::optional<int> exitStatus_;         // set when reaped; guarded by mu_
   bool readerDone_ = false;               // reaped and pipes drained; guarded by mu_
+};
+
+// A process the test did not start but must stop: the new server that an upgrade in place
+// (SIGUSR2) started. Held by a pidfd, so a signal can never hit a recycled pid; stopped
+// (SIGTERM, then SIGKILL) when this goes, even when an assertion failed. Its exit status
+// belongs to its parent, so only the fact that it exited is known here.
+class ForeignProcess {
+ public:
+  // Throws std::runtime_error if `pid` is not running.
+  explicit ForeignProcess(pid_t pid, std::chrono::milliseconds stopTimeout = 10s);
+  ~ForeignProcess();
+  ForeignProcess(const ForeignProcess&) = delete;
+  ForeignProcess& operator=(const ForeignProcess&) = delete;
+  pid_t pid() const { return pid_; }
+  bool sendSignal(int sig);
+  // True once it has exited (within `timeout`).
+  bool waitExit(std::chrono::milliseconds timeout);
+  // SIGTERM, up to stopTimeout for it to exit, then SIGKILL. True if SIGTERM sufficed.
+  bool stop();
+
+ private:
+  pid_t pid_;
+  int pidFd_;
+  std::chrono::milliseconds stopTimeout_;
 };
 
 // For servers expected to refuse to start: the exit status (-1 if it started, or died

@@ -9,13 +9,17 @@
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Version.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -33,6 +37,7 @@
 #include "app/Server.h"
 #include "plugin/PluginLoader.h"
 #include "app/SystemdNotify.h"
+#include "app/Upgrade.h"
 #include "site/Site.h"
 
 namespace microserver::core {
@@ -272,7 +277,8 @@ void App::handleHelp(const std::string&, const std::string&) {
   help.setUsage("[--config FILE] [--listen HOST:PORT] [--www DIR] [--plugins DIR] [--check]");
   help.setHeader("A plugin-based HTTP/1.1 server: a static site, regex routes to plugins, a chat room.");
   help.setFooter("Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads the configuration; "
-                 "SIGUSR1 reopens the access log (after logrotate).");
+                 "SIGUSR1 reopens the access log (after logrotate); SIGUSR2 upgrades in place (starts "
+                 "the binary again with the listening sockets, then finishes and exits).");
   help.format(std::cout);
   exitEarly_ = true;
   stopOptionsProcessing();
@@ -293,7 +299,11 @@ void App::handleCheck(const std::string&, const std::string&) { checkOnly_ = tru
 
 int App::main(const std::vector<std::string>&) {
   if (exitEarly_) return kExitOk;
-  // First, before a plugin can start a child that would inherit them.
+  // How we were started, before anything changes: SIGUSR2 starts the same command again.
+  const LaunchCommand launch = rememberLaunch(argv());
+  // First, before a plugin can start a child that would inherit them (the ready pipe
+  // first: InheritedSockets takes the variable naming the old process).
+  const int upgradeReadyPipe = Upgrade::takeReadyPipe();
   InheritedSockets inherited;
   try {
     inherited = InheritedSockets::fromEnvironment();
@@ -303,11 +313,17 @@ int App::main(const std::vector<std::string>&) {
   }
 
   // Block the signals we wait for before any thread exists, so every thread inherits the
-  // mask and only sigwait() below ever sees them.
+  // mask and only the main loop below ever sees them, through a descriptor: it can then
+  // also wait for a new process that SIGUSR2 started (its ready pipe, its deadline).
   sigset_t signals;
   sigemptyset(&signals);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1}) sigaddset(&signals, s);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const int signalFd = ::signalfd(-1, &signals, SFD_CLOEXEC);
+  if (signalFd < 0) {
+    std::cerr << "microserver: signalfd: " << std::strerror(errno) << std::endl;
+    return kExitFailed;
+  }
   ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must not kill the server
   raiseDescriptorLimit();
   static LoggingErrorHandler errorHandler;
@@ -379,14 +395,60 @@ int App::main(const std::vector<std::string>&) {
                               (server->reactorCount() == 1 ? " reactor)" : " reactors)");
   std::cout << "microserver listening on " << server->url() << " (" << server->reactorCount()
             << (server->reactorCount() == 1 ? " reactor)" : " reactors)") << std::endl;
-  systemd::notifyReady(serving);
+  if (upgradeReadyPipe >= 0) {
+    // An upgrade: the old process tells systemd that we are the main process now (ours
+    // would be refused under NotifyAccess=main until then), and finishes.
+    log::info("upgrade: pid " + std::to_string(::getpid()) + " is serving; telling the old process (pid " +
+              std::to_string(::getppid()) + ") to finish");
+    Upgrade::tellReady(upgradeReadyPipe);
+  } else {
+    systemd::notifyReady(serving);
+  }
   // After the ready line, never before: the console thread prints its prompt at once, and a
   // prompt in front of the ready line would hide it from whoever waits for that line.
   auto console = std::make_unique<Console>([this] { return statusText(); });
 
+  std::unique_ptr<Upgrade> upgrade;  // a new process starting, not ready yet
+  pid_t handedOverTo = 0;            // the new process that took over: we finish and exit
   while (true) {
-    int received = 0;
-    if (sigwait(&signals, &received) != 0) continue;
+    // A signal, or news of the new process an upgrade started (poll ignores fd -1).
+    pollfd watched[2] = {{signalFd, POLLIN, 0}, {upgrade ? upgrade->readyFd() : -1, POLLIN, 0}};
+    if (::poll(watched, 2, upgrade ? upgrade->msUntilDeadline() : -1) < 0) continue;  // EINTR
+    if (upgrade && (watched[1].revents != 0 || upgrade->msUntilDeadline() == 0)) {
+      std::string why;
+      Upgrade::State state = upgrade->check(why);
+      if (state == Upgrade::State::Ready) {
+        handedOverTo = upgrade->pid();
+        log::info("upgrade: pid " + std::to_string(handedOverTo) +
+                  " is ready; finishing the requests in flight and exiting");
+        systemd::notify("MAINPID=" + std::to_string(handedOverTo) + "\nSTATUS=upgraded: pid " +
+                        std::to_string(handedOverTo) + " serves; the old one finishes its requests\n");
+        break;
+      }
+      if (state == Upgrade::State::Failed) {
+        log::error("upgrade failed: " + why + "; still serving with this process");
+        upgrade.reset();
+      }
+    }
+    if ((watched[0].revents & POLLIN) == 0) continue;
+    signalfd_siginfo info{};
+    if (::read(signalFd, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) continue;
+    const int received = static_cast<int>(info.ssi_signo);
+    if (received == SIGUSR2) {
+      if (upgrade) {
+        log::warning("SIGUSR2: an upgrade is already under way (pid " + std::to_string(upgrade->pid()) +
+                     "); ignored");
+        continue;
+      }
+      try {
+        upgrade = std::make_unique<Upgrade>(launch, server->listeningDescriptors());
+        log::info("upgrade: started " + launch.program + " as pid " + std::to_string(upgrade->pid()) +
+                  "; serving until it is ready");
+      } catch (const std::exception& e) {
+        log::error(std::string("upgrade failed: ") + e.what() + "; still serving with this process");
+      }
+      continue;
+    }
     if (received == SIGUSR1) {
       // logrotate moved the log files away: write to new ones under the configured names.
       try {
@@ -421,15 +483,21 @@ int App::main(const std::vector<std::string>&) {
     }
     log::info(std::string("received ") + (received == SIGINT ? "SIGINT" : received == SIGTERM ? "SIGTERM" : "SIGQUIT") +
               ": stopping (in-flight requests may finish)");
+    if (upgrade) {
+      log::info("upgrade: stopping pid " + std::to_string(upgrade->pid()) + " too, which was not ready yet");
+      upgrade.reset();
+    }
     systemd::notifyStopping();
     break;
   }
+  ::close(signalFd);
   console.reset();  // before the server it reports on goes
   const Limits limits = server->context().site()->config().server.limits;  // a copy: site() is a temporary
-  if (limits.shutdownDelay.count() > 0) {
+  if (limits.shutdownDelay.count() > 0 && handedOverTo == 0) {
     // Not ready, but still serving: a balancer checking /readyz takes this instance out
     // before the listeners close, instead of finding them closed (refused connections,
-    // idle connections closed under requests it is sending).
+    // idle connections closed under requests it is sending). Not after an upgrade's
+    // handover: the new process accepts on the same sockets, nobody must be drained.
     server->stopBeingReady();
     log::info("not ready (/readyz answers 503); serving on for " + std::to_string(limits.shutdownDelay.count()) +
               " ms (server.limits.shutdown_delay), then stopping; SIGTERM or SIGINT again stops at once");
@@ -441,7 +509,7 @@ int App::main(const std::vector<std::string>&) {
   // finish (their static destructors run in dlclose) before exit() tears the process down
   // under them.
   waitForUnloads();
-  log::info("stopped");
+  log::info(handedOverTo ? "stopped; pid " + std::to_string(handedOverTo) + " serves from now on" : "stopped");
   return kExitOk;
 }
 

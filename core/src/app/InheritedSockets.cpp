@@ -63,10 +63,18 @@ InheritedSockets InheritedSockets::fromEnvironment() {
   const std::string pid = takeVariable("LISTEN_PID");
   const std::string fds = takeVariable("LISTEN_FDS");
   const std::string names = takeVariable("LISTEN_FDNAMES");
+  const std::string upgradeFrom = takeVariable("MICROSERVER_UPGRADE_FROM");
+  const std::string upgradeFds = takeVariable("MICROSERVER_UPGRADE_FDS");
   InheritedSockets out;
   long forPid = 0, count = 0;
   // Meant for another process (a parent that passed its environment on): not ours to use.
-  if (!parseCount(pid, forPid) || forPid != static_cast<long>(::getpid()) || !parseCount(fds, count)) return out;
+  if (parseCount(upgradeFrom, forPid) && forPid == static_cast<long>(::getppid()) && parseCount(upgradeFds, count)) {
+    out.fromUpgrade_ = true;
+  } else if (!parseCount(pid, forPid) || forPid != static_cast<long>(::getpid()) || !parseCount(fds, count)) {
+    return out;
+  }
+  const std::string source = out.fromUpgrade_ ? "upgrade" : "socket activation";
+  const std::string check = out.fromUpgrade_ ? "the old process handed over something else" : "check the .socket unit";
   std::vector<std::string> nameList;
   for (std::size_t start = 0; start <= names.size() && !names.empty();) {
     const std::size_t colon = names.find(':', start);
@@ -78,10 +86,9 @@ InheritedSockets InheritedSockets::fromEnvironment() {
     const int fd = kFirstInheritedFd + static_cast<int>(i);
     const std::string name = static_cast<std::size_t>(i) < nameList.size() ? nameList[static_cast<std::size_t>(i)] : "";
     if (!isListeningStreamSocket(fd))
-      throw std::runtime_error("socket activation: fd " + std::to_string(fd) +
-                               (name.empty() ? "" : " (named " + name + ")") +
-                               " is not a listening TCP socket (microserver takes ListenStream= sockets only; "
-                               "check the .socket unit)");
+      throw std::runtime_error(source + ": fd " + std::to_string(fd) + (name.empty() ? "" : " (named " + name + ")") +
+                               " is not a listening TCP socket (microserver takes ListenStream= sockets only; " +
+                               check + ")");
     ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // plugins' children must not hold our listeners
     out.sockets_.push_back({fd, name, AdoptedServerSocket(fd)});
   }
@@ -92,10 +99,13 @@ std::optional<Poco::Net::ServerSocket> InheritedSockets::take(const std::string&
                                                               std::string& how) {
   if (sockets_.empty()) return std::nullopt;
   const Poco::Net::SocketAddress wanted(host, port);
+  // Port 0 ("any free port") means, after an upgrade, the port the old process got.
+  const bool anyPort = port == 0 && fromUpgrade_;
   for (auto it = sockets_.begin(); it != sockets_.end(); ++it) {
     bool same = false;
     try {
-      same = it->socket.address() == wanted;
+      const Poco::Net::SocketAddress bound = it->socket.address();
+      same = anyPort ? bound.host() == wanted.host() : bound == wanted;
     } catch (const std::exception&) {  // a family Poco cannot show (AF_UNIX): matches nothing
     }
     if (!same) continue;

@@ -87,7 +87,8 @@ Listener::Starter Server::starter(const ListenConfig& listen, std::shared_ptr<Tl
 Poco::Net::ServerSocket Server::openListener(const ListenConfig& listen, const std::string& file) {
   std::string how;
   if (std::optional<Poco::Net::ServerSocket> socket = inherited_.take(listen.host, listen.port, how)) {
-    log::info(listen.path + " " + listen.address() + ": using the socket the service manager passed, " + how);
+    log::info(listen.path + " " + listen.address() + ": using the socket " +
+              (inherited_.fromUpgrade() ? "the old process handed over, " : "the service manager passed, ") + how);
     return *socket;
   }
   if (activated_) log::info(listen.path + " " + listen.address() + ": no inherited socket has this address; opened it");
@@ -208,11 +209,18 @@ void Server::startServices(const TlsContexts& tls) {
   if (std::vector<std::string> unused = inherited_.unused(); !unused.empty()) {
     std::string list;
     for (const std::string& u : unused) list += (list.empty() ? "" : ", ") + u;
-    throw std::runtime_error("the service manager passed sockets that no listener of " + config.file +
-                             " has the address of: " + list +
-                             " (add that address to server.listen or a service's listen, or remove it from the "
-                             ".socket unit)");
+    // After an upgrade a listener may have left routes.yaml on purpose: its socket closes
+    // (with the old process's copy, once that one has finished).
+    if (inherited_.fromUpgrade())
+      log::warning("upgrade: the old process listened on addresses " + config.file + " no longer has: " + list +
+                   "; closed them");
+    else
+      throw std::runtime_error("the service manager passed sockets that no listener of " + config.file +
+                               " has the address of: " + list +
+                               " (add that address to server.listen or a service's listen, or remove it from "
+                               "the .socket unit)");
   }
+  inherited_ = InheritedSockets();  // those left over close here
   for (RunningService& s : services_) {
     if (!s.slot->get()->start())
       throw std::runtime_error("service " + s.name + " on " + s.where + " failed to start (its log line says why)");
@@ -259,6 +267,13 @@ std::string Server::url() const { return listeners_.empty() ? std::string() : li
 std::vector<std::string> Server::urls() const {
   std::vector<std::string> out;
   for (const RunningListener& running : listeners_) out.push_back(running.url);
+  return out;
+}
+
+std::vector<int> Server::listeningDescriptors() {
+  std::vector<int> out;
+  for (RunningListener& running : listeners_) out.push_back(running.socket.impl()->sockfd());
+  for (RunningService& s : services_) out.push_back(s.listener->socket().impl()->sockfd());
   return out;
 }
 

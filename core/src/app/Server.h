@@ -51,6 +51,9 @@ class Server {
   unsigned reactorCount() const { return reactorCount_; }
   // "chat on 127.0.0.1:9999" per running service.
   std::vector<std::string> serviceDescriptions() const;
+  // The listening sockets' descriptors, server.listen's in order then the services', for
+  // an upgrade in place to hand over (matched by address in the new process).
+  std::vector<int> listeningDescriptors();
 
   // Serves `site` from now on; requests in flight finish on the old one. Services whose
   // plugin's library was replaced restart on the new copy (see above). TLS listeners take

@@ -1092,8 +1092,12 @@ void HttpConnection::beginDrain() {
   // A stream (events, a long download) may never end by itself: cut it now (its plugin
   // hears MS_CANCEL_STOPPING); an answer not yet started may still come in the grace.
   if (pending_ && pendingHeadSent_) return destroy();
-  bool idle = !writing_ && !answerPending() && input_.empty() && !chunked_ &&
-              (phase_ == Phase::Idle || phase_ == Phase::Head);
+  // Kept alive between requests: closed now. A new connection that has not sent its first
+  // request yet (Head, nothing received) stays: it was most likely accepted just before
+  // the stop with its request on the way, and closing it would fail that request (an
+  // upgrade in place must fail none). That request is answered with Connection: close;
+  // one that never comes ends at the header timeout, within the grace.
+  bool idle = !writing_ && !answerPending() && input_.empty() && !chunked_ && phase_ == Phase::Idle;
   if (idle) return destroy();
   // Something is in flight: its response carries Connection: close, and a response
   // already being written closes the connection when it is out (becomeIdle()).
