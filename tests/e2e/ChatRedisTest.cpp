@@ -26,6 +26,7 @@
 #include "ServerProcess.h"
 #include "TestClient.h"
 #include "WebSocketClient.h"
+#include "Wait.h"
 
 namespace e2e {
 namespace {
@@ -37,16 +38,6 @@ const std::string kConnected = "* connected to the other instances (lines sent b
 
 #define REQUIRE_REDIS() \
   if (!RedisProcess::available()) GTEST_SKIP() << RedisProcess::missingReason()
-
-// Polls `condition` until it holds or `timeout` passes (then one last look).
-bool waitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    ::poll(nullptr, 0, 20);
-  }
-  return condition();
-}
 
 // One microserver with the chat service linked to `redisUrl` as `name`.
 struct Instance {

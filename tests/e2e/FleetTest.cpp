@@ -32,6 +32,7 @@
 #include "RedisProcess.h"
 #include "ServerProcess.h"
 #include "TestClient.h"
+#include "Wait.h"
 
 namespace e2e {
 namespace {
@@ -58,15 +59,6 @@ std::string substitute(std::string text, const Replacements& replacements, const
     for (; at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
   }
   return text;
-}
-
-bool waitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (condition()) return true;
-    ::poll(nullptr, 0, 20);
-  }
-  return condition();
 }
 
 const std::string kStaticPath = "/site.txt";

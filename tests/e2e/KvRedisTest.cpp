@@ -26,6 +26,7 @@
 #include "RedisProcess.h"
 #include "ServerProcess.h"
 #include "TestClient.h"
+#include "Wait.h"
 
 namespace e2e {
 namespace {
@@ -42,16 +43,6 @@ const std::string kJson = "application/json; charset=utf-8";
 
 #define REQUIRE_REDIS() \
   if (!RedisProcess::available()) GTEST_SKIP() << RedisProcess::missingReason()
-
-// Polls `condition` until it holds or `timeout` passes (then one last look).
-bool waitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (condition()) return true;
-    ::poll(nullptr, 0, 20);
-  }
-  return condition();
-}
 
 // A field of /proc/<pid>/status ("Threads"), as a number.
 long procStatus(pid_t pid, const std::string& field) {
