@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "ClientThreads.h"
 #include "ChatLines.h"
 #include "Command.h"
 #include "HaproxyProcess.h"
@@ -156,15 +157,11 @@ struct Outcome {
 class Load {
  public:
   Load(int port, int threads) : port_(port) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this, i] { run(i); });
+    clients_.start(threads, [this](int i) { run(i); });
   }
   ~Load() { stop(); }
 
-  void stop() {
-    stopping_ = true;
-    for (std::thread& t : threads_)
-      if (t.joinable()) t.join();
-  }
+  void stop() { clients_.stop(); }
   std::vector<Outcome> outcomes() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return outcomes_;
@@ -183,13 +180,13 @@ class Load {
 
  private:
   void run(int thread) {
-    for (int round = 0; !stopping_; ++round) {
+    for (int round = 0; !clients_.stopping(); ++round) {
       // Even rounds: 20 requests on one keep-alive connection; odd rounds: one request on
       // a new connection that the client closes (Connection: close).
       const bool keepAlive = (round + thread) % 2 == 0;
       const int requests = keepAlive ? 20 : 1;
       std::unique_ptr<Connection> c;
-      for (int k = 0; k < requests && !stopping_; ++k) {
+      for (int k = 0; k < requests && !clients_.stopping(); ++k) {
         const bool plugin = (round + k + thread) % 2 == 1;
         const std::string& path = plugin ? kPluginPath : kStaticPath;
         Outcome o;
@@ -218,10 +215,9 @@ class Load {
   }
 
   int port_;
-  std::atomic<bool> stopping_{false};
-  std::vector<std::thread> threads_;
   mutable std::mutex mutex_;
   std::vector<Outcome> outcomes_;
+  ClientThreads clients_;  // last: its threads end before the members they use go
 };
 
 // ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "ClientThreads.h"
 #include "ChatLines.h"
 #include "NotifySocket.h"
 #include "ServerProcess.h"
@@ -87,14 +88,10 @@ struct UpgradeServer {
 class Load {
  public:
   Load(int port, int threads) : port_(port) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this, i] { run(i); });
+    clients_.start(threads, [this](int i) { run(i); });
   }
   ~Load() { stop(); }
-  void stop() {
-    stopping_ = true;
-    for (std::thread& t : threads_)
-      if (t.joinable()) t.join();
-  }
+  void stop() { clients_.stop(); }
   long answered() const { return answered_.load(); }
   long failed() const { return failed_.load(); }
   long refused() const { return refused_.load(); }
@@ -137,11 +134,11 @@ class Load {
     return false;
   }
   void run(int index) {
-    for (unsigned round = static_cast<unsigned>(index); !stopping_; ++round) {
+    for (unsigned round = static_cast<unsigned>(index); !clients_.stopping(); ++round) {
       if (round % 2 == 0) {
         keptAlive(round);
       } else {
-        for (int i = 0; i < 10 && !stopping_; ++i) {
+        for (int i = 0; i < 10 && !clients_.stopping(); ++i) {
           const std::string target = i % 2 ? "/hello/Load" : "/file.txt";
           try {
             if (check(httpGet(port_, target), target)) ++answered_;
@@ -167,7 +164,7 @@ class Load {
   void keptAlive(unsigned round) {
     std::optional<Connection> c = connect();
     bool reused = false;
-    for (int i = 0; i < 20 && c && !stopping_; ++i) {
+    for (int i = 0; i < 20 && c && !clients_.stopping(); ++i) {
       const std::string target = (i + round) % 2 ? "/hello/Load" : "/file.txt";
       const std::string request = "GET " + target + " HTTP/1.1\r\nHost: upgrade\r\n\r\n";
       try {
@@ -195,11 +192,10 @@ class Load {
   }
 
   const int port_;
-  std::vector<std::thread> threads_;
-  std::atomic<bool> stopping_{false};
   std::atomic<long> answered_{0}, failed_{0}, refused_{0}, retried_{0};
   mutable std::mutex mutex_;
   std::string messages_;
+  ClientThreads clients_;  // last: its threads end before the members they use go
 };
 
 TEST(UpgradeTest, UnderLoadNoRequestFailsAndTheNewProcessTakesOver) {
